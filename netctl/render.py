@@ -1,0 +1,340 @@
+"""Render the node's whole nftables ruleset from the configuration. Pure: no I/O, time is a parameter.
+
+`build_ruleset(config)` is the declarative ruleset (what `simpul apply --diff` compares);
+`render(config, live)` adds the one atomic transaction that turns the kernel's current table
+(`live`) into it. The transaction never deletes the table: sets and named counters are declared with
+`add` (a no-op when they exist), chains are flushed and refilled, and authorized clients are re-added
+from the store, so a reload keeps every client, its counters and every established flow.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from simpul.config.model import Config, parse_port_spec
+
+TABLE = "simpul"
+FAMILY = "inet"
+AUTH_SET = "hs_auth"  # ether_addr . ipv4_addr of authorized hotspot clients; counts their upload
+AUTH_DL_SET = "hs_auth_dl"  # ipv4_addr of the same clients; counts their download
+AUTH_SET_SIZE = 262_144
+REJECT = "reject with icmpx admin-prohibited"
+
+# What each kind of zone may reach on the gateway itself (management gets its own list).
+ZONE_INPUT: dict[str, tuple[str, ...]] = {
+    "opd": ("udp dport 67 accept", "meta l4proto { tcp, udp } th dport 53 accept"),
+    "hotspot": ("udp dport 67 accept", "meta l4proto { tcp, udp } th dport 53 accept"),
+    "remote": (),
+}
+COMMON_INPUT = (
+    "icmp type { echo-request, destination-unreachable, time-exceeded } "
+    "limit rate 50/second burst 100 packets accept",
+    "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, echo-request, "
+    "destination-unreachable, packet-too-big, time-exceeded } accept",
+)
+
+
+def ident(*parts: str) -> str:
+    """An nftables identifier from slug parts ('-' is not safe everywhere in nft names)."""
+    return "_".join(parts).replace("-", "_")
+
+
+@dataclass(frozen=True)
+class Chain:
+    """A chain: `base` is its hook spec for base chains, None for regular chains."""
+
+    name: str
+    rules: tuple[str, ...]
+    base: str | None = None
+
+
+@dataclass(frozen=True)
+class SetDef:
+    """A named set and its declaration body."""
+
+    name: str
+    body: str
+
+
+@dataclass(frozen=True)
+class Ruleset:
+    """The declarative content of table `inet simpul`."""
+
+    sets: tuple[SetDef, ...]
+    counters: tuple[str, ...]
+    chains: tuple[Chain, ...]
+
+    def document(self) -> str:
+        """The ruleset as an nft table block, stable for diffs (no elements, no counter values)."""
+        out = [f"table {FAMILY} {TABLE} {{"]
+        for s in self.sets:
+            out.append(f"\tset {s.name} {{ {s.body} }}")
+        for c in self.counters:
+            out.append(f"\tcounter {c} {{ }}")
+        for chain in self.chains:
+            out.append(f"\tchain {chain.name} {{")
+            if chain.base:
+                out.append(f"\t\t{chain.base}")
+            out += [f"\t\t{rule}" for rule in chain.rules]
+            out.append("\t}")
+        out.append("}")
+        return "\n".join(out) + "\n"
+
+
+@dataclass(frozen=True)
+class Client:
+    """An authorized hotspot client as the store knows it."""
+
+    mac: str
+    ip: str
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class LiveState:
+    """What the kernel holds now (from `netctl.apply.read_live`) plus the store's sessions."""
+
+    now: float
+    clients: tuple[Client, ...] = ()
+    table_exists: bool = False
+    chains: frozenset[str] = frozenset()
+    sets: frozenset[str] = frozenset()
+    counters: frozenset[str] = frozenset()
+    auth_elements: frozenset[tuple[str, str]] = frozenset()
+    auth_dl_elements: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """The declarative ruleset and the transaction that installs it over `live`."""
+
+    ruleset: Ruleset
+    script: str
+    stats: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Zone:
+    """One interface's zone as the renderer sees it."""
+
+    kind: str  # management | opd | hotspot | remote | uplink
+    key: str  # counter and chain stem, e.g. opd_dinkes
+    interface: str
+    slug: str = ""
+
+
+def _zones(config: Config) -> list[_Zone]:
+    zones = [_Zone("management", "management", config.zones.management.interface)]
+    zones += [_Zone("opd", ident("opd", o.slug), o.interface, o.slug) for o in config.opds]
+    zones += [_Zone("hotspot", ident("site", s.slug), s.interface) for s in config.hotspot_sites]
+    zones += [_Zone("remote", ident("remote", r.slug), r.interface) for r in config.remote_sites]
+    return zones
+
+
+def _names(values: Iterable[str]) -> str:
+    return "{ " + ", ".join(f'"{v}"' for v in values) + " }"
+
+
+def _vmap(pairs: Iterable[tuple[str, str]]) -> str:
+    return "{ " + ", ".join(f'"{k}" : {v}' for k, v in pairs) + " }"
+
+
+def _service_elements(config: Config, opd_slug: str) -> list[str]:
+    services = {s.name: s for s in config.services}
+    elements = []
+    for name in config.opd(opd_slug).shared_services:
+        service = services[name]
+        for spec in service.ports:
+            proto, low, high = parse_port_spec(spec)
+            port = str(low) if low == high else f"{low}-{high}"
+            elements.append(f"{service.address} . {proto} . {port}")
+    return elements
+
+
+def _input_chains(config: Config, zones: list[_Zone]) -> list[Chain]:
+    uplinks = [u.interface for u in config.uplinks]
+    dispatch = [(z.interface, f"jump in_{z.kind}") for z in zones]
+    dispatch += [(name, "jump in_uplink") for name in uplinks]
+    mgmt_services = []
+    for spec in config.zones.management.services:
+        proto, low, high = parse_port_spec(spec)
+        mgmt_services.append(f"{proto} . {low if low == high else f'{low}-{high}'}")
+    chains = [
+        Chain(
+            "input",
+            (
+                'iif "lo" accept',
+                "ct state established,related accept",
+                "ct state invalid drop",
+                f"iifname vmap {_vmap(dispatch)}",
+            ),
+            "type filter hook input priority filter; policy drop;",
+        ),
+        Chain(
+            "in_management",
+            (
+                *COMMON_INPUT,
+                "meta l4proto { tcp, udp } th dport 53 accept",
+                "meta l4proto . th dport { " + ", ".join(mgmt_services) + " } accept",
+                REJECT,
+            )
+            if mgmt_services
+            else (*COMMON_INPUT, "meta l4proto { tcp, udp } th dport 53 accept", REJECT),
+        ),
+        Chain("in_uplink", ("icmp type echo-request limit rate 5/second accept", "drop")),
+    ]
+    kinds = {z.kind for z in zones} - {"management"}
+    for kind in sorted(kinds):
+        chains.append(Chain(f"in_{kind}", (*COMMON_INPUT, *ZONE_INPUT[kind], REJECT)))
+    return chains
+
+
+def _forward_chains(config: Config, zones: list[_Zone]) -> list[Chain]:
+    uplinks = _names(u.interface for u in config.uplinks)
+    dispatch = [(z.interface, f"jump from_{z.key}") for z in zones]
+    dispatch += [(u.interface, "jump from_uplink") for u in config.uplinks]
+    chains = [
+        Chain(
+            "forward",
+            ("ct state invalid drop", f"iifname vmap {_vmap(dispatch)}"),
+            "type filter hook forward priority filter; policy drop;",
+        ),
+        Chain(
+            "from_uplink",
+            (f"oifname vmap {_vmap((z.interface, f'jump to_{z.key}') for z in zones)}", "drop"),
+        ),
+    ]
+    for zone in zones:
+        up = f'counter name "{zone.key}_up"'
+        down = f'counter name "{zone.key}_down"'
+        if zone.kind == "hotspot":
+            outbound: tuple[str, ...] = (
+                f"ether saddr . ip saddr @{AUTH_SET} oifname {uplinks} {up} accept",
+                REJECT,
+            )
+            inbound = f"ip daddr @{AUTH_DL_SET} ct state established,related {down} accept"
+        else:
+            outbound = (f"oifname {uplinks} {up} accept", "ct state established,related accept")
+            if zone.kind == "opd":
+                elements = _service_elements(config, zone.slug)
+                if elements:
+                    outbound += (
+                        "ip daddr . meta l4proto . th dport { " + ", ".join(elements) + " } accept",
+                    )
+            outbound += ("accept",) if zone.kind == "management" else (REJECT,)
+            inbound = f"ct state established,related {down} accept"
+        chains.append(Chain(f"from_{zone.key}", outbound))
+        chains.append(Chain(f"to_{zone.key}", (inbound, "drop")))
+    return chains
+
+
+def _nat_and_count_chains(config: Config) -> list[Chain]:
+    uplinks = _names(u.interface for u in config.uplinks)
+    rx = _vmap((u.interface, f'"{ident("uplink", u.name)}_rx"') for u in config.uplinks)
+    tx = _vmap((u.interface, f'"{ident("uplink", u.name)}_tx"') for u in config.uplinks)
+    return [
+        Chain(
+            "postrouting_nat",
+            (f"oifname {uplinks} masquerade",),
+            "type nat hook postrouting priority srcnat; policy accept;",
+        ),
+        Chain(
+            "count_uplink_rx",
+            (f"counter name iifname map {rx}",),
+            "type filter hook prerouting priority raw; policy accept;",
+        ),
+        Chain(
+            "count_uplink_tx",
+            (f"counter name oifname map {tx}",),
+            "type filter hook postrouting priority 300; policy accept;",
+        ),
+    ]
+
+
+def build_ruleset(config: Config) -> Ruleset:
+    """The declarative ruleset of `config`: sets, named counters and chains of `inet simpul`."""
+    zones = _zones(config)
+    counters = [f"{z.key}_{d}" for z in zones for d in ("up", "down")]
+    counters += [f"{ident('uplink', u.name)}_{d}" for u in config.uplinks for d in ("rx", "tx")]
+    sets = (
+        SetDef(
+            AUTH_SET,
+            f"type ether_addr . ipv4_addr; flags timeout; counter; size {AUTH_SET_SIZE};",
+        ),
+        SetDef(AUTH_DL_SET, f"type ipv4_addr; flags timeout; counter; size {AUTH_SET_SIZE};"),
+    )
+    chains = (
+        _input_chains(config, zones)
+        + _forward_chains(config, zones)
+        + _nat_and_count_chains(config)
+    )
+    return Ruleset(sets, tuple(counters), tuple(chains))
+
+
+def _timeout(client: Client, now: float) -> int:
+    return max(1, math.ceil(client.expires_at - now))
+
+
+def element_commands(clients: Iterable[Client], now: float, verb: str = "add") -> list[str]:
+    """`add`/`delete element` commands for authorized clients (one command per set)."""
+    live = [c for c in clients if verb == "delete" or c.expires_at > now]
+    if not live:
+        return []
+    if verb == "add":
+        auth = [f"{c.mac} . {c.ip} timeout {_timeout(c, now)}s" for c in live]
+        dl = [f"{c.ip} timeout {_timeout(c, now)}s" for c in live]
+    else:
+        auth = [f"{c.mac} . {c.ip}" for c in live]
+        dl = [c.ip for c in live]
+    return [
+        f"{verb} element {FAMILY} {TABLE} {AUTH_SET} {{ {', '.join(auth)} }}",
+        f"{verb} element {FAMILY} {TABLE} {AUTH_DL_SET} {{ {', '.join(dl)} }}",
+    ]
+
+
+def render(config: Config, live: LiveState) -> Rendered:
+    """The ruleset for `config` and one transaction that installs it over the kernel's `live` table."""
+    ruleset = build_ruleset(config)
+    where = f"{FAMILY} {TABLE}"
+    wanted_chains = {c.name for c in ruleset.chains}
+    obsolete_chains = sorted(live.chains - wanted_chains)
+    lines = [f"add table {where}"]
+    lines += [f"add set {where} {s.name} {{ {s.body} }}" for s in ruleset.sets]
+    lines += [f"add counter {where} {c}" for c in ruleset.counters]
+    for chain in ruleset.chains:
+        lines.append(f"add chain {where} {chain.name}" + (f" {{ {chain.base} }}" if chain.base else ""))
+    lines += [f"flush chain {where} {name}" for name in sorted(wanted_chains & live.chains)]
+    lines += [f"flush chain {where} {name}" for name in obsolete_chains]
+    lines += [f"delete chain {where} {name}" for name in obsolete_chains]
+    lines += [f"delete counter {where} {c}" for c in sorted(live.counters - set(ruleset.counters))]
+    lines += [
+        f"delete set {where} {s}" for s in sorted(live.sets - {s.name for s in ruleset.sets})
+    ]
+    for chain in ruleset.chains:
+        lines += [f"add rule {where} {chain.name} {rule}" for rule in chain.rules]
+
+    current = [c for c in live.clients if c.expires_at > live.now]
+    wanted_pairs = {(c.mac, c.ip) for c in current}
+    wanted_ips = {c.ip for c in current}
+    stale = [Client(m, i, 0) for m, i in sorted(live.auth_elements - wanted_pairs)]
+    if stale:
+        lines.append(
+            f"delete element {where} {AUTH_SET} {{ "
+            + ", ".join(f"{c.mac} . {c.ip}" for c in stale)
+            + " }"
+        )
+    stale_ips = sorted(live.auth_dl_elements - wanted_ips)
+    if stale_ips:
+        lines.append(f"delete element {where} {AUTH_DL_SET} {{ {', '.join(stale_ips)} }}")
+    lines += element_commands(current, live.now)
+    stats = {
+        "chains": len(ruleset.chains),
+        "rules": sum(len(c.rules) for c in ruleset.chains),
+        "counters": len(ruleset.counters),
+        "clients": len(current),
+        "stale_clients_removed": len(stale),
+        "chains_removed": len(obsolete_chains),
+    }
+    return Rendered(ruleset, "\n".join(lines) + "\n", stats)

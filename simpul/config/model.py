@@ -1,0 +1,316 @@
+"""The typed configuration model of one Simpul node (a regency's gateway).
+
+Field-level rules live here, on the models; rules that relate several objects (overlapping subnets,
+references, zones) live in `simpul.config.checks`, so every entry point refuses the same things with
+the same words.
+"""
+
+from __future__ import annotations
+
+import re
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+TIMEZONE_ALIASES = {"WIB": "Asia/Jakarta", "WITA": "Asia/Makassar", "WIT": "Asia/Jayapura"}
+
+_SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
+_IFNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$")
+# Kemendagri codes: province 2 digits, regency .2, district .2, village .4 (1xxx kelurahan, 2xxx desa)
+_REGION_CODE = re.compile(r"^\d{2}(?:\.\d{2}(?:\.\d{2}(?:\.[12]\d{3})?)?)?$")
+_PORT_SPEC = re.compile(r"^(tcp|udp)/(\d{1,5})(?:-(\d{1,5}))?$")
+
+
+def _slug(value: str) -> str:
+    if not _SLUG.match(value):
+        raise ValueError(
+            f"{value!r} is not a slug: use 1-40 lowercase letters, digits and inner hyphens"
+        )
+    return value
+
+
+def _ifname(value: str) -> str:
+    if not _IFNAME.match(value):
+        raise ValueError(
+            f"{value!r} is not a Linux interface name: 1-15 letters, digits, '_', '.', '-'"
+        )
+    return value
+
+
+def _region_code(value: str) -> str:
+    if not _REGION_CODE.match(value):
+        raise ValueError(
+            f"{value!r} is not a Kemendagri region code such as '14.10' (regency), "
+            "'14.10.01' (kecamatan) or '14.10.01.2001' (desa)"
+        )
+    return value
+
+
+def _port_spec(value: str) -> str:
+    match = _PORT_SPEC.match(value)
+    if not match:
+        raise ValueError(f"{value!r} is not a port such as 'tcp/443' or 'udp/5000-5010'")
+    low = int(match.group(2))
+    high = int(match.group(3) or low)
+    if not 1 <= low <= high <= 65535:
+        raise ValueError(f"{value!r}: ports run from 1 to 65535, low to high")
+    return value
+
+
+Slug = Annotated[str, AfterValidator(_slug)]
+IfName = Annotated[str, AfterValidator(_ifname)]
+RegionCode = Annotated[str, AfterValidator(_region_code)]
+PortSpec = Annotated[str, AfterValidator(_port_spec)]
+VlanId = Annotated[int, Field(ge=1, le=4094)]
+Mbps = Annotated[float, Field(gt=0, le=100_000)]
+
+
+def parse_port_spec(spec: str) -> tuple[str, int, int]:
+    """Split a validated 'proto/low[-high]' port spec into (proto, low, high)."""
+    match = _PORT_SPEC.match(spec)
+    if match is None:
+        raise ValueError(f"{spec!r} is not a port spec")
+    low = int(match.group(2))
+    return match.group(1), low, int(match.group(3) or low)
+
+
+class Model(BaseModel):
+    """Base of every config object: unknown keys are errors, values are frozen once parsed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Location(Model):
+    """A point in Indonesia (WGS84 degrees)."""
+
+    lat: Annotated[float, Field(ge=-11.5, le=6.5)]
+    lon: Annotated[float, Field(ge=94.5, le=141.5)]
+
+
+class Bandwidth(Model):
+    """A committed rate in each direction, seen from the clients behind the gateway."""
+
+    down_mbps: Mbps
+    up_mbps: Mbps
+
+
+class Node(Model):
+    """The gateway box itself and the regency it serves."""
+
+    name: Slug
+    regency: str = Field(min_length=2, max_length=80)
+    region_code: RegionCode
+    timezone: str = "WIB"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        name = TIMEZONE_ALIASES.get(value, value)
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{value!r} is not a time zone: use WIB, WITA, WIT or an IANA name "
+                "such as 'Asia/Jakarta'"
+            ) from None
+        return value
+
+    @property
+    def zoneinfo(self) -> ZoneInfo:
+        """The node's time zone as a tzinfo."""
+        return ZoneInfo(TIMEZONE_ALIASES.get(self.timezone, self.timezone))
+
+
+class Uplink(Model):
+    """A link to the internet; traffic leaving through it is masqueraded."""
+
+    name: Slug
+    interface: IfName
+    address: IPv4Interface | Literal["dhcp"] = "dhcp"
+    gateway: IPv4Address | None = None
+    bandwidth: Bandwidth | None = None
+
+
+class ManagementZone(Model):
+    """The admins' network: the only zone that reaches the gateway's management services."""
+
+    interface: IfName
+    address: IPv4Interface
+    services: list[PortSpec] = Field(default_factory=lambda: ["tcp/22", "tcp/8443", "udp/161"])
+
+
+class AddressZone(Model):
+    """An address space that every network of one kind must sit inside."""
+
+    supernet: IPv4Network
+
+
+class Zones(Model):
+    """The gateway's zones; traffic between them is denied unless a rule says otherwise."""
+
+    management: ManagementZone
+    opd: AddressZone
+    hotspot: AddressZone
+    remote: AddressZone | None = None
+
+
+class Dhcp(Model):
+    """DHCP served by the gateway on one network (dnsmasq)."""
+
+    enabled: bool = True
+    lease_minutes: Annotated[int, Field(ge=2, le=7 * 24 * 60)] = 60
+    first_host: Annotated[int, Field(ge=2)] = 10
+    last_host: Annotated[int, Field(ge=2)] | None = None
+
+
+class Service(Model):
+    """A shared service inside one OPD's LAN that other OPDs may be allowed to reach."""
+
+    name: Slug
+    opd: Slug
+    address: IPv4Address
+    ports: list[PortSpec] = Field(min_length=1)
+    description: str = ""
+
+
+class Opd(Model):
+    """A government agency (Organisasi Perangkat Daerah) and its office LAN."""
+
+    slug: Slug
+    name: str = Field(min_length=2, max_length=120)
+    subnet: IPv4Network
+    interface: IfName
+    vlan: VlanId | None = None
+    bandwidth: Bandwidth | None = None
+    policy: Slug | None = None
+    shared_services: list[Slug] = Field(default_factory=list)
+    dhcp: Dhcp = Dhcp()
+
+    @property
+    def gateway_address(self) -> IPv4Interface:
+        """The gateway's address in this LAN: the first host."""
+        return IPv4Interface(f"{self.subnet.network_address + 1}/{self.subnet.prefixlen}")
+
+
+class HotspotSite(Model):
+    """A public free-WiFi hotspot ("WiFi gratis") and the network its access points bridge to."""
+
+    slug: Slug
+    name: str = Field(min_length=2, max_length=120)
+    subnet: IPv4Network
+    interface: IfName
+    vlan: VlanId | None = None
+    kecamatan: str = Field(min_length=2, max_length=80)
+    region_code: RegionCode
+    location: Location
+    bandwidth: Bandwidth | None = None
+    policy: Slug | None = None
+    dhcp: Dhcp = Dhcp(lease_minutes=30)
+
+    @property
+    def gateway_address(self) -> IPv4Interface:
+        """The gateway's address on this hotspot network: the first host."""
+        return IPv4Interface(f"{self.subnet.network_address + 1}/{self.subnet.prefixlen}")
+
+
+class Snmp(Model):
+    """How to poll a device by SNMP (v3 fields are filled by the monitoring issue)."""
+
+    version: Literal["2c", "3"] = "2c"
+    community: str = Field(default="public", min_length=1, max_length=64)
+    port: Annotated[int, Field(ge=1, le=65535)] = 161
+
+
+class RemoteSite(Model):
+    """A remote sub-district office on a V-Sat (or terrestrial) link watched from the node."""
+
+    slug: Slug
+    name: str = Field(min_length=2, max_length=120)
+    kecamatan: str = Field(min_length=2, max_length=80)
+    region_code: RegionCode
+    location: Location
+    link_type: Literal["vsat", "fiber", "radio", "cellular"] = "vsat"
+    interface: IfName
+    subnet: IPv4Network
+    router: IPv4Address
+    snmp: Snmp = Snmp()
+    backup_path: str = ""
+
+    @property
+    def gateway_address(self) -> IPv4Interface:
+        """The gateway's address on the link to this site: the first host."""
+        return IPv4Interface(f"{self.subnet.network_address + 1}/{self.subnet.prefixlen}")
+
+
+class Policy(Model):
+    """A filter policy referenced by OPDs and hotspot sites (rules arrive with filtering)."""
+
+    name: Slug
+    description: str = ""
+
+
+class Portal(Model):
+    """Captive-portal settings shared by every hotspot site."""
+
+    hostname: str = Field(default="portal.wifi.local", min_length=3, max_length=253)
+    session_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 120
+    idle_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 15
+    news_url: str = "http://localhost/"
+    video_seconds: Annotated[int, Field(ge=0, le=600)] = 30
+
+
+class MonitoringTarget(Model):
+    """A device polled by the monitor, usually a remote site's router or modem."""
+
+    name: Slug
+    address: IPv4Address
+    site: Slug | None = None
+    snmp: Snmp = Snmp()
+
+
+class Monitoring(Model):
+    """Monitoring settings (probes and SNMP arrive with the monitoring issue)."""
+
+    interval_s: Annotated[int, Field(ge=5, le=3600)] = 60
+    targets: list[MonitoringTarget] = Field(default_factory=list)
+
+
+class Admin(Model):
+    """A person who signs in to the admin console (password hashes only, never passwords)."""
+
+    username: Annotated[str, Field(pattern=r"^[a-z][a-z0-9._-]{1,31}$")]
+    name: str = ""
+    role: Literal["admin", "operator", "reviewer"] = "reviewer"
+    password_hash: str | None = None
+
+
+class Config(Model):
+    """A whole node: what `simpul config import` takes and what `render` turns into a ruleset."""
+
+    node: Node
+    uplinks: list[Uplink] = Field(min_length=1)
+    zones: Zones
+    opds: list[Opd] = Field(default_factory=list)
+    services: list[Service] = Field(default_factory=list)
+    hotspot_sites: list[HotspotSite] = Field(default_factory=list)
+    remote_sites: list[RemoteSite] = Field(default_factory=list)
+    policies: list[Policy] = Field(default_factory=list)
+    portal: Portal = Portal()
+    monitoring: Monitoring = Monitoring()
+    admins: list[Admin] = Field(default_factory=list)
+
+    def opd(self, slug: str) -> Opd:
+        """The OPD with this slug (KeyError if none)."""
+        for opd in self.opds:
+            if opd.slug == slug:
+                return opd
+        raise KeyError(slug)
+
+    def site(self, slug: str) -> HotspotSite:
+        """The hotspot site with this slug (KeyError if none)."""
+        for site in self.hotspot_sites:
+            if site.slug == slug:
+                return site
+        raise KeyError(slug)

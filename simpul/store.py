@@ -1,0 +1,352 @@
+"""The SQLite store: configuration objects and revisions, client sessions, and the audit log.
+
+One database in WAL mode is the node's source of truth. Schema changes are numbered migrations run
+in order inside one transaction each; ``PRAGMA user_version`` records the last one applied.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from simpul.config import Config, config_to_data, parse_config
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: configuration as keyed objects, with a revision per change
+    """
+    CREATE TABLE config_object (
+        kind TEXT NOT NULL,
+        key TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        data TEXT NOT NULL,
+        PRIMARY KEY (kind, key)
+    );
+    CREATE TABLE config_revision (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        actor TEXT NOT NULL,
+        comment TEXT NOT NULL,
+        document TEXT NOT NULL
+    );
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        detail TEXT NOT NULL
+    );
+    """,
+    # 2: hotspot client sessions (an authorized MAC . IP)
+    """
+    CREATE TABLE session (
+        id INTEGER PRIMARY KEY,
+        mac TEXT NOT NULL,
+        ip TEXT NOT NULL,
+        site TEXT,
+        method TEXT NOT NULL,
+        started_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        ended_at REAL,
+        end_reason TEXT
+    );
+    CREATE UNIQUE INDEX session_active ON session (mac, ip) WHERE ended_at IS NULL;
+    CREATE INDEX session_expiry ON session (expires_at) WHERE ended_at IS NULL;
+    """,
+)
+
+# Config sections that hold lists of keyed objects, and the key of each object.
+LIST_SECTIONS = {
+    "uplinks": "name",
+    "opds": "slug",
+    "services": "name",
+    "hotspot_sites": "slug",
+    "remote_sites": "slug",
+    "policies": "name",
+    "admins": "username",
+}
+SINGLE_SECTIONS = ("node", "zones", "portal", "monitoring")
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What `Store.import_config` changed: object keys per kind, and the new revision if any."""
+
+    created: list[str]
+    updated: list[str]
+    removed: list[str]
+    revision: int | None
+
+    @property
+    def changed(self) -> bool:
+        """Whether the import changed anything."""
+        return bool(self.created or self.updated or self.removed)
+
+
+@dataclass(frozen=True)
+class Session:
+    """An authorized hotspot client."""
+
+    id: int
+    mac: str
+    ip: str
+    site: str | None
+    method: str
+    started_at: float
+    expires_at: float
+    ended_at: float | None = None
+    end_reason: str | None = None
+
+
+def _canonical(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+class Store:
+    """A connection to the node's database. Not shared between threads; open one per worker."""
+
+    def __init__(self, path: str, *, clock: Any = time.time) -> None:
+        self.path = path
+        self._clock = clock
+        directory = os.path.dirname(os.path.abspath(path))
+        os.makedirs(directory, exist_ok=True)
+        self.db = sqlite3.connect(path, timeout=10, isolation_level=None)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.migrate()
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction taken up front (BEGIN IMMEDIATE), committed unless it raises."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # -- schema ------------------------------------------------------------------------------
+
+    @property
+    def schema_version(self) -> int:
+        """The number of migrations applied."""
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+
+    def migrate(self) -> list[int]:
+        """Apply pending migrations in order; returns the numbers applied."""
+        applied = []
+        version = self.schema_version
+        if version > len(MIGRATIONS):
+            raise RuntimeError(
+                f"{self.path} has schema version {version}, newer than this Simpul "
+                f"({len(MIGRATIONS)}): upgrade Simpul or restore a matching backup"
+            )
+        for number in range(version + 1, len(MIGRATIONS) + 1):
+            with self.transaction() as db:
+                for statement in MIGRATIONS[number - 1].split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version = {number}")
+            applied.append(number)
+        return applied
+
+    # -- configuration -----------------------------------------------------------------------
+
+    def _objects(self) -> dict[tuple[str, str], tuple[int, Any]]:
+        rows = self.db.execute("SELECT kind, key, position, data FROM config_object")
+        return {(r["kind"], r["key"]): (r["position"], json.loads(r["data"])) for r in rows}
+
+    @staticmethod
+    def _document(objects: dict[tuple[str, str], tuple[int, Any]]) -> dict[str, Any]:
+        doc: dict[str, Any] = {}
+        for (kind, _key), (_pos, data) in sorted(objects.items(), key=lambda kv: kv[1][0]):
+            if kind in LIST_SECTIONS:
+                doc.setdefault(kind, []).append(data)
+            else:
+                doc[kind] = data
+        return doc
+
+    def has_config(self) -> bool:
+        """Whether any configuration was imported."""
+        return self.db.execute("SELECT 1 FROM config_object LIMIT 1").fetchone() is not None
+
+    def config_document(self) -> dict[str, Any]:
+        """The stored configuration as plain data (not validated)."""
+        return self._document(self._objects())
+
+    def config(self) -> Config:
+        """The stored configuration, validated. Raises LookupError if none was imported."""
+        if not self.has_config():
+            raise LookupError(f"no configuration in {self.path}: run 'simpul config import FILE'")
+        return parse_config(self.config_document(), source=self.path)
+
+    def import_config(
+        self, config: Config, *, actor: str, replace: bool = False, comment: str = ""
+    ) -> ImportResult:
+        """Upsert every object of `config`; with `replace`, also remove objects it does not name.
+
+        The merged result is validated before anything is written, so an import that would leave
+        an invalid configuration changes nothing. Importing the same file twice changes nothing.
+        """
+        data = config_to_data(config)
+        incoming: dict[tuple[str, str], Any] = {}
+        for kind in SINGLE_SECTIONS:
+            incoming[(kind, "")] = data[kind]
+        for kind, key in LIST_SECTIONS.items():
+            for item in data.get(kind, []):
+                incoming[(kind, str(item[key]))] = item
+        with self.transaction() as db:
+            current = self._objects()
+            merged = dict(current)
+            next_pos = max((pos for pos, _ in current.values()), default=0) + 1
+            created, updated = [], []
+            for index, (ident, item) in enumerate(incoming.items()):
+                if ident not in current:
+                    merged[ident] = (next_pos + index, item)
+                    created.append("/".join(ident).rstrip("/"))
+                elif _canonical(current[ident][1]) != _canonical(item):
+                    merged[ident] = (current[ident][0], item)
+                    updated.append("/".join(ident).rstrip("/"))
+            removed = []
+            if replace:
+                for ident in current.keys() - incoming.keys():
+                    del merged[ident]
+                    removed.append("/".join(ident).rstrip("/"))
+            document = self._document(merged)
+            parse_config(document, source="merged configuration")
+            if not (created or updated or removed):
+                return ImportResult([], [], [], None)
+            db.execute("DELETE FROM config_object")
+            db.executemany(
+                "INSERT INTO config_object (kind, key, position, data) VALUES (?, ?, ?, ?)",
+                [(k, key, pos, _canonical(item)) for (k, key), (pos, item) in merged.items()],
+            )
+            cursor = db.execute(
+                "INSERT INTO config_revision (at, actor, comment, document) VALUES (?, ?, ?, ?)",
+                (self._clock(), actor, comment, _canonical(document)),
+            )
+            revision = cursor.lastrowid
+            self._audit(
+                db,
+                actor,
+                "config.import",
+                {"revision": revision, "created": created, "updated": updated, "removed": removed},
+            )
+        return ImportResult(sorted(created), sorted(updated), sorted(removed), revision)
+
+    def revisions(self, limit: int = 20) -> list[sqlite3.Row]:
+        """The latest configuration revisions, newest first."""
+        return list(
+            self.db.execute(
+                "SELECT id, at, actor, comment FROM config_revision ORDER BY id DESC LIMIT ?",
+                (limit,),
+            )
+        )
+
+    # -- audit -------------------------------------------------------------------------------
+
+    def _audit(self, db: sqlite3.Connection, actor: str, action: str, detail: Any) -> None:
+        db.execute(
+            "INSERT INTO audit (at, actor, action, detail) VALUES (?, ?, ?, ?)",
+            (self._clock(), actor, action, _canonical(detail)),
+        )
+
+    def audit(self, actor: str, action: str, detail: Any) -> None:
+        """Record who did what."""
+        with self.transaction() as db:
+            self._audit(db, actor, action, detail)
+
+    def audit_log(self, limit: int = 50) -> list[sqlite3.Row]:
+        """The latest audit entries, newest first."""
+        return list(
+            self.db.execute("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))
+        )
+
+    # -- sessions ----------------------------------------------------------------------------
+
+    def open_session(
+        self, mac: str, ip: str, *, site: str | None, method: str, duration_s: float, actor: str
+    ) -> Session:
+        """Start (or extend) the session of MAC . IP; an open one for the pair is replaced."""
+        now = self._clock()
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE session SET ended_at = ?, end_reason = 'replaced' "
+                "WHERE mac = ? AND ip = ? AND ended_at IS NULL",
+                (now, mac, ip),
+            )
+            cursor = db.execute(
+                "INSERT INTO session (mac, ip, site, method, started_at, expires_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (mac, ip, site, method, now, now + duration_s),
+            )
+            self._audit(db, actor, "client.allow", {"mac": mac, "ip": ip, "site": site})
+            session_id = cursor.lastrowid
+        assert session_id is not None
+        return Session(session_id, mac, ip, site, method, now, now + duration_s)
+
+    def end_session(self, mac: str, ip: str, *, reason: str, actor: str) -> bool:
+        """End the open session of MAC . IP; False if there was none."""
+        with self.transaction() as db:
+            cursor = db.execute(
+                "UPDATE session SET ended_at = ?, end_reason = ? "
+                "WHERE mac = ? AND ip = ? AND ended_at IS NULL",
+                (self._clock(), reason, mac, ip),
+            )
+            if cursor.rowcount:
+                self._audit(db, actor, "client.deny", {"mac": mac, "ip": ip, "reason": reason})
+        return cursor.rowcount > 0
+
+    def expire_sessions(self) -> list[Session]:
+        """Close every open session whose time is up; returns them."""
+        now = self._clock()
+        with self.transaction() as db:
+            rows = db.execute(
+                "SELECT * FROM session WHERE ended_at IS NULL AND expires_at <= ?", (now,)
+            ).fetchall()
+            db.execute(
+                "UPDATE session SET ended_at = expires_at, end_reason = 'expired' "
+                "WHERE ended_at IS NULL AND expires_at <= ?",
+                (now,),
+            )
+        return [Session(**dict(r)) for r in rows]
+
+    def active_sessions(self) -> list[Session]:
+        """Open sessions that have not expired, oldest first."""
+        rows = self.db.execute(
+            "SELECT * FROM session WHERE ended_at IS NULL AND expires_at > ? ORDER BY id",
+            (self._clock(),),
+        )
+        return [Session(**dict(r)) for r in rows]
+
+    # -- backup ------------------------------------------------------------------------------
+
+    def backup(self, destination: str) -> None:
+        """Write a consistent copy of the live database to `destination` (online backup API)."""
+        tmp = destination + ".partial"
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        target = sqlite3.connect(tmp)
+        try:
+            self.db.backup(target)
+        finally:
+            target.close()
+        os.replace(tmp, destination)
