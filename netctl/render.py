@@ -1,10 +1,10 @@
-"""Render the node's whole nftables ruleset from the configuration. Pure: no I/O, time is a parameter.
+"""Render the node's whole nftables ruleset from its configuration. Pure: time is a parameter.
 
 `build_ruleset(config)` is the declarative ruleset (what `simpul apply --diff` compares);
 `render(config, live)` adds the one atomic transaction that turns the kernel's current table
-(`live`) into it. The transaction never deletes the table: sets and named counters are declared with
-`add` (a no-op when they exist), chains are flushed and refilled, and authorized clients are re-added
-from the store, so a reload keeps every client, its counters and every established flow.
+(`live`) into it. The transaction never deletes the table: sets and named counters are declared
+with `add` (a no-op when they exist), chains are flushed and refilled, and authorized clients are
+re-added from the store, so a reload keeps every client, its counters and every established flow.
 """
 
 from __future__ import annotations
@@ -295,7 +295,7 @@ def element_commands(clients: Iterable[Client], now: float, verb: str = "add") -
 
 
 def render(config: Config, live: LiveState) -> Rendered:
-    """The ruleset for `config` and one transaction that installs it over the kernel's `live` table."""
+    """The ruleset for `config` and one transaction installing it over the kernel's `live` table."""
     ruleset = build_ruleset(config)
     where = f"{FAMILY} {TABLE}"
     wanted_chains = {c.name for c in ruleset.chains}
@@ -304,14 +304,14 @@ def render(config: Config, live: LiveState) -> Rendered:
     lines += [f"add set {where} {s.name} {{ {s.body} }}" for s in ruleset.sets]
     lines += [f"add counter {where} {c}" for c in ruleset.counters]
     for chain in ruleset.chains:
-        lines.append(f"add chain {where} {chain.name}" + (f" {{ {chain.base} }}" if chain.base else ""))
+        lines.append(
+            f"add chain {where} {chain.name}" + (f" {{ {chain.base} }}" if chain.base else "")
+        )
     lines += [f"flush chain {where} {name}" for name in sorted(wanted_chains & live.chains)]
     lines += [f"flush chain {where} {name}" for name in obsolete_chains]
     lines += [f"delete chain {where} {name}" for name in obsolete_chains]
     lines += [f"delete counter {where} {c}" for c in sorted(live.counters - set(ruleset.counters))]
-    lines += [
-        f"delete set {where} {s}" for s in sorted(live.sets - {s.name for s in ruleset.sets})
-    ]
+    lines += [f"delete set {where} {s}" for s in sorted(live.sets - {s.name for s in ruleset.sets})]
     for chain in ruleset.chains:
         lines += [f"add rule {where} {chain.name} {rule}" for rule in chain.rules]
 

@@ -70,7 +70,7 @@ LIST_SECTIONS = {
     "policies": "name",
     "admins": "username",
 }
-SINGLE_SECTIONS = ("node", "zones", "portal", "monitoring")
+SINGLE_SECTIONS = ("node", "zones", "resolver", "portal", "monitoring")
 
 
 @dataclass(frozen=True)
@@ -276,9 +276,7 @@ class Store:
 
     def audit_log(self, limit: int = 50) -> list[sqlite3.Row]:
         """The latest audit entries, newest first."""
-        return list(
-            self.db.execute("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))
-        )
+        return list(self.db.execute("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,)))
 
     # -- sessions ----------------------------------------------------------------------------
 

@@ -29,7 +29,10 @@ def _duplicates(config: Config) -> Iterator[Found]:
         for index, item in enumerate(items):
             value = getattr(item, key)
             if value in seen:
-                yield (section, index, key), f"{value!r} is already used by {section}[{seen[value]}]"
+                yield (
+                    (section, index, key),
+                    f"{value!r} is already used by {section}[{seen[value]}]",
+                )
             else:
                 seen[value] = index
 
@@ -98,36 +101,48 @@ def _zones(config: Config) -> Iterator[Found]:
     zones = config.zones
     for i, opd in enumerate(config.opds):
         if not opd.subnet.subnet_of(zones.opd.supernet):
-            yield ("opds", i, "subnet"), (
-                f"{opd.subnet} is outside the OPD zone {zones.opd.supernet} (zones.opd.supernet)"
+            yield (
+                ("opds", i, "subnet"),
+                (f"{opd.subnet} is outside the OPD zone {zones.opd.supernet} (zones.opd.supernet)"),
             )
     for i, site in enumerate(config.hotspot_sites):
         if not site.subnet.subnet_of(zones.hotspot.supernet):
-            yield ("hotspot_sites", i, "subnet"), (
-                f"{site.subnet} is outside the hotspot zone {zones.hotspot.supernet} "
-                "(zones.hotspot.supernet)"
+            yield (
+                ("hotspot_sites", i, "subnet"),
+                (
+                    f"{site.subnet} is outside the hotspot zone {zones.hotspot.supernet} "
+                    "(zones.hotspot.supernet)"
+                ),
             )
     for i, remote in enumerate(config.remote_sites):
         if zones.remote is None:
             yield ("remote_sites", i), "remote sites need zones.remote with a supernet"
         elif not remote.subnet.subnet_of(zones.remote.supernet):
-            yield ("remote_sites", i, "subnet"), (
-                f"{remote.subnet} is outside the remote zone {zones.remote.supernet} "
-                "(zones.remote.supernet)"
+            yield (
+                ("remote_sites", i, "subnet"),
+                (
+                    f"{remote.subnet} is outside the remote zone {zones.remote.supernet} "
+                    "(zones.remote.supernet)"
+                ),
             )
         if remote.router not in remote.subnet or remote.router == remote.gateway_address.ip:
-            yield ("remote_sites", i, "router"), (
-                f"{remote.router} must be a host of {remote.subnet} other than the gateway's "
-                f"{remote.gateway_address.ip}"
+            yield (
+                ("remote_sites", i, "router"),
+                (
+                    f"{remote.router} must be a host of {remote.subnet} other than the gateway's "
+                    f"{remote.gateway_address.ip}"
+                ),
             )
     for name, supernet in (("opd", zones.opd.supernet), ("hotspot", zones.hotspot.supernet)):
         if supernet.overlaps(zones.management.address.network):
-            yield ("zones", name, "supernet"), (
-                f"{supernet} overlaps the management network {zones.management.address.network}"
+            yield (
+                ("zones", name, "supernet"),
+                (f"{supernet} overlaps the management network {zones.management.address.network}"),
             )
     if zones.opd.supernet.overlaps(zones.hotspot.supernet):
-        yield ("zones", "hotspot", "supernet"), (
-            f"{zones.hotspot.supernet} overlaps the OPD zone {zones.opd.supernet}"
+        yield (
+            ("zones", "hotspot", "supernet"),
+            (f"{zones.hotspot.supernet} overlaps the OPD zone {zones.opd.supernet}"),
         )
 
 
@@ -140,9 +155,12 @@ def _small_subnets(config: Config) -> Iterator[Found]:
             hosts = item.subnet.num_addresses - 2
             last = dhcp.last_host if dhcp.last_host is not None else hosts
             if dhcp.enabled and not (dhcp.first_host <= last <= hosts):
-                yield (section, i, "dhcp"), (
-                    f"the DHCP range (hosts {dhcp.first_host}-{last}) does not fit "
-                    f"{item.subnet}, which has hosts 1-{hosts}"
+                yield (
+                    (section, i, "dhcp"),
+                    (
+                        f"the DHCP range (hosts {dhcp.first_host}-{last}) does not fit "
+                        f"{item.subnet}, which has hosts 1-{hosts}"
+                    ),
                 )
 
 
@@ -157,16 +175,18 @@ def _references(config: Config) -> Iterator[Found]:
             continue
         owner = config.opd(service.opd)
         if service.address not in owner.subnet:
-            yield ("services", i, "address"), (
-                f"{service.address} is not inside {owner.slug}'s subnet {owner.subnet}"
+            yield (
+                ("services", i, "address"),
+                (f"{service.address} is not inside {owner.slug}'s subnet {owner.subnet}"),
             )
     for i, opd in enumerate(config.opds):
         for j, name in enumerate(opd.shared_services):
             if name not in services:
                 yield ("opds", i, "shared_services", j), f"no service is named {name!r}"
             elif services[name].opd == opd.slug:
-                yield ("opds", i, "shared_services", j), (
-                    f"{name!r} is {opd.slug}'s own service; list only other OPDs' services"
+                yield (
+                    ("opds", i, "shared_services", j),
+                    (f"{name!r} is {opd.slug}'s own service; list only other OPDs' services"),
                 )
     for section, items in (("opds", config.opds), ("hotspot_sites", config.hotspot_sites)):
         for i, item in enumerate(items):
@@ -180,8 +200,9 @@ def _references(config: Config) -> Iterator[Found]:
 def _regions(config: Config) -> Iterator[Found]:
     regency = config.node.region_code
     if regency.count(".") != 1:
-        yield ("node", "region_code"), (
-            f"{regency!r} is not a regency code: use province.regency, e.g. '14.10'"
+        yield (
+            ("node", "region_code"),
+            (f"{regency!r} is not a regency code: use province.regency, e.g. '14.10'"),
         )
         return
     for section, items in (
@@ -191,12 +212,17 @@ def _regions(config: Config) -> Iterator[Found]:
         for i, item in enumerate(items):
             code = item.region_code
             if code.count(".") < 2:
-                yield (section, i, "region_code"), (
-                    f"{code!r} is too coarse: give the kecamatan or desa code, e.g. '{regency}.01'"
+                yield (
+                    (section, i, "region_code"),
+                    (
+                        f"{code!r} is too coarse: give the kecamatan or desa code, "
+                        f"e.g. '{regency}.01'"
+                    ),
                 )
             elif not code.startswith(regency + "."):
-                yield (section, i, "region_code"), (
-                    f"{code!r} is not inside this node's regency {regency} (node.region_code)"
+                yield (
+                    (section, i, "region_code"),
+                    (f"{code!r} is not inside this node's regency {regency} (node.region_code)"),
                 )
 
 
@@ -204,15 +230,28 @@ def _addresses(config: Config) -> Iterator[Found]:
     for i, uplink in enumerate(config.uplinks):
         if uplink.address == "dhcp":
             if uplink.gateway is not None:
-                yield ("uplinks", i, "gateway"), "a gateway is learnt by DHCP; remove it or set an address"
+                yield (
+                    ("uplinks", i, "gateway"),
+                    "a gateway is learnt by DHCP; remove it or set an address",
+                )
         elif uplink.gateway is not None and uplink.gateway not in uplink.address.network:
-            yield ("uplinks", i, "gateway"), (
-                f"{uplink.gateway} is not on the uplink's network {uplink.address.network}"
+            yield (
+                ("uplinks", i, "gateway"),
+                (f"{uplink.gateway} is not on the uplink's network {uplink.address.network}"),
             )
 
 
-CHECKS = (_duplicates, _overlaps, _interfaces, _vlans, _zones, _small_subnets, _references,
-          _regions, _addresses)
+CHECKS = (
+    _duplicates,
+    _overlaps,
+    _interfaces,
+    _vlans,
+    _zones,
+    _small_subnets,
+    _references,
+    _regions,
+    _addresses,
+)
 
 
 def cross_checks(config: Config) -> list[Found]:

@@ -71,7 +71,9 @@ def _decode(node: yaml.Node, loc: Loc, lines: dict[Loc, int]) -> Any:
         for key_node, value_node in node.value:
             key = _decode(key_node, (*loc, "<key>"), {})
             if not isinstance(key, str | int):
-                raise ConfigError([Problem(loc, "keys must be plain text", key_node.start_mark.line + 1)])
+                raise ConfigError(
+                    [Problem(loc, "keys must be plain text", key_node.start_mark.line + 1)]
+                )
             if key in out:
                 raise ConfigError(
                     [Problem((*loc, key), "appears twice", key_node.start_mark.line + 1)]
@@ -124,7 +126,7 @@ def _pydantic_problems(exc: ValidationError, lines: Mapping[Loc, int]) -> list[P
 
 
 def parse_config(data: Any, source: str = "", lines: Mapping[Loc, int] | None = None) -> Config:
-    """Validate plain data (as from YAML or JSON) into a `Config`; raise `ConfigError` if invalid."""
+    """Validate plain data (from YAML or JSON) into a `Config`; raise `ConfigError` if invalid."""
     lines = lines or {}
     if not isinstance(data, dict):
         raise ConfigError([Problem((), "the configuration must be a mapping of sections")], source)

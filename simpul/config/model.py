@@ -18,7 +18,8 @@ TIMEZONE_ALIASES = {"WIB": "Asia/Jakarta", "WITA": "Asia/Makassar", "WIT": "Asia
 
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
 _IFNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$")
-# Kemendagri codes: province 2 digits, regency .2, district .2, village .4 (1xxx kelurahan, 2xxx desa)
+# Kemendagri codes: province 2 digits, regency .2, district .2, village .4
+# (village 1xxx is a kelurahan, 2xxx a desa)
 _REGION_CODE = re.compile(r"^\d{2}(?:\.\d{2}(?:\.\d{2}(?:\.[12]\d{3})?)?)?$")
 _PORT_SPEC = re.compile(r"^(tcp|udp)/(\d{1,5})(?:-(\d{1,5}))?$")
 
@@ -277,6 +278,12 @@ class Monitoring(Model):
     targets: list[MonitoringTarget] = Field(default_factory=list)
 
 
+class Resolver(Model):
+    """The gateway's caching resolver (Unbound): recursive by default, or via forwarders."""
+
+    forwarders: list[IPv4Address] = Field(default_factory=list)
+
+
 class Admin(Model):
     """A person who signs in to the admin console (password hashes only, never passwords)."""
 
@@ -297,6 +304,7 @@ class Config(Model):
     hotspot_sites: list[HotspotSite] = Field(default_factory=list)
     remote_sites: list[RemoteSite] = Field(default_factory=list)
     policies: list[Policy] = Field(default_factory=list)
+    resolver: Resolver = Resolver()
     portal: Portal = Portal()
     monitoring: Monitoring = Monitoring()
     admins: list[Admin] = Field(default_factory=list)

@@ -1,0 +1,167 @@
+"""Apply rendered rulesets and client changes to the kernel. The one place that writes nftables.
+
+Every apply is checked first by the kernel (a dry-run of the exact same buffer), then loaded as one
+transaction. A refused buffer changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from netctl.libnft import Nft, NftError
+from netctl.render import (
+    AUTH_DL_SET,
+    AUTH_SET,
+    FAMILY,
+    TABLE,
+    Client,
+    LiveState,
+    Rendered,
+    element_commands,
+    render,
+)
+from simpul.config import Config
+
+
+@dataclass(frozen=True)
+class ClientCounters:
+    """Kernel counters of one authorized client."""
+
+    mac: str
+    ip: str
+    up_bytes: int
+    up_packets: int
+    down_bytes: int
+    down_packets: int
+    expires_s: int
+
+
+def _elements(set_obj: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for item in set_obj.get("elem", []):
+        out.append(item["elem"] if isinstance(item, dict) and "elem" in item else {"val": item})
+    return out
+
+
+def _key(val: Any) -> tuple[str, ...]:
+    if isinstance(val, dict) and "concat" in val:
+        return tuple(str(v) for v in val["concat"])
+    return (str(val),)
+
+
+class Kernel:
+    """nftables state of table `inet simpul` in the current network namespace."""
+
+    def __init__(self, nft: Nft | None = None) -> None:
+        self.nft = nft or Nft()
+
+    def table(self) -> list[dict[str, Any]]:
+        """The JSON objects of the table, or [] if it does not exist."""
+        try:
+            return self.nft.query(f"list table {FAMILY} {TABLE}")
+        except NftError as exc:
+            if "No such file or directory" in str(exc):
+                return []
+            raise
+
+    def read_live(self, clients: Iterable[Client], now: float) -> LiveState:
+        """What the kernel holds, together with the store's authorized `clients`."""
+        objects = self.table()
+        chains, sets, counters = set(), set(), set()
+        auth: set[tuple[str, str]] = set()
+        auth_dl: set[str] = set()
+        for obj in objects:
+            if "chain" in obj:
+                chains.add(obj["chain"]["name"])
+            elif "counter" in obj:
+                counters.add(obj["counter"]["name"])
+            elif "set" in obj:
+                name = obj["set"]["name"]
+                sets.add(name)
+                if name == AUTH_SET:
+                    auth = {(k[0], k[1]) for e in _elements(obj["set"]) for k in [_key(e["val"])]}
+                elif name == AUTH_DL_SET:
+                    auth_dl = {_key(e["val"])[0] for e in _elements(obj["set"])}
+        return LiveState(
+            now=now,
+            clients=tuple(clients),
+            table_exists=bool(objects),
+            chains=frozenset(chains),
+            sets=frozenset(sets),
+            counters=frozenset(counters),
+            auth_elements=frozenset(auth),
+            auth_dl_elements=frozenset(auth_dl),
+        )
+
+    def apply(
+        self, config: Config, clients: Iterable[Client], now: float, *, check_only: bool = False
+    ) -> Rendered:
+        """Render `config` over the live table; the kernel checks it, then it loads atomically."""
+        rendered = render(config, self.read_live(clients, now))
+        self.nft.run(rendered.script, check_only=True)
+        if not check_only:
+            self.nft.run(rendered.script)
+        return rendered
+
+    def authorize(self, clients: Iterable[Client], now: float) -> None:
+        """Add (or extend) authorized clients in one transaction."""
+        commands = element_commands(clients, now)
+        if commands:
+            self.nft.run("\n".join(commands))
+
+    def deauthorize(self, clients: Iterable[Client]) -> None:
+        """Remove clients; ones already gone (expired in the kernel) are ignored."""
+        for client in clients:
+            for command in element_commands([client], 0, verb="delete"):
+                try:
+                    self.nft.run(command)
+                except NftError as exc:
+                    if "No such file or directory" not in str(exc):
+                        raise
+
+    def counters(self) -> dict[str, tuple[int, int]]:
+        """Named counters: name -> (packets, bytes)."""
+        out = {}
+        for obj in self.nft.query(f"list counters table {FAMILY} {TABLE}"):
+            if "counter" in obj:
+                c = obj["counter"]
+                out[c["name"]] = (int(c["packets"]), int(c["bytes"]))
+        return out
+
+    def client_counters(self) -> list[ClientCounters]:
+        """Per-client counters from the authorization sets."""
+        down: dict[str, tuple[int, int]] = {}
+        for obj in self.nft.query(f"list set {FAMILY} {TABLE} {AUTH_DL_SET}"):
+            for e in _elements(obj.get("set", {})):
+                counter = e.get("counter", {})
+                down[_key(e["val"])[0]] = (counter.get("packets", 0), counter.get("bytes", 0))
+        out = []
+        for obj in self.nft.query(f"list set {FAMILY} {TABLE} {AUTH_SET}"):
+            for e in _elements(obj.get("set", {})):
+                mac, ip = _key(e["val"])
+                counter = e.get("counter", {})
+                d_packets, d_bytes = down.get(ip, (0, 0))
+                out.append(
+                    ClientCounters(
+                        mac,
+                        ip,
+                        up_bytes=counter.get("bytes", 0),
+                        up_packets=counter.get("packets", 0),
+                        down_bytes=d_bytes,
+                        down_packets=d_packets,
+                        expires_s=int(e.get("expires", 0)),
+                    )
+                )
+        return out
+
+    def remove_table(self) -> bool:
+        """Delete table `inet simpul` (used by lab teardown and tests); False if it was absent."""
+        try:
+            self.nft.run(f"delete table {FAMILY} {TABLE}")
+        except NftError as exc:
+            if "No such file or directory" in str(exc):
+                return False
+            raise
+        return True

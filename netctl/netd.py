@@ -1,0 +1,437 @@
+"""netd: the one privileged Simpul daemon.
+
+It applies the ruleset rendered from the store's configuration, authorizes and expires hotspot
+clients (set elements, never a rule or a process per client), restores everything at start, runs the
+DHCP server and the resolver with configurations rendered from the same model, and answers a JSON
+API on a Unix socket whose group decides who may call it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import difflib
+import grp
+import json
+import logging
+import os
+import pwd
+import signal
+import socket
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+from netctl.apply import Kernel
+from netctl.children import Child, write_atomic
+from netctl.clients import ClientError, parse_client, parse_mac, parse_minutes
+from netctl.dhcp import dnsmasq_command, render_dnsmasq
+from netctl.libnft import NftError
+from netctl.protocol import DEFAULT_SOCKET, MAX_LINE, encode
+from netctl.render import Client, build_ruleset
+from netctl.resolver import render_unbound, unbound_command
+from simpul import __version__
+from simpul.config import ConfigError
+from simpul.store import Store
+
+log = logging.getLogger("simpul.netd")
+EXPIRY_INTERVAL_S = 10.0
+READ_METHODS = frozenset({"ping", "status", "clients", "diff", "counters"})
+
+
+class RequestError(Exception):
+    """A request netd refuses; `code` is machine-readable."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        super().__init__(message)
+
+
+class Netd:
+    """The daemon's state and its API methods. Methods run one at a time (under `lock`)."""
+
+    def __init__(
+        self,
+        store: Store,
+        kernel: Kernel,
+        state_dir: str,
+        *,
+        supervise: bool = False,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.kernel = kernel
+        self.state_dir = state_dir
+        self.clock = clock
+        self.started_at = clock()
+        self.lock = asyncio.Lock()
+        self.applied_path = os.path.join(state_dir, "applied.nft")
+        self.last_apply: dict[str, Any] | None = None
+        self.children: list[Child] = []
+        if supervise:
+            self.children = [
+                Child(
+                    "dnsmasq",
+                    os.path.join(state_dir, "dnsmasq.conf"),
+                    dnsmasq_command,
+                    os.path.join(state_dir, "dnsmasq.log"),
+                ),
+                Child(
+                    "unbound",
+                    os.path.join(state_dir, "unbound.conf"),
+                    unbound_command,
+                    os.path.join(state_dir, "unbound.log"),
+                ),
+            ]
+        self.methods: dict[str, Callable[[dict[str, Any]], Any]] = {
+            "ping": self.ping,
+            "status": self.status,
+            "apply": self.apply,
+            "diff": self.diff,
+            "authorize": self.authorize,
+            "deauthorize": self.deauthorize,
+            "clients": self.clients,
+            "counters": self.counters,
+        }
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _sessions(self) -> list[Client]:
+        return [Client(s.mac, s.ip, s.expires_at) for s in self.store.active_sessions()]
+
+    def _config(self) -> Any:
+        try:
+            return self.store.config()
+        except LookupError as exc:
+            raise RequestError("no-config", str(exc)) from None
+        except ConfigError as exc:
+            raise RequestError("invalid-config", exc.render()) from None
+
+    def _configure_children(self, config: Any) -> None:
+        for child in self.children:
+            if child.name == "dnsmasq":
+                text = render_dnsmasq(
+                    config,
+                    lease_file=os.path.join(self.state_dir, "dnsmasq.leases"),
+                    pid_file=os.path.join(self.state_dir, "dnsmasq.pid"),
+                )
+            else:
+                text = render_unbound(
+                    config,
+                    forwarders=[str(a) for a in config.resolver.forwarders],
+                    pid_file=os.path.join(self.state_dir, "unbound.pid"),
+                    directory=self.state_dir,
+                )
+            child.configure(text)
+
+    # -- API methods ---------------------------------------------------------------------------
+
+    def ping(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Liveness and version."""
+        return {"version": __version__, "pid": os.getpid()}
+
+    def status(self, params: dict[str, Any]) -> dict[str, Any]:
+        """What netd holds: table, last apply, clients, helper daemons."""
+        objects = self.kernel.table()
+        return {
+            "version": __version__,
+            "uptime_s": round(self.clock() - self.started_at, 1),
+            "table_present": bool(objects),
+            "chains": sum(1 for o in objects if "chain" in o),
+            "rules": sum(1 for o in objects if "rule" in o),
+            "sessions": len(self.store.active_sessions()),
+            "last_apply": self.last_apply,
+            "children": {c.name: c.status() for c in self.children},
+        }
+
+    def apply(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Render the stored configuration and load it atomically (or only check it)."""
+        check_only = bool(params.get("check_only", False))
+        config = self._config()
+        try:
+            rendered = self.kernel.apply(
+                config, self._sessions(), self.clock(), check_only=check_only
+            )
+        except NftError as exc:
+            raise RequestError("kernel-refused", f"nftables refused the ruleset: {exc}") from None
+        result = {"check_only": check_only, **rendered.stats}
+        if not check_only:
+            write_atomic(self.applied_path, rendered.ruleset.document())
+            self._configure_children(config)
+            self.last_apply = {"at": self.clock(), **rendered.stats}
+            self.store.audit(params.get("_actor", "netd"), "ruleset.apply", rendered.stats)
+        return result
+
+    def diff(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Unified diff of the applied ruleset against the one the stored configuration renders."""
+        new = build_ruleset(self._config()).document()
+        try:
+            with open(self.applied_path, encoding="utf-8") as handle:
+                old = handle.read()
+        except FileNotFoundError:
+            old = ""
+        lines = difflib.unified_diff(
+            old.splitlines(keepends=True),
+            new.splitlines(keepends=True),
+            "applied",
+            "configured",
+        )
+        text = "".join(lines)
+        return {"changed": bool(text), "diff": text}
+
+    def authorize(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Let a hotspot client (MAC . IP) through for `minutes` (default: the portal's session)."""
+        config = self._config()
+        try:
+            client = parse_client(config, params.get("mac", ""), params.get("ip", ""))
+            minutes = parse_minutes(params.get("minutes"), config.portal.session_minutes)
+        except ClientError as exc:
+            raise RequestError("invalid", str(exc)) from None
+        session = self.store.open_session(
+            client.mac,
+            client.ip,
+            site=client.site,
+            method=str(params.get("method", "admin"))[:32],
+            duration_s=minutes * 60,
+            actor=params.get("_actor", "netd"),
+        )
+        try:
+            self.kernel.authorize([Client(client.mac, client.ip, session.expires_at)], self.clock())
+        except NftError as exc:
+            self.store.end_session(client.mac, client.ip, reason="kernel-refused", actor="netd")
+            raise RequestError("kernel-refused", str(exc)) from None
+        return {
+            "mac": client.mac,
+            "ip": client.ip,
+            "site": client.site,
+            "expires_at": session.expires_at,
+        }
+
+    def deauthorize(self, params: dict[str, Any]) -> dict[str, Any]:
+        """End a client's session and remove it from the kernel at once."""
+        try:
+            mac = parse_mac(params.get("mac", ""))
+        except ClientError as exc:
+            raise RequestError("invalid", str(exc)) from None
+        ip = str(params.get("ip", "")).strip()
+        ended = self.store.end_session(
+            mac,
+            ip,
+            reason=str(params.get("reason", "admin"))[:32],
+            actor=params.get("_actor", "netd"),
+        )
+        self.kernel.deauthorize([Client(mac, ip, 0)])
+        return {"ended": ended}
+
+    def clients(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Authorized clients with their kernel counters."""
+        counted = {(c.mac, c.ip): c for c in self.kernel.client_counters()}
+        out = []
+        for s in self.store.active_sessions():
+            c = counted.get((s.mac, s.ip))
+            out.append(
+                {
+                    "mac": s.mac,
+                    "ip": s.ip,
+                    "site": s.site,
+                    "method": s.method,
+                    "started_at": s.started_at,
+                    "expires_at": s.expires_at,
+                    "in_kernel": c is not None,
+                    **({"up_bytes": c.up_bytes, "down_bytes": c.down_bytes} if c else {}),
+                }
+            )
+        return out
+
+    def counters(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Named counters (zones, OPDs, sites, uplinks) and per-client counters."""
+        return {
+            "named": {
+                k: {"packets": p, "bytes": b} for k, (p, b) in self.kernel.counters().items()
+            },
+            "clients": [asdict(c) for c in self.kernel.client_counters()],
+        }
+
+    # -- housekeeping --------------------------------------------------------------------------
+
+    def housekeeping(self) -> None:
+        """Close expired sessions in the store (the kernel expires their elements itself)."""
+        expired = self.store.expire_sessions()
+        if expired:
+            log.info("expired %d session(s)", len(expired))
+            self.kernel.deauthorize([Client(s.mac, s.ip, 0) for s in expired])
+        now = time.monotonic()
+        for child in self.children:
+            child.watch(now)
+
+    def shutdown(self) -> None:
+        """Stop helper daemons. The ruleset stays: clients keep working while netd restarts."""
+        for child in self.children:
+            child.stop()
+
+
+def _peer(sock: socket.socket) -> tuple[int, int, int]:
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    pid, uid, gid = struct.unpack("3i", creds)
+    return pid, uid, gid
+
+
+def _actor(uid: int) -> str:
+    try:
+        return f"{pwd.getpwuid(uid).pw_name}(uid {uid})"
+    except KeyError:
+        return f"uid {uid}"
+
+
+def _may_change(uid: int, gid: int, group_gid: int | None) -> bool:
+    if uid == 0 or uid == os.geteuid():
+        return True
+    if group_gid is None:
+        return False
+    if gid == group_gid:
+        return True
+    try:
+        name = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return False
+    return group_gid in os.getgrouplist(name, gid)
+
+
+class Server:
+    """The Unix-socket front of a `Netd`."""
+
+    def __init__(self, netd: Netd, path: str, group: str | None) -> None:
+        self.netd = netd
+        self.path = path
+        self.group_gid = grp.getgrnam(group).gr_gid if group else None
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Serve one connection until the peer closes it."""
+        _pid, uid, gid = _peer(writer.get_extra_info("socket"))
+        actor = _actor(uid)
+        may_change = _may_change(uid, gid, self.group_gid)
+        try:
+            while True:
+                try:
+                    line = await reader.readuntil(b"\n")
+                except asyncio.IncompleteReadError:
+                    return
+                except asyncio.LimitOverrunError:
+                    writer.write(encode(_error(None, "invalid", "request line too long")))
+                    return
+                writer.write(encode(await self._answer(line, actor, may_change)))
+                await writer.drain()
+        except ConnectionError:
+            return
+        finally:
+            writer.close()
+
+    async def _answer(self, line: bytes, actor: str, may_change: bool) -> dict[str, Any]:
+        try:
+            request = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return _error(None, "invalid", "request is not JSON")
+        if not isinstance(request, dict):
+            return _error(None, "invalid", "request must be a JSON object")
+        rid = request.get("id")
+        method = request.get("method")
+        params = request.get("params") or {}
+        if not isinstance(method, str) or method not in self.netd.methods:
+            return _error(rid, "unknown-method", f"no method {method!r}")
+        if not isinstance(params, dict):
+            return _error(rid, "invalid", "params must be a JSON object")
+        if method not in READ_METHODS and not may_change:
+            return _error(rid, "forbidden", f"{actor} may not call {method}")
+        params = {k: v for k, v in params.items() if not str(k).startswith("_")}
+        params["_actor"] = actor
+        async with self.netd.lock:
+            try:
+                result = self.netd.methods[method](params)
+            except RequestError as exc:
+                return _error(rid, exc.code, str(exc))
+            except Exception as exc:  # report, keep serving
+                log.exception("%s failed", method)
+                return _error(rid, "internal", f"{type(exc).__name__}: {exc}")
+        return {"id": rid, "ok": True, "result": result}
+
+    async def serve(self, stop: asyncio.Event) -> None:
+        """Listen until `stop` is set; housekeeping runs alongside."""
+        if os.path.exists(self.path):
+            os.unlink(self.path)
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        old_umask = os.umask(0o117)
+        try:
+            server = await asyncio.start_unix_server(self.handle, self.path, limit=MAX_LINE)
+        finally:
+            os.umask(old_umask)
+        if self.group_gid is not None:
+            os.chown(self.path, -1, self.group_gid)
+        os.chmod(self.path, 0o660)
+        log.info("listening on %s", self.path)
+        async with server, asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._housekeeping(stop))
+            await stop.wait()
+            server.close()
+        if os.path.exists(self.path):
+            os.unlink(self.path)
+
+    async def _housekeeping(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            async with self.netd.lock:
+                try:
+                    self.netd.housekeeping()
+                except Exception:
+                    log.exception("housekeeping failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), EXPIRY_INTERVAL_S)
+
+
+def _error(rid: Any, code: str, message: str) -> dict[str, Any]:
+    return {"id": rid, "ok": False, "error": {"code": code, "message": message}}
+
+
+async def run(args: argparse.Namespace) -> None:
+    """Start netd: restore the ruleset and sessions from the store, then serve the API."""
+    os.makedirs(args.state_dir, exist_ok=True)
+    store = Store(args.db)
+    netd = Netd(store, Kernel(), args.state_dir, supervise=args.supervise)
+    if store.has_config():
+        try:
+            result = netd.apply({"_actor": "netd (start)"})
+            log.info("restored ruleset: %s", result)
+        except RequestError as exc:
+            log.error("could not restore the ruleset: %s", exc)
+    else:
+        log.warning("no configuration yet: import one with 'simpul config import FILE'")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await Server(netd, args.socket, args.group).serve(stop)
+    finally:
+        netd.shutdown()
+        store.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: `python -m netctl.netd`."""
+    parser = argparse.ArgumentParser(prog="simpul-netd", description=__doc__)
+    parser.add_argument("--db", default="/var/lib/simpul/simpul.db")
+    parser.add_argument("--socket", default=DEFAULT_SOCKET)
+    parser.add_argument("--state-dir", default="/var/lib/simpul/netd")
+    parser.add_argument("--group", default=None, help="group whose members may change things")
+    parser.add_argument("--supervise", action="store_true", help="run dnsmasq and Unbound")
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s netd %(levelname)s %(message)s"
+    )
+    asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,367 @@
+"""The `simpul` command: configuration, apply, clients, backup and the lab."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from simpul import __version__
+from simpul.config import ConfigError, dump_config_yaml, load_config_file
+
+console = Console()
+err = Console(stderr=True)
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+DEFAULT_DB = "/var/lib/simpul/simpul.db"
+DEFAULT_SOCKET = "/run/simpul/netd.sock"
+LAB_PREFIX = "sp-"
+
+
+def _lab_paths() -> Any:
+    from simpul.lab.runner import LabPaths
+
+    return LabPaths.for_prefix(os.environ.get("SIMPUL_LAB_PREFIX", LAB_PREFIX))
+
+
+def default_db() -> str:
+    """$SIMPUL_DB, else the node's database, else the running lab's."""
+    if "SIMPUL_DB" in os.environ:
+        return os.environ["SIMPUL_DB"]
+    lab = _lab_paths().db
+    return str(lab) if not os.path.exists(DEFAULT_DB) and lab.exists() else DEFAULT_DB
+
+
+def default_socket() -> str:
+    """$SIMPUL_SOCKET, else the node's netd socket, else the running lab's."""
+    if "SIMPUL_SOCKET" in os.environ:
+        return os.environ["SIMPUL_SOCKET"]
+    lab = _lab_paths().socket
+    return str(lab) if not os.path.exists(DEFAULT_SOCKET) and lab.exists() else DEFAULT_SOCKET
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    sys.exit(code)
+
+
+def _load(path: str) -> Any:
+    try:
+        return load_config_file(path)
+    except ConfigError as exc:
+        err.print(exc.render(), highlight=False)
+        sys.exit(2)
+
+
+def _netd(ctx: click.Context) -> Any:
+    from netctl.protocol import NetdClient
+
+    return NetdClient(ctx.obj["socket"])
+
+
+def _call(ctx: click.Context, api_method: str, **params: Any) -> Any:
+    from netctl.protocol import ApiError
+
+    try:
+        with _netd(ctx) as client:
+            return client.call(api_method, **params)
+    except ApiError as exc:
+        _fail(f"{exc} ({exc.code})")
+
+
+@click.group()
+@click.version_option(__version__, prog_name="simpul")
+@click.option("--db", default=default_db, show_default="node or lab database", help="SQLite store")
+@click.option(
+    "--socket",
+    default=default_socket,
+    show_default="node or lab netd socket",
+    help="netd's API socket",
+)
+@click.pass_context
+def main(ctx: click.Context, db: str, socket: str) -> None:
+    """Simpul: the regency network node (captive portal, OPD interconnect, monitoring)."""
+    ctx.obj = {"db": db, "socket": socket}
+
+
+# -- configuration ---------------------------------------------------------------------------
+
+
+@main.group()
+def config() -> None:
+    """Validate, import and export the node's configuration."""
+
+
+@config.command("validate")
+@click.argument("file", type=click.Path(dir_okay=False))
+def config_validate(file: str) -> None:
+    """Check FILE; print every problem with its field and line."""
+    cfg = _load(file)
+    console.print(
+        f"[green]valid[/green]: {len(cfg.opds)} OPDs, {len(cfg.hotspot_sites)} hotspot sites, "
+        f"{len(cfg.remote_sites)} remote sites, {len(cfg.uplinks)} uplink(s)"
+    )
+
+
+@config.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--replace", is_flag=True, help="also remove objects FILE does not name")
+@click.option("--comment", default="", help="why (kept with the revision)")
+@click.pass_context
+def config_import(ctx: click.Context, file: str, replace: bool, comment: str) -> None:
+    """Upsert FILE's objects into the store (idempotent); `simpul apply` makes it live."""
+    from simpul.store import Store
+
+    cfg = _load(file)
+    try:
+        with Store(ctx.obj["db"]) as store:
+            result = store.import_config(cfg, actor=_whoami(), replace=replace, comment=comment)
+    except ConfigError as exc:
+        err.print(exc.render(), highlight=False)
+        sys.exit(2)
+    if not result.changed:
+        console.print("no change: the store already holds this configuration")
+        return
+    for label, items in (
+        ("created", result.created),
+        ("updated", result.updated),
+        ("removed", result.removed),
+    ):
+        if items:
+            console.print(f"{label}: {', '.join(items)}")
+    console.print(f"revision {result.revision}; run 'simpul apply' to make it live")
+
+
+@config.command("export")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="file (default stdout)")
+@click.pass_context
+def config_export(ctx: click.Context, output: str | None) -> None:
+    """Write the stored configuration as YAML."""
+    from simpul.store import Store
+
+    with Store(ctx.obj["db"]) as store:
+        try:
+            text = dump_config_yaml(store.config())
+        except LookupError as exc:
+            _fail(str(exc))
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)
+
+
+@main.command()
+@click.argument("destination", type=click.Path(dir_okay=False))
+@click.pass_context
+def backup(ctx: click.Context, destination: str) -> None:
+    """Write a consistent copy of the live database to DESTINATION."""
+    from simpul.store import Store
+
+    if not os.path.exists(ctx.obj["db"]):
+        _fail(f"no database at {ctx.obj['db']}")
+    with Store(ctx.obj["db"]) as store:
+        store.backup(destination)
+    console.print(f"backup written to {destination}")
+
+
+# -- data plane ------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--diff", "show_diff", is_flag=True, help="only show what would change")
+@click.option("--check", is_flag=True, help="only have the kernel check the transaction")
+@click.pass_context
+def apply(ctx: click.Context, show_diff: bool, check: bool) -> None:
+    """Render the stored configuration and load it in one atomic transaction."""
+    if show_diff:
+        result = _call(ctx, "diff")
+        click.echo(result["diff"] if result["changed"] else "no change in the ruleset")
+        return
+    result = _call(ctx, "apply", check_only=check)
+    verb = "checked" if check else "applied"
+    console.print(
+        f"{verb}: {result['chains']} chains, {result['rules']} rules, "
+        f"{result['counters']} counters, {result['clients']} authorized clients kept"
+    )
+
+
+@main.command()
+@click.pass_context
+def status(ctx: click.Context) -> None:
+    """netd's state: table, clients, helper daemons."""
+    click.echo(json.dumps(_call(ctx, "status"), indent=2))
+
+
+@main.group()
+def clients() -> None:
+    """Hotspot clients: list, allow, deny."""
+
+
+@clients.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def clients_list(ctx: click.Context, as_json: bool) -> None:
+    """Authorized clients with their byte counters."""
+    rows = _call(ctx, "clients")
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = Table("MAC", "IP", "site", "method", "up bytes", "down bytes", "in kernel")
+    for r in rows:
+        table.add_row(
+            r["mac"],
+            r["ip"],
+            r["site"] or "",
+            r["method"],
+            str(r.get("up_bytes", "")),
+            str(r.get("down_bytes", "")),
+            "yes" if r["in_kernel"] else "NO",
+        )
+    console.print(table)
+
+
+@clients.command("allow")
+@click.argument("mac")
+@click.argument("ip")
+@click.option("--minutes", type=int, help="session length (default: the portal's)")
+@click.pass_context
+def clients_allow(ctx: click.Context, mac: str, ip: str, minutes: int | None) -> None:
+    """Authorize MAC . IP (through netd)."""
+    result = _call(ctx, "authorize", mac=mac, ip=ip, minutes=minutes, method="cli")
+    console.print(f"allowed {result['mac']} {result['ip']} at {result['site']}")
+
+
+@clients.command("deny")
+@click.argument("mac")
+@click.argument("ip")
+@click.pass_context
+def clients_deny(ctx: click.Context, mac: str, ip: str) -> None:
+    """End the session of MAC . IP at once (through netd)."""
+    result = _call(ctx, "deauthorize", mac=mac, ip=ip, reason="cli")
+    console.print("denied" if result["ended"] else "no open session; removed from the kernel")
+
+
+def _whoami() -> str:
+    import pwd
+
+    return f"{pwd.getpwuid(os.getuid()).pw_name} (cli)"
+
+
+# -- lab -------------------------------------------------------------------------------------
+
+
+@main.group()
+def lab() -> None:
+    """The whole regency network on this machine, in network namespaces."""
+
+
+def _lab_config_option() -> Any:
+    return click.option(
+        "--config",
+        "config_path",
+        default=str(EXAMPLES / "lab.yaml"),
+        show_default=True,
+        type=click.Path(dir_okay=False),
+        help="the node configuration the lab is built from",
+    )
+
+
+@lab.command("up")
+@_lab_config_option()
+@click.option(
+    "--clients",
+    "clients_per_site",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 50),
+    help="hotspot phones per site",
+)
+def lab_up(config_path: str, clients_per_site: int) -> None:
+    """Build the lab and start every daemon (idempotent)."""
+    from simpul.lab.runner import Lab, LabError
+
+    lab_ = Lab(
+        _load(config_path), os.environ.get("SIMPUL_LAB_PREFIX", LAB_PREFIX), clients_per_site
+    )
+    try:
+        with console.status("building the lab") as spinner:
+            lab_.up(config_path, progress=lambda m: spinner.update(m))
+    except LabError as exc:
+        _fail(str(exc))
+    _print_lab(lab_.status())
+    console.print(
+        "\nnext: [bold]simpul status[/bold], [bold]simpul clients list[/bold], "
+        "[bold]simpul lab exec hs-1 -- curl http://example.org/[/bold], "
+        "[bold]simpul lab down[/bold]"
+    )
+
+
+def _print_lab(state: dict[str, Any]) -> None:
+    table = Table("host", "address", "role", title="Simpul lab")
+    for h in state["hosts"]:
+        table.add_row(
+            h["host"] if h["up"] else f"[red]{h['host']} (gone)[/red]", h["address"], h["role"]
+        )
+    console.print(table)
+    daemons = Table("daemon", "host", "pid", "state")
+    for name, d in state["daemons"].items():
+        daemons.add_row(
+            name,
+            d["ns"],
+            str(d["pid"]),
+            "[green]running[/green]" if d["running"] else "[red]stopped[/red]",
+        )
+    console.print(daemons)
+    console.print(f"netd API: {state['socket']}   state: {state['state_dir']}")
+
+
+@lab.command("status")
+@_lab_config_option()
+def lab_status(config_path: str) -> None:
+    """What runs where in the lab."""
+    from simpul.lab.runner import Lab
+
+    paths = _lab_paths()
+    path = str(paths.config) if paths.config.exists() else config_path
+    lab_ = Lab(_load(path), os.environ.get("SIMPUL_LAB_PREFIX", LAB_PREFIX))
+    state = lab_.status()
+    _print_lab(state)
+    if not lab_.is_up():
+        _fail("the lab is not (fully) up: run 'simpul lab up'", code=3)
+
+
+@lab.command("down")
+def lab_down() -> None:
+    """Remove every namespace, process and file the lab made."""
+    from simpul.lab.runner import LabError, preflight, teardown
+
+    try:
+        preflight()
+    except LabError as exc:
+        _fail(str(exc))
+    removed = teardown(os.environ.get("SIMPUL_LAB_PREFIX", LAB_PREFIX), _lab_paths())
+    console.print(f"removed {len(removed)} namespace(s)" if removed else "nothing to remove")
+
+
+@lab.command("exec", context_settings={"ignore_unknown_options": True})
+@click.argument("host")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def lab_exec(host: str, command: tuple[str, ...]) -> None:
+    """Run COMMAND in lab HOST (e.g. `simpul lab exec hs-1 -- curl example.org`)."""
+    from simpul.lab.runner import namespaces
+
+    prefix = os.environ.get("SIMPUL_LAB_PREFIX", LAB_PREFIX)
+    ns = host if host.startswith(prefix) else prefix + host
+    if ns not in namespaces(prefix):
+        _fail(f"no lab host {ns}: see 'simpul lab status'")
+    argv = ["ip", "netns", "exec", ns, *command]
+    os.execvp(argv[0], argv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,501 @@
+"""Build, inspect and remove the lab: namespaces, veths, bridges, addresses and daemons.
+
+Everything the lab makes lives inside its own network namespaces (veth pairs are created directly
+in them), so it never touches the machine's interfaces, routes or firewall. A manifest in the lab's
+state directory lists what was made, and `down` also finds namespaces by prefix, so a crashed `up`
+is cleaned up too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Interface
+from pathlib import Path
+
+from simpul.config import Config, load_config_file
+from simpul.config.model import Resolver
+from simpul.lab.topology import LAB_DNS, LAB_SITES, LabPlan, lab_dns_records, plan
+from simpul.store import Store
+
+REQUIRED_TOOLS = ("ip", "nft", "dnsmasq", "unbound", "busybox", "iperf3")
+NETNS_ETC = Path("/etc/netns")
+UDHCPC_SCRIPT = """#!/bin/sh
+# udhcpc hook for lab hosts: configure only this namespace's eth0 (never resolv.conf).
+case "$1" in
+  deconfig) ip -4 addr flush dev "$interface"; ip link set "$interface" up ;;
+  bound|renew)
+    ip -4 addr flush dev "$interface"
+    ip addr add "$ip/${mask:-24}" dev "$interface"
+    [ -n "$router" ] && ip route replace default via "${router%% *}" dev "$interface"
+    ;;
+esac
+exit 0
+"""
+
+
+class LabError(RuntimeError):
+    """The lab cannot be built or used; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class LabPaths:
+    """Where a lab keeps its state (tmpfs: a reboot leaves nothing behind)."""
+
+    root: Path
+
+    @classmethod
+    def for_prefix(cls, prefix: str, base: str = "/run/simpul-lab") -> LabPaths:
+        """The state directory of the lab with this namespace prefix."""
+        return cls(Path(base) / prefix.strip("-"))
+
+    @property
+    def manifest(self) -> Path:
+        """What the lab made."""
+        return self.root / "manifest.json"
+
+    @property
+    def db(self) -> Path:
+        """The lab node's database."""
+        return self.root / "simpul.db"
+
+    @property
+    def socket(self) -> Path:
+        """netd's API socket (reachable from the host: Unix sockets cross namespaces)."""
+        return self.root / "netd.sock"
+
+    @property
+    def config(self) -> Path:
+        """The configuration the lab was built from."""
+        return self.root / "config.yaml"
+
+    def log(self, name: str) -> Path:
+        """A daemon's log file."""
+        return self.root / f"{name}.log"
+
+
+def run(argv: Sequence[str], *, check: bool = True, input_text: str | None = None) -> str:
+    """Run a command; raise LabError with its stderr when it fails."""
+    proc = subprocess.run(list(argv), capture_output=True, text=True, input=input_text, check=False)
+    if check and proc.returncode != 0:
+        raise LabError(f"{' '.join(argv)} failed ({proc.returncode}): {proc.stderr.strip()}")
+    return proc.stdout
+
+
+def in_ns(ns: str, *argv: str) -> list[str]:
+    """argv that runs a command inside network namespace `ns`."""
+    return ["ip", "netns", "exec", ns, *argv]
+
+
+def preflight() -> None:
+    """Refuse clearly when not root or a needed tool is missing."""
+    if os.geteuid() != 0:
+        raise LabError("the lab builds network namespaces: run it as root")
+    missing = [tool for tool in REQUIRED_TOOLS if shutil.which(tool) is None]
+    if missing:
+        raise LabError(
+            f"missing tools: {', '.join(missing)} — apt-get install iproute2 nftables "
+            "dnsmasq-base unbound busybox iperf3"
+        )
+
+
+def namespaces(prefix: str) -> list[str]:
+    """Existing network namespaces whose names start with `prefix`."""
+    out = run(["ip", "-o", "netns", "list"], check=False)
+    return [line.split()[0] for line in out.splitlines() if line.startswith(prefix)]
+
+
+class Manifest:
+    """What a lab made, written as it goes so a crashed `up` can be undone."""
+
+    def __init__(self, paths: LabPaths) -> None:
+        self.paths = paths
+        try:
+            self.data = json.loads(paths.manifest.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            self.data = {"namespaces": [], "processes": {}, "netns_etc": []}
+
+    def add(self, key: str, value: object, name: str | None = None) -> None:
+        """Record one made thing and write the manifest at once."""
+        if name is None:
+            self.data[key].append(value)
+        else:
+            self.data[key][name] = value
+        self.paths.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.paths.manifest.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.data, indent=1))
+        os.replace(tmp, self.paths.manifest)
+
+
+class Lab:
+    """One lab: a plan, its state directory and what it made."""
+
+    def __init__(
+        self,
+        config: Config,
+        prefix: str = "sp-",
+        clients_per_site: int = 1,
+        base: str = "/run/simpul-lab",
+    ) -> None:
+        # The lab's internet has no real root servers: resolve through its DNS.
+        self.config = config.model_copy(
+            update={"resolver": Resolver(forwarders=[IPv4Address(LAB_DNS)])}
+        )
+        self.prefix = prefix
+        self.plan: LabPlan = plan(config, prefix, clients_per_site)
+        self.paths = LabPaths.for_prefix(prefix, base)
+        self.python = sys.executable
+
+    # -- build ---------------------------------------------------------------------------------
+
+    def up(self, config_path: str, progress: Callable[[str], None] = lambda _m: None) -> None:
+        """Build the whole lab and start its daemons (a lab already up is left as it is)."""
+        preflight()
+        if self.is_up():
+            progress("the lab is already up")
+            return
+        if namespaces(self.prefix) or self.paths.manifest.exists():
+            progress("removing what a previous lab left behind")
+            self.down()
+        self.paths.root.mkdir(parents=True, exist_ok=True)
+        manifest = Manifest(self.paths)
+        shutil.copyfile(config_path, self.paths.config)
+        try:
+            progress("creating namespaces")
+            self._namespaces(manifest)
+            progress("wiring links, bridges and addresses")
+            self._links()
+            progress("starting the internet (DNS, web, iperf3)")
+            self._start_inet(manifest)
+            progress("importing the configuration and starting netd")
+            self._start_gateway(manifest)
+            progress("hosts asking for addresses by DHCP")
+            self._start_dhcp_clients(manifest)
+            self.wait_for_addresses()
+        except BaseException:
+            progress("failed: removing what was made")
+            self.down()
+            raise
+
+    def _namespaces(self, manifest: Manifest) -> None:
+        for host in self.plan.hosts:
+            manifest.add("namespaces", host.ns)
+            run(["ip", "netns", "add", host.ns])
+            run(["ip", "-n", host.ns, "link", "set", "lo", "up"])
+            if host.ns != self.plan.gateway_ns:
+                run(in_ns(host.ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"))
+            if host.resolver:
+                etc = NETNS_ETC / host.ns
+                manifest.add("netns_etc", str(etc))
+                etc.mkdir(parents=True, exist_ok=True)
+                (etc / "resolv.conf").write_text(f"nameserver {host.resolver}\n")
+        gw = self.plan.gateway_ns
+        run(in_ns(gw, "sysctl", "-qw", "net.ipv4.ip_forward=1"))
+        run(in_ns(gw, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=0"))
+
+    def _links(self) -> None:
+        batch: dict[str, list[str]] = {}
+        for ns, bridge, cidr in self.plan.bridges:
+            batch.setdefault(ns, []).extend(
+                [
+                    f"link add {bridge} type bridge",
+                    f"addr add {cidr} dev {bridge}",
+                    f"link set {bridge} up",
+                ]
+            )
+        for link in self.plan.links:
+            run(
+                [
+                    "ip",
+                    "link",
+                    "add",
+                    link.a_if,
+                    "netns",
+                    link.a_ns,
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    link.b_if,
+                    "netns",
+                    link.b_ns,
+                ]
+            )
+            a = batch.setdefault(link.a_ns, [])
+            b = batch.setdefault(link.b_ns, [])
+            if link.a_master:
+                a.append(f"link set {link.a_if} master {link.a_master}")
+            if link.a_addr:
+                a.append(f"addr add {link.a_addr} dev {link.a_if}")
+            a.append(f"link set {link.a_if} up")
+            if link.b_mac:
+                b.append(f"link set {link.b_if} address {link.b_mac}")
+            if link.b_addr:
+                b.append(f"addr add {link.b_addr} dev {link.b_if}")
+            b.append(f"link set {link.b_if} up")
+        for ns, dev, cidr in self.plan.extra_addresses:
+            batch.setdefault(ns, []).append(f"addr add {cidr} dev {dev}")
+        for host in self.plan.hosts:
+            if host.gateway and not host.dhcp:
+                batch.setdefault(host.ns, []).append(f"route add default via {host.gateway}")
+        uplink = self.config.uplinks[0]
+        batch.setdefault(self.plan.gateway_ns, []).append(
+            f"route add default via {uplink.gateway} dev {uplink.interface}"
+        )
+        for ns, commands in batch.items():
+            run(["ip", "-n", ns, "-batch", "-"], input_text="\n".join(commands) + "\n")
+
+    def _spawn(self, manifest: Manifest, name: str, ns: str, argv: Sequence[str]) -> int:
+        with open(self.paths.log(name), "ab") as out:
+            proc = subprocess.Popen(
+                in_ns(ns, *argv),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                close_fds=True,
+            )
+        manifest.add("processes", {"ns": ns, "pid": proc.pid, "argv": list(argv)}, name)
+        return proc.pid
+
+    def _start_inet(self, manifest: Manifest) -> None:
+        inet = self.plan.inet_ns
+        dns_conf = self.paths.root / "inet-dns.conf"
+        dns_conf.write_text(
+            "# the lab internet's authoritative names\nno-resolv\nno-hosts\nbind-interfaces\n"
+            f"listen-address={LAB_DNS}\nlog-queries\n" + "\n".join(lab_dns_records()) + "\n"
+        )
+        self._spawn(
+            manifest,
+            "inet-dns",
+            inet,
+            [
+                "dnsmasq",
+                "--keep-in-foreground",
+                f"--conf-file={dns_conf}",
+                "--log-facility=-",
+                f"--pid-file={self.paths.root / 'inet-dns.pid'}",
+            ],
+        )
+        self._spawn(
+            manifest,
+            "inet-web",
+            inet,
+            [self.python, "-m", "simpul.lab.inet", "--listen", "0.0.0.0", "--port", "80"],
+        )
+        self._spawn(
+            manifest,
+            "inet-iperf3",
+            inet,
+            ["iperf3", "--server", "--bind", LAB_SITES["bulk.lab.test"][0]],
+        )
+
+    def _start_gateway(self, manifest: Manifest) -> None:
+        with Store(str(self.paths.db)) as store:
+            store.import_config(self.config, actor="lab", replace=True, comment="simpul lab up")
+        self._spawn(
+            manifest,
+            "netd",
+            self.plan.gateway_ns,
+            [
+                self.python,
+                "-m",
+                "netctl.netd",
+                "--db",
+                str(self.paths.db),
+                "--socket",
+                str(self.paths.socket),
+                "--state-dir",
+                str(self.paths.root / "netd"),
+                "--supervise",
+            ],
+        )
+        self.wait_for(lambda: self._netd_ready(), 20, "netd did not restore the ruleset")
+
+    def _netd_ready(self) -> bool:
+        from netctl.protocol import ApiError, NetdClient
+
+        try:
+            with NetdClient(str(self.paths.socket), timeout_s=2) as client:
+                status = client.call("status")
+        except ApiError:
+            return False
+        return bool(status["table_present"]) and all(
+            c["running"] for c in status["children"].values()
+        )
+
+    def _start_dhcp_clients(self, manifest: Manifest) -> None:
+        script = self.paths.root / "udhcpc.sh"
+        script.write_text(UDHCPC_SCRIPT)
+        script.chmod(0o755)
+        for host in self.plan.hosts:
+            if host.dhcp:
+                self._spawn(
+                    manifest,
+                    f"udhcpc-{host.ns}",
+                    host.ns,
+                    [
+                        "busybox",
+                        "udhcpc",
+                        "-f",
+                        "-i",
+                        "eth0",
+                        "-s",
+                        str(script),
+                        "-t",
+                        "20",
+                        "-T",
+                        "1",
+                        "-A",
+                        "2",
+                        "-x",
+                        f"hostname:{host.ns}",
+                    ],
+                )
+
+    def address_of(self, ns: str, dev: str = "eth0") -> IPv4Interface | None:
+        """The IPv4 address of a host's interface, or None."""
+        out = run(["ip", "-n", ns, "-j", "-4", "addr", "show", "dev", dev], check=False)
+        try:
+            infos = json.loads(out or "[]")
+        except json.JSONDecodeError:
+            return None
+        for info in infos:
+            for addr in info.get("addr_info", []):
+                return IPv4Interface(f"{addr['local']}/{addr['prefixlen']}")
+        return None
+
+    def wait_for_addresses(self, timeout_s: float = 30) -> None:
+        """Wait until every DHCP host has an address."""
+        pending = [h.ns for h in self.plan.hosts if h.dhcp]
+        self.wait_for(
+            lambda: all(self.address_of(ns) for ns in pending),
+            timeout_s,
+            "hosts got no DHCP address: see dnsmasq.log in the lab directory",
+        )
+
+    @staticmethod
+    def wait_for(predicate: Callable[[], bool], timeout_s: float, failure: str) -> None:
+        """Poll `predicate` until true or raise LabError(failure)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.1)
+        raise LabError(failure)
+
+    # -- inspect and remove --------------------------------------------------------------------
+
+    def is_up(self) -> bool:
+        """Whether every namespace exists and every daemon runs."""
+        if not self.paths.manifest.exists():
+            return False
+        present = set(namespaces(self.prefix))
+        if any(h.ns not in present for h in self.plan.hosts):
+            return False
+        processes = Manifest(self.paths).data["processes"]
+        return bool(processes) and all(_alive(p["pid"]) for p in processes.values())
+
+    def status(self) -> dict[str, object]:
+        """Hosts with their addresses and roles, daemons with their state."""
+        present = set(namespaces(self.prefix))
+        manifest = Manifest(self.paths)
+        hosts = []
+        for host in self.plan.hosts:
+            addr = self.address_of(host.ns) if host.ns in present else None
+            hosts.append(
+                {
+                    "host": host.ns,
+                    "up": host.ns in present,
+                    "role": host.role,
+                    "address": str(addr) if addr else "",
+                }
+            )
+        daemons = {
+            name: {"ns": p["ns"], "pid": p["pid"], "running": _alive(p["pid"])}
+            for name, p in manifest.data["processes"].items()
+        }
+        return {
+            "hosts": hosts,
+            "daemons": daemons,
+            "socket": str(self.paths.socket),
+            "state_dir": str(self.paths.root),
+        }
+
+    def down(self) -> list[str]:
+        """Remove everything this lab made (see `teardown`)."""
+        return teardown(self.prefix, self.paths)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][:1]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _terminate(pid: int, argv: Sequence[str]) -> None:
+    """Stop a process we started, checking its command line so a reused pid is left alone."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return
+    if argv and argv[0].encode() not in cmdline:
+        return
+    _signal_and_wait([pid])
+
+
+def _kill_namespace_processes(ns: str) -> None:
+    out = run(["ip", "netns", "pids", ns], check=False)
+    _signal_and_wait([int(p) for p in out.split() if p.isdigit()])
+
+
+def _signal_and_wait(pids: list[int], timeout_s: float = 5.0) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and any(_alive(p) for p in pids):
+            time.sleep(0.05)
+        if not any(_alive(p) for p in pids):
+            return
+
+
+def teardown(prefix: str, paths: LabPaths) -> list[str]:
+    """Remove every namespace, process and file a lab made, also after a crashed `up`."""
+    manifest = Manifest(paths)
+    made = set(manifest.data["namespaces"]) | set(namespaces(prefix))
+    for ns in sorted(made):
+        _kill_namespace_processes(ns)
+    for proc in manifest.data["processes"].values():
+        _terminate(proc["pid"], proc.get("argv", []))
+    removed = []
+    present = set(namespaces(prefix))
+    for ns in sorted(made & present):
+        run(["ip", "netns", "del", ns], check=False)
+        removed.append(ns)
+    for etc in {*manifest.data["netns_etc"], *(str(NETNS_ETC / ns) for ns in made)}:
+        shutil.rmtree(etc, ignore_errors=True)
+    shutil.rmtree(paths.root, ignore_errors=True)
+    return removed
+
+
+def load_lab(config_path: str, prefix: str = "sp-", clients_per_site: int = 1) -> Lab:
+    """A Lab for the configuration file at `config_path`."""
+    return Lab(load_config_file(config_path), prefix, clients_per_site)
