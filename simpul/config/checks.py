@@ -125,7 +125,10 @@ def _zones(config: Config) -> Iterator[Found]:
                     "(zones.remote.supernet)"
                 ),
             )
-        if remote.router not in remote.subnet or remote.router == remote.gateway_address.ip:
+        reserved = {remote.gateway_address.ip}
+        if remote.subnet.prefixlen < 31:
+            reserved |= {remote.subnet.network_address, remote.subnet.broadcast_address}
+        if remote.router not in remote.subnet or remote.router in reserved:
             yield (
                 ("remote_sites", i, "router"),
                 (
@@ -133,17 +136,25 @@ def _zones(config: Config) -> Iterator[Found]:
                     f"{remote.gateway_address.ip}"
                 ),
             )
-    for name, supernet in (("opd", zones.opd.supernet), ("hotspot", zones.hotspot.supernet)):
-        if supernet.overlaps(zones.management.address.network):
+    spaces = [("OPD", zones.opd.supernet), ("hotspot", zones.hotspot.supernet)]
+    if zones.remote is not None:
+        spaces.append(("remote", zones.remote.supernet))
+    management = zones.management.address.network
+    for i, (name, supernet) in enumerate(spaces):
+        if supernet.overlaps(management):
             yield (
-                ("zones", name, "supernet"),
-                (f"{supernet} overlaps the management network {zones.management.address.network}"),
+                ("zones", name.lower(), "supernet"),
+                (f"{supernet} overlaps the management network {management}"),
             )
-    if zones.opd.supernet.overlaps(zones.hotspot.supernet):
-        yield (
-            ("zones", "hotspot", "supernet"),
-            (f"{zones.hotspot.supernet} overlaps the OPD zone {zones.opd.supernet}"),
-        )
+        for other, other_net in spaces[:i]:
+            if supernet.overlaps(other_net):
+                yield (
+                    ("zones", name.lower(), "supernet"),
+                    (
+                        f"{supernet} overlaps the {other} zone {other_net} "
+                        f"(zones.{other.lower()}.supernet)"
+                    ),
+                )
 
 
 def _small_subnets(config: Config) -> Iterator[Found]:

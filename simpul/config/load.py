@@ -65,7 +65,7 @@ class _Marked:
 
 
 def _decode(node: yaml.Node, loc: Loc, lines: dict[Loc, int]) -> Any:
-    lines[loc] = node.start_mark.line + 1
+    lines.setdefault(loc, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
@@ -97,7 +97,10 @@ def _parse_yaml(text: str, source: str) -> _Marked:
     if root is None:
         raise ConfigError([Problem((), "the file is empty")], source)
     marked = _Marked(None)
-    marked.data = _decode(root, (), marked.lines)
+    try:
+        marked.data = _decode(root, (), marked.lines)
+    except ConfigError as exc:
+        raise ConfigError(exc.problems, source) from None
     return marked
 
 
@@ -108,14 +111,27 @@ def _line_for(loc: Loc, lines: Mapping[Loc, int]) -> int | None:
     return None
 
 
-def _pydantic_problems(exc: ValidationError, lines: Mapping[Loc, int]) -> list[Problem]:
+def _user_loc(data: Any, loc: tuple[Any, ...]) -> Loc:
+    """The part of pydantic's error location that the user wrote.
+
+    Tags pydantic adds for union members ('IPv4Interface', "literal['dhcp']") stand after a
+    plain value; they are dropped. A key missing from a mapping is kept (it names the field).
+    """
+    out: list[str | int] = []
+    for part in loc:
+        if isinstance(data, dict | list):
+            out.append(part)
+            try:
+                data = data[part]
+            except (KeyError, IndexError, TypeError):
+                data = None
+    return tuple(out)
+
+
+def _pydantic_problems(exc: ValidationError, data: Any, lines: Mapping[Loc, int]) -> list[Problem]:
     problems = []
     for err in exc.errors(include_url=False):
-        # pydantic appends the validator's name to unions ("IPv4Interface") and wraps
-        # ValueError messages ("Value error, ..."); keep only the path the user wrote.
-        loc = tuple(
-            p for p in err["loc"] if not (isinstance(p, str) and (p[:1].isupper() or "[" in p))
-        )
+        loc = _user_loc(data, err["loc"])
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             message = "unknown field (misspelt, or not valid here)"
@@ -133,7 +149,7 @@ def parse_config(data: Any, source: str = "", lines: Mapping[Loc, int] | None = 
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_pydantic_problems(exc, lines), source) from None
+        raise ConfigError(_pydantic_problems(exc, data, lines), source) from None
     problems = [
         Problem(loc, message, _line_for(loc, lines)) for loc, message in cross_checks(config)
     ]

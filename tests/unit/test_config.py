@@ -1,0 +1,975 @@
+"""Configuration loading: every kind of invalid config is refused with its path, words and line.
+
+Invalid variants are built from examples/lab.yaml by exact text edits (each edit must match once),
+so a test that stops matching the example fails loudly instead of testing nothing. Expected lines
+are found in the edited text by a snippet, never hard-coded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+
+from simpul.config import (
+    Config,
+    ConfigError,
+    Problem,
+    config_to_data,
+    dump_config_yaml,
+    load_config_file,
+    load_config_text,
+    parse_config,
+)
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+LAB = EXAMPLES / "lab.yaml"
+MERANTI = EXAMPLES / "meranti.yaml"
+LAB_TEXT = LAB.read_text(encoding="utf-8")
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+
+
+def edit(*changes: tuple[str, str], text: str = LAB_TEXT) -> str:
+    """Apply exact text replacements; each `old` must occur exactly once before it is replaced."""
+    for old, new in changes:
+        count = text.count(old)
+        assert count == 1, f"edit anchor {old!r} occurs {count} times in the example"
+        text = text.replace(old, new)
+    return text
+
+
+def kominfo_dhcp(value: str) -> tuple[str, str]:
+    """An edit giving diskominfo (opds[0]) the DHCP settings `value` (a YAML flow mapping)."""
+    anchor = "    policy: pegawai-kominfo\n    shared_services: []\n    dhcp: {first_host: 50}\n"
+    return anchor, anchor.replace("{first_host: 50}", value)
+
+
+def line_of(text: str, snippet: str, nth: int | None = None) -> int:
+    """1-based line of the line holding `snippet` (unique unless `nth` picks an occurrence)."""
+    hits = [n for n, line in enumerate(text.splitlines(), start=1) if snippet in line]
+    if nth is None:
+        assert len(hits) == 1, f"snippet {snippet!r} is on lines {hits}, expected exactly one"
+        return hits[0]
+    return hits[nth]
+
+
+@dataclass(frozen=True)
+class Want:
+    """One expected problem: its path, words its message must contain, and the line it names."""
+
+    path: str
+    words: tuple[str, ...]
+    at: str | None = None  # snippet on the expected line; None: the problem carries no line
+    nth: int | None = None  # which occurrence of `at`, when it is not unique
+
+
+def problems_of(text: str, *, check_source: bool = True) -> list[Problem]:
+    with pytest.raises(ConfigError) as info:
+        load_config_text(text, source="lab.yaml")
+    # a duplicate key loses the source: see test_duplicate_key_error_names_the_file
+    if check_source:
+        assert info.value.source == "lab.yaml"
+    return info.value.problems
+
+
+def assert_problems(text: str, wants: list[Want]) -> None:
+    problems = problems_of(text)
+    assert [p.path for p in problems] == [w.path for w in wants], [str(p) for p in problems]
+    for problem, want in zip(problems, wants, strict=True):
+        for word in want.words:
+            assert word in problem.message, (word, str(problem))
+        expected_line = None if want.at is None else line_of(text, want.at, want.nth)
+        assert problem.line == expected_line, str(problem)
+
+
+# --------------------------------------------------------------------------------------------
+# the examples
+
+
+@pytest.mark.parametrize("path", [LAB, MERANTI], ids=["lab", "meranti"])
+def test_example_files_validate(path: Path) -> None:
+    config = load_config_file(str(path))
+    assert config.node.name == "meranti-pusat"
+    assert config.node.region_code == "14.10"
+    assert config.node.zoneinfo.key == "Asia/Jakarta"
+    assert config.portal.hostname == "portal.wifi.merantikab.go.id"
+    uplink = config.uplinks[0]
+    assert (uplink.name, uplink.interface, str(uplink.address), str(uplink.gateway)) == (
+        "isp1",
+        "wan0",
+        "192.0.2.2/24",
+        "192.0.2.1",
+    )
+    assert str(config.zones.management.address) == "10.255.0.1/24"
+    # one monitoring target per remote site, polling that site's router
+    routers = {site.slug: site.router for site in config.remote_sites}
+    assert {t.site: t.address for t in config.monitoring.targets} == routers
+    for admin in config.admins:
+        assert admin.password_hash is None
+
+
+def test_meranti_example_is_whole() -> None:
+    config = load_config_file(str(MERANTI))
+    assert [o.slug for o in config.opds] == [
+        "diskominfo",
+        "disdik",
+        "dinkes",
+        "bappedalitbang",
+        "setda",
+        "bkpsdm",
+        "disdukcapil",
+    ]
+    assert len(config.hotspot_sites) == 10
+    assert {"rtm-lam", "taman-cik-puan"} <= {s.slug for s in config.hotspot_sites}
+    assert [s.slug for s in config.remote_sites] == [
+        "rangsang-pesisir",
+        "pulau-merbau",
+        "rangsang-barat",
+        "tasik-putri-puyu",
+    ]
+    assert all(s.link_type == "vsat" for s in config.remote_sites)
+    assert {p.name for p in config.policies} == {
+        "pegawai-umum",
+        "pegawai-kominfo",
+        "pendidikan",
+        "hotspot-umum",
+    }
+    assert {s.policy for s in config.hotspot_sites} == {"hotspot-umum"}
+    assert config.portal.video_seconds == 30
+    owners = {s.name: s.opd for s in config.services}
+    assert owners == {"simpeg": "bkpsdm", "e-office": "setda", "siak": "disdukcapil"}
+
+
+def test_lab_is_the_subset_of_meranti() -> None:
+    """Same-slug objects agree, except shared_services (lab-only services) and simpeg's port."""
+    lab = load_config_file(str(LAB))
+    meranti = load_config_file(str(MERANTI))
+    for section in ("node", "uplinks", "zones", "portal"):
+        assert getattr(lab, section) == getattr(meranti, section), section
+    assert lab.policies == meranti.policies
+    for opd in lab.opds:
+        full = meranti.opd(opd.slug)
+        assert opd.model_copy(update={"shared_services": full.shared_services}) == full
+    for site in lab.hotspot_sites:
+        assert site == meranti.site(site.slug)
+    remote = {s.slug: s for s in meranti.remote_sites}
+    for site in lab.remote_sites:
+        assert site == remote[site.slug]
+    targets = {t.name: t for t in meranti.monitoring.targets}
+    for target in lab.monitoring.targets:
+        assert target == targets[target.name]
+    # what the lab tests: disdik may reach simpeg in bkpsdm's LAN, diskominfo may not
+    (simpeg,) = lab.services
+    assert (simpeg.name, simpeg.opd, str(simpeg.address), simpeg.ports) == (
+        "simpeg",
+        "bkpsdm",
+        "10.20.6.10",
+        ["tcp/8080"],
+    )
+    assert lab.opd("disdik").shared_services == ["simpeg"]
+    assert "simpeg" not in lab.opd("diskominfo").shared_services
+    expected = {
+        "diskominfo": ("opd-kominfo", "10.20.1.0/24"),
+        "disdik": ("opd-disdik", "10.20.2.0/24"),
+        "bkpsdm": ("opd-bkpsdm", "10.20.6.0/24"),
+    }
+    assert {o.slug: (o.interface, str(o.subnet)) for o in lab.opds} == expected
+    assert {s.slug: (s.interface, str(s.subnet)) for s in lab.hotspot_sites} == {
+        "rtm-lam": ("hs-rtmlam", "10.40.1.0/24"),
+        "taman-cik-puan": ("hs-cikpuan", "10.40.2.0/24"),
+    }
+    assert {s.slug: (s.interface, str(s.subnet), str(s.router)) for s in lab.remote_sites} == {
+        "rangsang-pesisir": ("vsat-rpesisir", "10.60.1.0/30", "10.60.1.2"),
+        "pulau-merbau": ("vsat-pmerbau", "10.60.2.0/30", "10.60.2.2"),
+    }
+
+
+@pytest.mark.parametrize("path", [LAB, MERANTI], ids=["lab", "meranti"])
+def test_dump_round_trips_to_an_equal_config(path: Path) -> None:
+    config = load_config_file(str(path))
+    text = dump_config_yaml(config)
+    again = load_config_text(text, source="dumped")
+    assert isinstance(again, Config)
+    assert again == config
+    assert dump_config_yaml(again) == text  # stable output
+    assert parse_config(config_to_data(config)) == config
+
+
+# --------------------------------------------------------------------------------------------
+# invalid configurations, one kind per case
+
+INVALID = [
+    # unknown and missing fields
+    pytest.param(
+        [("    vlan: 102\n", "    vlna: 102\n")],
+        [Want("opds[1].vlna", ("unknown field",), "vlna: 102")],
+        id="unknown-field-typo",
+    ),
+    pytest.param(
+        [("policies:\n", "policys:\n")],
+        [Want("policys", ("unknown field",), "policys:")],
+        id="unknown-top-level-section",
+    ),
+    pytest.param(
+        [("bandwidth: {down_mbps: 50, up_mbps: 20}", "bandwidth: {down_mbps: 50, upmbps: 20}")],
+        [
+            Want("opds[1].bandwidth.up_mbps", ("is required",), "upmbps: 20"),
+            Want("opds[1].bandwidth.upmbps", ("unknown field",), "upmbps: 20"),
+        ],
+        id="unknown-field-in-flow-mapping",
+    ),
+    pytest.param(
+        [("    vlan: 102\n", "    Vlan: 102\n")],
+        [Want("opds[1].Vlan", ("unknown field",), "Vlan: 102")],
+        id="unknown-field-capitalised",
+    ),
+    pytest.param(
+        [("    name: Dinas Pendidikan\n", "")],
+        [Want("opds[1].name", ("is required",), "- slug: disdik")],
+        id="missing-field-in-list-item",
+    ),
+    pytest.param(
+        [("    router: 10.60.2.2\n", "")],
+        [Want("remote_sites[1].router", ("is required",), "- slug: pulau-merbau")],
+        id="missing-remote-router",
+    ),
+    pytest.param(
+        [("  name: meranti-pusat\n", "")],
+        [Want("node.name", ("is required",), "node:")],
+        id="missing-field-in-mapping",
+    ),
+    pytest.param(
+        [("  opd:\n    supernet: 10.20.0.0/16\n", "")],
+        [Want("zones.opd", ("is required",), "zones:")],
+        id="missing-section-in-mapping",
+    ),
+    # overlapping subnets
+    pytest.param(
+        [("subnet: 10.40.2.0/24", "subnet: 10.40.1.128/25")],
+        [
+            Want(
+                "hotspot_sites[1].subnet",
+                ("10.40.1.128/25 overlaps 10.40.1.0/24", "hotspot_sites[0].subnet"),
+                "subnet: 10.40.1.128/25",
+            )
+        ],
+        id="overlapping-hotspot-subnets",
+    ),
+    pytest.param(
+        [
+            ("subnet: 10.60.2.0/30", "subnet: 10.60.1.0/30"),
+            ("router: 10.60.2.2", "router: 10.60.1.2"),
+        ],
+        [
+            Want(
+                "remote_sites[1].subnet",
+                ("10.60.1.0/30 overlaps 10.60.1.0/30", "remote_sites[0].subnet"),
+                "subnet: 10.60.1.0/30",
+                nth=1,
+            )
+        ],
+        id="overlapping-remote-subnets",
+    ),
+    pytest.param(
+        [
+            (
+                "address: 192.0.2.2/24\n    gateway: 192.0.2.1",
+                "address: 10.255.0.2/24\n    gateway: 10.255.0.254",
+            )
+        ],
+        [
+            Want(
+                "uplinks[0].address",
+                ("10.255.0.0/24 overlaps 10.255.0.0/24", "zones.management.address"),
+                "address: 10.255.0.2/24",
+            )
+        ],
+        id="uplink-overlaps-management",
+    ),
+    # duplicates
+    pytest.param(
+        [("- slug: taman-cik-puan", "- slug: rtm-lam")],
+        [
+            Want(
+                "hotspot_sites[1].slug",
+                ("'rtm-lam'", "already used", "hotspot_sites[0]"),
+                "- slug: rtm-lam",
+                nth=1,
+            )
+        ],
+        id="duplicate-slug",
+    ),
+    pytest.param(
+        [
+            ("  - name: pendidikan\n", "  - name: pegawai-umum\n"),
+            ("    policy: pendidikan\n", "    policy: pegawai-umum\n"),
+        ],
+        [
+            Want(
+                "policies[2].name",
+                ("'pegawai-umum'", "already used", "policies[0]"),
+                "- name: pegawai-umum",
+                nth=1,
+            )
+        ],
+        id="duplicate-policy-name",
+    ),
+    pytest.param(
+        [("interface: opd-bkpsdm", "interface: opd-disdik")],
+        [
+            Want(
+                "opds[2].interface",
+                ("'opd-disdik'", "already used", "opds[1].interface"),
+                "interface: opd-disdik",
+                nth=1,
+            )
+        ],
+        id="duplicate-interface",
+    ),
+    pytest.param(
+        [("interface: hs-cikpuan", "interface: wan0")],
+        [
+            Want(
+                "hotspot_sites[1].interface",
+                ("'wan0'", "already used", "uplinks[0].interface"),
+                "interface: wan0",
+                nth=1,
+            )
+        ],
+        id="interface-taken-by-uplink",
+    ),
+    pytest.param(
+        [("vlan: 202", "vlan: 101")],
+        [
+            Want(
+                "hotspot_sites[1].vlan",
+                ("VLAN 101", "already used", "opds[0].vlan"),
+                "vlan: 101",
+                nth=1,
+            )
+        ],
+        id="duplicate-vlan",
+    ),
+    # references
+    pytest.param(
+        [("shared_services: [simpeg]", "shared_services: [simpeg, sipd]")],
+        [Want("opds[1].shared_services[1]", ("no service", "'sipd'"), "[simpeg, sipd]")],
+        id="unknown-shared-service",
+    ),
+    pytest.param(
+        [
+            (
+                "    policy: pegawai-umum\n    shared_services: []",
+                "    policy: pegawai-umum\n    shared_services: [simpeg]",
+            )
+        ],
+        [
+            Want(
+                "opds[2].shared_services[0]",
+                ("'simpeg'", "bkpsdm's own service"),
+                "shared_services: [simpeg]",
+                nth=1,
+            )
+        ],
+        id="opd-lists-its-own-service",
+    ),
+    pytest.param(
+        [("    policy: pendidikan\n", "    policy: pendidkan\n")],
+        [Want("opds[1].policy", ("no policy", "'pendidkan'"), "policy: pendidkan")],
+        id="unknown-opd-policy",
+    ),
+    pytest.param(
+        [
+            (
+                "    policy: hotspot-umum\n\n  - slug: taman-cik-puan",
+                "    policy: hotspot-umun\n\n  - slug: taman-cik-puan",
+            )
+        ],
+        [Want("hotspot_sites[0].policy", ("no policy", "'hotspot-umun'"), "hotspot-umun")],
+        id="unknown-hotspot-policy",
+    ),
+    pytest.param(
+        [("    opd: bkpsdm\n", "    opd: bkpsd\n")],
+        [Want("services[0].opd", ("no OPD", "'bkpsd'"), "opd: bkpsd")],
+        id="service-owner-unknown",
+    ),
+    pytest.param(
+        [("site: pulau-merbau", "site: pulau-merbou")],
+        [Want("monitoring.targets[1].site", ("no site", "'pulau-merbou'"), "site: pulau-merbou")],
+        id="monitoring-site-unknown",
+    ),
+    # zones and addresses
+    pytest.param(
+        [("subnet: 10.20.2.0/24", "subnet: 10.30.2.0/24")],
+        [
+            Want(
+                "opds[1].subnet",
+                ("10.30.2.0/24", "outside the OPD zone 10.20.0.0/16"),
+                "subnet: 10.30.2.0/24",
+            )
+        ],
+        id="opd-subnet-outside-zone",
+    ),
+    pytest.param(
+        [("subnet: 10.40.2.0/24", "subnet: 10.41.2.0/24")],
+        [
+            Want(
+                "hotspot_sites[1].subnet",
+                ("10.41.2.0/24", "outside the hotspot zone 10.40.0.0/16"),
+                "subnet: 10.41.2.0/24",
+            )
+        ],
+        id="hotspot-subnet-outside-zone",
+    ),
+    pytest.param(
+        [("subnet: 10.20.1.0/24", "subnet: 10.40.100.0/24")],
+        [Want("opds[0].subnet", ("outside the OPD zone",), "subnet: 10.40.100.0/24")],
+        id="opd-subnet-in-hotspot-zone",
+    ),
+    pytest.param(
+        [("address: 10.20.6.10", "address: 10.20.2.10")],
+        [
+            Want(
+                "services[0].address",
+                ("10.20.2.10", "not inside bkpsdm's subnet 10.20.6.0/24"),
+                "address: 10.20.2.10",
+            )
+        ],
+        id="service-address-outside-owner-subnet",
+    ),
+    pytest.param(
+        [("gateway: 192.0.2.1", "gateway: 198.51.100.1")],
+        [
+            Want(
+                "uplinks[0].gateway",
+                ("198.51.100.1", "not on the uplink's network 192.0.2.0/24"),
+                "gateway: 198.51.100.1",
+            )
+        ],
+        id="uplink-gateway-off-net",
+    ),
+    pytest.param(
+        [("router: 10.60.2.2", "router: 10.60.2.6")],
+        [
+            Want(
+                "remote_sites[1].router",
+                ("10.60.2.6", "must be a host of 10.60.2.0/30"),
+                "router: 10.60.2.6",
+            )
+        ],
+        id="remote-router-outside-subnet",
+    ),
+    pytest.param(
+        [("router: 10.60.2.2", "router: 10.60.2.1")],
+        [
+            Want(
+                "remote_sites[1].router",
+                ("other than the gateway's 10.60.2.1",),
+                "router: 10.60.2.1",
+            )
+        ],
+        id="remote-router-is-gateway",
+    ),
+    pytest.param(
+        [("router: 10.60.2.2", "router: 10.60.2.3")],
+        [Want("remote_sites[1].router", ("must be a host of 10.60.2.0/30",), "router: 10.60.2.3")],
+        id="remote-router-is-broadcast",
+    ),
+    pytest.param(
+        [("router: 10.60.2.2", "router: 10.60.2.0")],
+        [Want("remote_sites[1].router", ("must be a host of 10.60.2.0/30",), "router: 10.60.2.0")],
+        id="remote-router-is-network-address",
+    ),
+    pytest.param(
+        [kominfo_dhcp("{first_host: 300}")],
+        [
+            Want(
+                "opds[0].dhcp",
+                ("DHCP range (hosts 300-254)", "does not fit 10.20.1.0/24"),
+                "first_host: 300",
+            )
+        ],
+        id="dhcp-first-host-beyond-subnet",
+    ),
+    pytest.param(
+        [kominfo_dhcp("{first_host: 50, last_host: 40}")],
+        [Want("opds[0].dhcp", ("hosts 50-40", "does not fit"), "last_host: 40")],
+        id="dhcp-range-reversed",
+    ),
+    pytest.param(
+        [kominfo_dhcp("{first_host: 50, last_host: 255}")],
+        [Want("opds[0].dhcp", ("hosts 50-255", "which has hosts 1-254"), "last_host: 255")],
+        id="dhcp-last-host-is-broadcast",
+    ),
+    pytest.param(
+        [("subnet: 10.40.2.0/24", "subnet: 10.40.2.0/29")],
+        [Want("hotspot_sites[1].dhcp", ("hosts 10-6", "10.40.2.0/29"), "- slug: taman-cik-puan")],
+        id="dhcp-default-range-in-small-subnet",
+    ),
+    pytest.param(
+        [("subnet: 10.40.2.0/24", "subnet: 10.40.2.0/30")],
+        [
+            Want("hotspot_sites[1].subnet", ("too small", "at most /29"), "subnet: 10.40.2.0/30"),
+            Want("hotspot_sites[1].dhcp", ("does not fit",), "- slug: taman-cik-puan"),
+        ],
+        id="lan-subnet-too-small",
+    ),
+    # region codes
+    pytest.param(
+        [('region_code: "14.10.09"', 'region_code: "14.10.9"')],
+        [
+            Want(
+                "remote_sites[0].region_code",
+                ("'14.10.9'", "not a Kemendagri region code"),
+                '"14.10.9"',
+            )
+        ],
+        id="region-code-bad-format",
+    ),
+    pytest.param(
+        [('region_code: "14.10.09"', 'region_code: "14.10.09.3001"')],
+        [Want("remote_sites[0].region_code", ("not a Kemendagri region code",), "14.10.09.3001")],
+        id="region-code-village-not-1xxx-or-2xxx",
+    ),
+    pytest.param(
+        [('region_code: "14.10.09"', "region_code: 14.10")],
+        [Want("remote_sites[0].region_code", ("valid string",), "region_code: 14.10")],
+        id="region-code-unquoted-is-a-number",
+    ),
+    pytest.param(
+        [('region_code: "14.10.09"', 'region_code: "14.03.09"')],
+        [
+            Want(
+                "remote_sites[0].region_code",
+                ("'14.03.09'", "not inside this node's regency 14.10"),
+                '"14.03.09"',
+            )
+        ],
+        id="region-code-outside-regency",
+    ),
+    pytest.param(
+        [('region_code: "14.10.09"', 'region_code: "14.10"')],
+        [
+            Want(
+                "remote_sites[0].region_code",
+                ("'14.10' is too coarse", "kecamatan or desa"),
+                'region_code: "14.10"',
+                nth=1,
+            )
+        ],
+        id="region-code-too-coarse",
+    ),
+    pytest.param(
+        [('region_code: "14.10"\n', 'region_code: "14"\n')],
+        [Want("node.region_code", ("'14' is not a regency code",), 'region_code: "14"')],
+        id="node-region-code-is-a-province",
+    ),
+    pytest.param(
+        [('region_code: "14.10"\n', 'region_code: "14.10.01"\n')],
+        [Want("node.region_code", ("not a regency code",), 'region_code: "14.10.01"', nth=0)],
+        id="node-region-code-is-a-kecamatan",
+    ),
+    # field formats
+    pytest.param(
+        [("timezone: WIB", "timezone: WITB")],
+        [Want("node.timezone", ("'WITB' is not a time zone", "WIB, WITA, WIT"), "timezone: WITB")],
+        id="timezone-unknown",
+    ),
+    pytest.param(
+        [("timezone: WIB", "timezone: Asia/Selatpanjang")],
+        [Want("node.timezone", ("is not a time zone",), "timezone: Asia/Selatpanjang")],
+        id="timezone-unknown-iana",
+    ),
+    pytest.param(
+        [("timezone: WIB", "timezone: ../../etc/passwd")],
+        [Want("node.timezone", ("is not a time zone",), "timezone: ../../etc/passwd")],
+        id="timezone-path",
+    ),
+    pytest.param(
+        [("ports: [tcp/8080]", "ports: [http]")],
+        [Want("services[0].ports[0]", ("'http' is not a port",), "ports: [http]")],
+        id="port-spec-not-a-port",
+    ),
+    pytest.param(
+        [("ports: [tcp/8080]", "ports: [tcp/80800]")],
+        [Want("services[0].ports[0]", ("'tcp/80800'", "1 to 65535"), "ports: [tcp/80800]")],
+        id="port-spec-out-of-range",
+    ),
+    pytest.param(
+        [("ports: [tcp/8080]", "ports: [tcp/8080, udp/9000-8000]")],
+        [Want("services[0].ports[1]", ("'udp/9000-8000'", "low to high"), "udp/9000-8000")],
+        id="port-spec-range-reversed",
+    ),
+    pytest.param(
+        [("ports: [tcp/8080]", "ports: [icmp/8]")],
+        [Want("services[0].ports[0]", ("is not a port",), "ports: [icmp/8]")],
+        id="port-spec-bad-protocol",
+    ),
+    pytest.param(
+        [("ports: [tcp/8080]", "ports: []")],
+        [Want("services[0].ports", ("at least 1",), "ports: []")],
+        id="port-list-empty",
+    ),
+    pytest.param(
+        [("interface: opd-disdik", "interface: opd-disdik-sekolah")],
+        [
+            Want(
+                "opds[1].interface",
+                ("'opd-disdik-sekolah'", "not a Linux interface name", "1-15"),
+                "interface: opd-disdik-sekolah",
+            )
+        ],
+        id="interface-name-too-long",
+    ),
+    pytest.param(
+        [("interface: opd-disdik", "interface: opd disdik")],
+        [Want("opds[1].interface", ("not a Linux interface name",), "interface: opd disdik")],
+        id="interface-name-with-space",
+    ),
+    pytest.param(
+        [("- slug: disdik", "- slug: Disdik")],
+        [Want("opds[1].slug", ("'Disdik' is not a slug",), "- slug: Disdik")],
+        id="slug-capitalised",
+    ),
+    pytest.param(
+        [("vlan: 102", "vlan: 4095")],
+        [Want("opds[1].vlan", ("4094",), "vlan: 4095")],
+        id="vlan-out-of-range",
+    ),
+    pytest.param(
+        [("subnet: 10.20.6.0/24", "subnet: 10.20.6.1/24")],
+        [Want("opds[2].subnet", ("not a valid IPv4 network",), "subnet: 10.20.6.1/24")],
+        id="subnet-with-host-bits",
+    ),
+    pytest.param(
+        [("lat: 1.0096", "lat: 51.5")],
+        [Want("hotspot_sites[0].location.lat", ("6.5",), "lat: 51.5")],
+        id="location-outside-indonesia",
+    ),
+    pytest.param(
+        [("role: admin", "role: root")],
+        [Want("admins[0].role", ("'admin', 'operator' or 'reviewer'",), "role: root")],
+        id="admin-role-unknown",
+    ),
+    # several problems are all reported, in a stable order
+    pytest.param(
+        [("    policy: pendidikan\n", "    policy: pendidkan\n"), ("vlan: 202", "vlan: 101")],
+        [
+            Want("hotspot_sites[1].vlan", ("VLAN 101",), "vlan: 101", nth=1),
+            Want("opds[1].policy", ("no policy",), "policy: pendidkan"),
+        ],
+        id="several-problems",
+    ),
+]
+
+
+@pytest.mark.parametrize(("changes", "wants"), INVALID)
+def test_invalid_config_is_refused_precisely(
+    changes: list[tuple[str, str]], wants: list[Want]
+) -> None:
+    assert_problems(edit(*changes), wants)
+
+
+def test_the_unedited_lab_text_is_valid() -> None:
+    """Guard for the table above: every failure there comes from its edit alone."""
+    assert load_config_text(LAB_TEXT).node.name == "meranti-pusat"
+
+
+# --------------------------------------------------------------------------------------------
+# time zones
+
+
+@pytest.mark.parametrize(
+    ("timezone", "iana", "hours"),
+    [
+        ("WIB", "Asia/Jakarta", 7),
+        ("WITA", "Asia/Makassar", 8),
+        ("WIT", "Asia/Jayapura", 9),
+        ("Asia/Jakarta", "Asia/Jakarta", 7),
+        ("Asia/Pontianak", "Asia/Pontianak", 7),
+        ("Asia/Makassar", "Asia/Makassar", 8),
+        ("Asia/Jayapura", "Asia/Jayapura", 9),
+    ],
+)
+def test_timezones_accepted(timezone: str, iana: str, hours: int) -> None:
+    config = load_config_text(edit(("timezone: WIB", f"timezone: {timezone}")))
+    assert config.node.timezone == timezone
+    assert config.node.zoneinfo.key == iana
+    assert datetime(2024, 8, 17, tzinfo=config.node.zoneinfo).utcoffset() == timedelta(hours=hours)
+
+
+def test_timezone_defaults_to_wib() -> None:
+    config = load_config_text(edit(("  timezone: WIB\n", "")))
+    assert config.node.timezone == "WIB"
+    assert config.node.zoneinfo.key == "Asia/Jakarta"
+
+
+# --------------------------------------------------------------------------------------------
+# edge cases that must stay valid
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        pytest.param([("interface: opd-disdik", "interface: opd-disdik12345")], id="ifname-15"),
+        pytest.param(
+            [("ports: [tcp/8080]", "ports: [tcp/1, udp/65535, tcp/5000-5010]")], id="port-bounds"
+        ),
+        pytest.param([('region_code: "14.10.09"', 'region_code: "14.10.09.2001"')], id="desa"),
+        pytest.param([('region_code: "14.10.09"', 'region_code: "14.10.09.1001"')], id="kelurahan"),
+        pytest.param(
+            [kominfo_dhcp("{enabled: false, first_host: 300}")], id="dhcp-disabled-range-ignored"
+        ),
+        pytest.param([kominfo_dhcp("{first_host: 2, last_host: 254}")], id="dhcp-whole-subnet"),
+        pytest.param(
+            [("address: 192.0.2.2/24\n    gateway: 192.0.2.1\n", "address: dhcp\n")],
+            id="uplink-dhcp",
+        ),
+    ],
+)
+def test_edge_cases_stay_valid(changes: list[tuple[str, str]]) -> None:
+    load_config_text(edit(*changes))
+
+
+def test_interface_name_of_16_chars_is_refused() -> None:
+    text = edit(("interface: opd-disdik", "interface: opd-disdik123456"))
+    assert_problems(
+        text,
+        [Want("opds[1].interface", ("not a Linux interface name",), "opd-disdik123456")],
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# YAML-level problems
+
+
+def test_invalid_yaml_names_the_line() -> None:
+    text = edit(("    interface: opd-disdik\n", "    interface: opd-disdik: x\n"))
+    problems = problems_of(text)
+    assert len(problems) == 1
+    (problem,) = problems
+    assert problem.loc == ()
+    assert problem.path == "(top level)"
+    assert problem.message.startswith("not valid YAML: ")
+    assert "mapping values are not allowed" in problem.message
+    assert problem.line == line_of(text, "opd-disdik: x")
+
+
+def test_unclosed_flow_sequence_names_a_line() -> None:
+    text = edit(("shared_services: [simpeg]", "shared_services: [simpeg"))
+    (problem,) = problems_of(text)
+    assert problem.message.startswith("not valid YAML: ")
+    # the parser notices on the next line that has a ':'
+    assert problem.line == line_of(text, "shared_services: [simpeg") + 1
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", "# hanya komentar / comments only\n"])
+def test_empty_file(text: str) -> None:
+    (problem,) = problems_of(text)
+    assert (problem.path, problem.line) == ("(top level)", None)
+    assert "empty" in problem.message
+
+
+@pytest.mark.parametrize("text", ["- node\n- uplinks\n", "just text\n", "42\n"])
+def test_top_level_must_be_a_mapping(text: str) -> None:
+    (problem,) = problems_of(text)
+    assert problem.path == "(top level)"
+    assert "must be a mapping" in problem.message
+
+
+def test_duplicate_yaml_key() -> None:
+    text = edit(("    vlan: 102\n", "    vlan: 102\n    vlan: 103\n"))
+    (problem,) = problems_of(text, check_source=False)
+    assert problem.loc == ("opds", 1, "vlan")
+    assert problem.path == "opds[1].vlan"
+    assert "appears twice" in problem.message
+    assert problem.line == line_of(text, "vlan: 103")
+
+
+def test_duplicate_top_level_key() -> None:
+    text = LAB_TEXT + "\nportal:\n  hostname: portal.example.go.id\n"
+    (problem,) = problems_of(text, check_source=False)
+    assert problem.path == "portal"
+    assert "appears twice" in problem.message
+    assert problem.line == line_of(text, "portal:", nth=1)
+
+
+def test_duplicate_key_error_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "node.yaml"
+    path.write_text(edit(("    vlan: 102\n", "    vlan: 102\n    vlan: 103\n")), encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config_file(str(path))
+    assert info.value.source == str(path)
+    assert str(info.value).startswith(f"{path}: line ")
+
+
+def test_file_errors_name_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "node.yaml"
+    text = edit(("    vlan: 102\n", "    vlna: 102\n"))
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config_file(str(path))
+    line = line_of(text, "vlna: 102")
+    assert info.value.source == str(path)
+    assert str(info.value) == (
+        f"{path}: line {line}: opds[1].vlna: unknown field (misspelt, or not valid here)"
+    )
+    assert info.value.render().splitlines() == [
+        f"{path}: 1 problem(s) in the configuration:",
+        f"  - line {line}: opds[1].vlna: unknown field (misspelt, or not valid here)",
+    ]
+
+
+def test_missing_and_undecodable_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config_file(str(tmp_path / "absent.yaml"))
+    assert "cannot read" in info.value.problems[0].message
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"node: \xff\xfe\n")
+    with pytest.raises(ConfigError) as info:
+        load_config_file(str(binary))
+    assert info.value.problems[0].message == "not UTF-8 text"
+
+
+# --------------------------------------------------------------------------------------------
+# variants built by YAML round trip (dump, edit the data, dump again)
+
+
+def _lab_data() -> dict:
+    return yaml.safe_load(dump_config_yaml(load_config_file(str(LAB))))
+
+
+def test_round_trip_edit_duplicate_admin() -> None:
+    data = _lab_data()
+    data["admins"].append({"username": "admin.kominfo", "role": "operator"})
+    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    assert_problems(
+        text,
+        [
+            Want(
+                "admins[1].username",
+                ("'admin.kominfo'", "already used by admins[0]"),
+                "username: admin.kominfo",
+                nth=1,
+            )
+        ],
+    )
+
+
+def test_round_trip_edit_duplicate_service() -> None:
+    data = _lab_data()
+    data["services"].append(
+        {"name": "simpeg", "opd": "bkpsdm", "address": "10.20.6.11", "ports": ["tcp/443"]}
+    )
+    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    assert_problems(
+        text,
+        [
+            Want(
+                "services[1].name",
+                ("'simpeg'", "already used by services[0]"),
+                "- name: simpeg",
+                nth=1,
+            )
+        ],
+    )
+
+
+def test_plain_data_problems_have_no_line() -> None:
+    data = _lab_data()
+    data["opds"][1]["policy"] = "pendidkan"
+    with pytest.raises(ConfigError) as info:
+        parse_config(data, source="api")
+    (problem,) = info.value.problems
+    assert (problem.loc, problem.line) == (("opds", 1, "policy"), None)
+    assert str(problem) == "opds[1].policy: no policy is named 'pendidkan'"
+    assert str(info.value) == "api: opds[1].policy: no policy is named 'pendidkan'"
+
+
+@pytest.mark.parametrize("data", [[], "text", None, 3])
+def test_plain_data_must_be_a_mapping(data: object) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(data)
+    (problem,) = info.value.problems
+    assert problem.path == "(top level)"
+    assert "must be a mapping" in problem.message
+
+
+# --------------------------------------------------------------------------------------------
+# zone-level rules
+
+
+def test_remote_zone_overlapping_other_zones_is_refused() -> None:
+    text = edit(("supernet: 10.60.0.0/16", "supernet: 10.0.0.0/10"))
+    problems = problems_of(text)
+    remote = [p for p in problems if p.path == "zones.remote.supernet"]
+    assert remote, [str(p) for p in problems]
+    assert all("overlaps" in p.message for p in remote)
+    assert {p.line for p in remote} == {line_of(text, "supernet: 10.0.0.0/10")}
+
+
+def test_hotspot_zone_overlapping_opd_zone_is_refused() -> None:
+    text = edit(
+        ("supernet: 10.40.0.0/16", "supernet: 10.0.0.0/8"),
+        ("supernet: 10.60.0.0/16", "supernet: 172.16.60.0/24"),
+        ("subnet: 10.60.1.0/30", "subnet: 172.16.60.0/30"),
+        ("router: 10.60.1.2", "router: 172.16.60.2"),
+        ("subnet: 10.60.2.0/30", "subnet: 172.16.60.4/30"),
+        ("router: 10.60.2.2", "router: 172.16.60.6"),
+    )
+    assert_problems(
+        text,
+        [
+            Want(
+                "zones.hotspot.supernet",
+                ("10.0.0.0/8 overlaps the management network",),
+                "supernet: 10.0.0.0/8",
+            ),
+            Want(
+                "zones.hotspot.supernet",
+                ("overlaps the OPD zone 10.20.0.0/16",),
+                "supernet: 10.0.0.0/8",
+            ),
+        ],
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Problem and ConfigError formatting
+
+
+@pytest.mark.parametrize(
+    ("loc", "path"),
+    [
+        ((), "(top level)"),
+        (("node",), "node"),
+        (("opds", 2, "subnet"), "opds[2].subnet"),
+        (("opds", 0, "shared_services", 1), "opds[0].shared_services[1]"),
+        (("monitoring", "targets", 3, "snmp", "community"), "monitoring.targets[3].snmp.community"),
+    ],
+)
+def test_problem_path(loc: tuple[str | int, ...], path: str) -> None:
+    assert Problem(loc, "m").path == path
+
+
+def test_problem_str_format() -> None:
+    assert str(Problem(("opds", 2, "subnet"), "overlaps", 7)) == "line 7: opds[2].subnet: overlaps"
+    assert str(Problem(("opds", 2, "subnet"), "overlaps")) == "opds[2].subnet: overlaps"
+    assert str(Problem((), "the file is empty")) == "(top level): the file is empty"
+
+
+def test_config_error_joins_problems() -> None:
+    error = ConfigError([Problem(("a",), "x", 1), Problem(("b", 0), "y")], "f.yaml")
+    assert str(error) == "f.yaml: line 1: a: x; b[0]: y"
+    assert error.render().splitlines() == [
+        "f.yaml: 2 problem(s) in the configuration:",
+        "  - line 1: a: x",
+        "  - b[0]: y",
+    ]
+    assert str(ConfigError([Problem((), "z")])) == "(top level): z"
