@@ -38,13 +38,18 @@ def parse_mac(text: str) -> str:
     return value
 
 
+def parse_ip(text: str) -> str:
+    """An IPv4 address in canonical form."""
+    try:
+        return str(IPv4Address(str(text).strip()))
+    except AddressValueError:
+        raise ClientError(f"{text!r} is not an IPv4 address") from None
+
+
 def parse_client(config: Config, mac: str, ip: str) -> ClientId:
     """Check that `ip` is a client address of a hotspot site; returns the normalised identity."""
     norm_mac = parse_mac(mac)
-    try:
-        address = IPv4Address(str(ip).strip())
-    except AddressValueError:
-        raise ClientError(f"{ip!r} is not an IPv4 address") from None
+    address = IPv4Address(parse_ip(ip))
     for site in config.hotspot_sites:
         if address in site.subnet:
             if address in (site.subnet.network_address, site.subnet.broadcast_address):
@@ -61,6 +66,8 @@ def parse_minutes(value: object, default: int) -> int:
         return default
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ClientError(f"minutes must be a number, not {value!r}")
+    if isinstance(value, float) and not value.is_integer():  # also inf and nan
+        raise ClientError(f"minutes must be a whole number, not {value!r}")
     try:
         minutes = int(value)
     except ValueError:

@@ -27,7 +27,7 @@ from typing import Any
 
 from netctl.apply import Kernel
 from netctl.children import Child, write_atomic
-from netctl.clients import ClientError, parse_client, parse_mac, parse_minutes
+from netctl.clients import ClientError, parse_client, parse_ip, parse_mac, parse_minutes
 from netctl.dhcp import dnsmasq_command, render_dnsmasq
 from netctl.libnft import NftError
 from netctl.protocol import DEFAULT_SOCKET, MAX_LINE, encode
@@ -74,17 +74,13 @@ class Netd:
         if supervise:
             self.children = [
                 Child(
-                    "dnsmasq",
-                    os.path.join(state_dir, "dnsmasq.conf"),
-                    dnsmasq_command,
-                    os.path.join(state_dir, "dnsmasq.log"),
-                ),
-                Child(
-                    "unbound",
-                    os.path.join(state_dir, "unbound.conf"),
-                    unbound_command,
-                    os.path.join(state_dir, "unbound.log"),
-                ),
+                    name,
+                    os.path.join(state_dir, f"{name}.conf"),
+                    argv,
+                    os.path.join(state_dir, f"{name}.log"),
+                    os.path.join(state_dir, f"{name}.pid"),
+                )
+                for name, argv in (("dnsmasq", dnsmasq_command), ("unbound", unbound_command))
             ]
         self.methods: dict[str, Callable[[dict[str, Any]], Any]] = {
             "ping": self.ping,
@@ -116,13 +112,13 @@ class Netd:
                 text = render_dnsmasq(
                     config,
                     lease_file=os.path.join(self.state_dir, "dnsmasq.leases"),
-                    pid_file=os.path.join(self.state_dir, "dnsmasq.pid"),
+                    pid_file=child.pid_file,
                 )
             else:
                 text = render_unbound(
                     config,
                     forwarders=[str(a) for a in config.resolver.forwarders],
-                    pid_file=os.path.join(self.state_dir, "unbound.pid"),
+                    pid_file=child.pid_file,
                     directory=self.state_dir,
                 )
             child.configure(text)
@@ -214,9 +210,9 @@ class Netd:
         """End a client's session and remove it from the kernel at once."""
         try:
             mac = parse_mac(params.get("mac", ""))
+            ip = parse_ip(params.get("ip", ""))
         except ClientError as exc:
             raise RequestError("invalid", str(exc)) from None
-        ip = str(params.get("ip", "")).strip()
         ended = self.store.end_session(
             mac,
             ip,
@@ -338,7 +334,8 @@ class Server:
             return _error(None, "invalid", "request must be a JSON object")
         rid = request.get("id")
         method = request.get("method")
-        params = request.get("params") or {}
+        params = request.get("params")
+        params = {} if params is None else params
         if not isinstance(method, str) or method not in self.netd.methods:
             return _error(rid, "unknown-method", f"no method {method!r}")
         if not isinstance(params, dict):

@@ -120,7 +120,11 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.execute("PRAGMA foreign_keys=ON")
-        self.migrate()
+        try:
+            self.migrate()
+        except BaseException:
+            self.db.close()
+            raise
 
     def close(self) -> None:
         """Close the connection."""
@@ -325,7 +329,10 @@ class Store:
                 "WHERE ended_at IS NULL AND expires_at <= ?",
                 (now,),
             )
-        return [Session(**dict(r)) for r in rows]
+        return [
+            Session(**{**dict(r), "ended_at": r["expires_at"], "end_reason": "expired"})
+            for r in rows
+        ]
 
     def active_sessions(self) -> list[Session]:
         """Open sessions that have not expired, oldest first."""

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from simpul.config import Config, load_config_file
 from simpul.config.model import Resolver
-from simpul.lab.topology import LAB_DNS, LAB_SITES, LabPlan, lab_dns_records, plan
+from simpul.lab.topology import LAB_BULK, LAB_DNS, LabPlan, lab_dns_records, plan
 from simpul.store import Store
 
 REQUIRED_TOOLS = ("ip", "nft", "dnsmasq", "unbound", "busybox", "iperf3")
@@ -153,6 +153,7 @@ class Lab:
         self.plan: LabPlan = plan(config, prefix, clients_per_site)
         self.paths = LabPaths.for_prefix(prefix, base)
         self.python = sys.executable
+        self._procs: list[subprocess.Popen[bytes]] = []
 
     # -- build ---------------------------------------------------------------------------------
 
@@ -263,6 +264,7 @@ class Lab:
                 start_new_session=True,
                 close_fds=True,
             )
+        self._procs.append(proc)  # kept to reap it; the manifest finds it after we exit
         manifest.add("processes", {"ns": ns, "pid": proc.pid, "argv": list(argv)}, name)
         return proc.pid
 
@@ -295,30 +297,29 @@ class Lab:
             manifest,
             "inet-iperf3",
             inet,
-            ["iperf3", "--server", "--bind", LAB_SITES["bulk.lab.test"][0]],
+            ["iperf3", "--server", "--bind", LAB_BULK],
         )
 
     def _start_gateway(self, manifest: Manifest) -> None:
         with Store(str(self.paths.db)) as store:
             store.import_config(self.config, actor="lab", replace=True, comment="simpul lab up")
-        self._spawn(
-            manifest,
-            "netd",
-            self.plan.gateway_ns,
-            [
-                self.python,
-                "-m",
-                "netctl.netd",
-                "--db",
-                str(self.paths.db),
-                "--socket",
-                str(self.paths.socket),
-                "--state-dir",
-                str(self.paths.root / "netd"),
-                "--supervise",
-            ],
-        )
-        self.wait_for(lambda: self._netd_ready(), 20, "netd did not restore the ruleset")
+        self._spawn_netd(manifest)
+
+    def restart_netd(self) -> None:
+        """Start netd again (after a crash or kill -9); wait until it has restored the ruleset."""
+        manifest = Manifest(self.paths)
+        old = manifest.data["processes"].get("netd")
+        if old:
+            _terminate(old["pid"], old["argv"])
+        self._spawn_netd(manifest)
+
+    def _spawn_netd(self, manifest: Manifest) -> None:
+        self._spawn(manifest, "netd", self.plan.gateway_ns, [
+            self.python, "-m", "netctl.netd", "--db", str(self.paths.db),
+            "--socket", str(self.paths.socket), "--state-dir", str(self.paths.root / "netd"),
+            "--supervise",
+        ])  # fmt: skip
+        self.wait_for(self._netd_ready, 20, "netd did not restore the ruleset")
 
     def _netd_ready(self) -> bool:
         from netctl.protocol import ApiError, NetdClient
@@ -431,7 +432,12 @@ class Lab:
 
     def down(self) -> list[str]:
         """Remove everything this lab made (see `teardown`)."""
-        return teardown(self.prefix, self.paths)
+        removed = teardown(self.prefix, self.paths)
+        for proc in self._procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5)
+        self._procs.clear()
+        return removed
 
 
 def _alive(pid: int) -> bool:

@@ -21,7 +21,7 @@ LAB_SITES: dict[str, tuple[str, str]] = {
     "viu.com": ("198.51.100.30", "a Korean drama site"),
     "example.org": ("198.51.100.40", "a plain site"),
     "dns.google": ("198.51.100.50", "a DNS-over-HTTPS endpoint"),
-    "bulk.lab.test": (LAB_BULK, "a bulk-transfer server (HTTP /bytes/N and iperf3)"),
+    "bulk.example.net": (LAB_BULK, "a bulk-transfer server (HTTP /bytes/N and iperf3)"),
 }
 
 

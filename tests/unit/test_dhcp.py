@@ -92,6 +92,7 @@ def test_renders_dhcp_only_config_line_by_line(config: Config) -> None:
         "interface=opd-kominfo",
         "interface=hs-alun",
         "dhcp-authoritative",
+        "no-ping",
         "dhcp-leasefile=/var/lib/simpul/dnsmasq.leases",
         "pid-file=/run/simpul/dnsmasq.pid",
         # 245 (.10-.254) + 101 (.100-.200) + 1013 (10.20.0.10-10.20.3.254)

@@ -1,0 +1,100 @@
+"""Helpers for the lab integration tests: run commands in lab hosts, serve HTTP, call netd."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from netctl.protocol import NetdClient
+from simpul.lab.runner import Lab
+
+ROOT = Path(__file__).resolve().parents[2]
+LAB_YAML = ROOT / "examples" / "lab.yaml"
+
+
+def ns_run(
+    ns: str, *argv: str, timeout: float = 15, check: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """Run a command in a lab namespace."""
+    return subprocess.run(
+        ["ip", "netns", "exec", ns, *argv],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=check,
+    )
+
+
+def ns_spawn(ns: str, *argv: str) -> subprocess.Popen[bytes]:
+    """Start a background command in a lab namespace (killed with the namespace at teardown)."""
+    return subprocess.Popen(
+        ["ip", "netns", "exec", ns, *argv],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def http_code(ns: str, url: str, timeout_s: float = 3) -> str:
+    """The HTTP status curl gets from `ns` ('000' when it cannot connect)."""
+    proc = ns_run(
+        ns, "curl", "-s", "-o", "/dev/null", "-m", str(timeout_s), "-w", "%{http_code}", url
+    )
+    return proc.stdout.strip() or "000"
+
+
+def serve_http(ns: str, address: str, port: int) -> subprocess.Popen[bytes]:
+    """A tiny HTTP server listening in `ns` on address:port, ready when this returns."""
+    proc = ns_spawn(
+        ns, sys.executable, "-m", "http.server", str(port), "--bind", address, "-d", "/tmp"
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        listening = ns_run(ns, "ss", "-Htln", f"sport = :{port}").stdout
+        if listening.strip():
+            return proc
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    raise RuntimeError(f"http.server on {address}:{port} in {ns} did not start")
+
+
+def mac_of(ns: str, dev: str = "eth0") -> str:
+    """The MAC address of a lab host's interface."""
+    info = json.loads(ns_run(ns, "ip", "-j", "link", "show", "dev", dev, check=True).stdout)
+    return str(info[0]["address"])
+
+
+class LabHandle:
+    """The running test lab and shortcuts to it."""
+
+    def __init__(self, lab: Lab) -> None:
+        self.lab = lab
+        self.prefix = lab.prefix
+        self.gw = lab.plan.gateway_ns
+        self.inet = lab.plan.inet_ns
+
+    def ns(self, short: str) -> str:
+        """A namespace by its short name (e.g. 'hs-1')."""
+        return self.lab.plan.host(short).ns
+
+    def ip(self, short: str) -> str:
+        """A host's eth0 address (no prefix length)."""
+        addr = self.lab.address_of(self.ns(short))
+        assert addr is not None, f"{short} has no address"
+        return str(addr.ip)
+
+    def netd(self) -> NetdClient:
+        """A client of the lab's netd."""
+        return NetdClient(str(self.lab.paths.socket))
+
+    def call(self, method: str, **params: object) -> object:
+        """One netd API call."""
+        with self.netd() as client:
+            return client.call(method, **params)
+
+    def nft(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """`nft` in the gateway (for looking; the code under test never forks nft)."""
+        return ns_run(self.gw, "nft", *args, check=check)

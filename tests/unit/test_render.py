@@ -1,0 +1,785 @@
+"""The pure nftables renderer: every zone rule of the ruleset, and the transaction over the kernel.
+
+Most tests use CONFIG below (two uplinks, slugs with hyphens, port ranges, an OPD with no shared
+services); the scale tests use examples/meranti.yaml. Rules are compared as whole strings where
+the exact text is the contract (what nft loads), and by the properties that matter elsewhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import sys
+from ipaddress import IPv4Address
+from pathlib import Path
+
+import pytest
+
+from netctl.render import (
+    AUTH_DL_SET,
+    AUTH_SET,
+    REJECT,
+    Chain,
+    Client,
+    LiveState,
+    Ruleset,
+    build_ruleset,
+    element_commands,
+    ident,
+    render,
+)
+from simpul.config import Config, config_to_data, load_config_file, load_config_text, parse_config
+
+ROOT = Path(__file__).resolve().parents[2]
+MERANTI = ROOT / "examples" / "meranti.yaml"
+WHERE = "inet simpul"
+
+CONFIG_TEXT = """
+node: {name: meranti-pusat, regency: Kabupaten Kepulauan Meranti, region_code: "14.10"}
+uplinks:
+  - {name: isp-satu, interface: wan0, address: 192.0.2.2/24, gateway: 192.0.2.1}
+  - {name: vsat-dua, interface: wan1}
+zones:
+  management:
+    interface: mgmt0
+    address: 10.255.0.1/24
+    services: [tcp/22, tcp/8000-8010, udp/161]
+  opd: {supernet: 10.20.0.0/16}
+  hotspot: {supernet: 10.40.0.0/16}
+  remote: {supernet: 10.60.0.0/16}
+opds:
+  - slug: dinas-kesehatan
+    name: Dinas Kesehatan
+    subnet: 10.20.3.0/24
+    interface: opd-dinkes
+    shared_services: [simpeg, arsip]
+  - {slug: bkpsdm, name: BKPSDM, subnet: 10.20.6.0/24, interface: opd-bkpsdm}
+  - slug: setda
+    name: Sekretariat Daerah
+    subnet: 10.20.5.0/24
+    interface: opd-setda
+    shared_services: [simpeg]
+  - {slug: bappeda, name: Bappeda, subnet: 10.20.4.0/24, interface: opd-bappeda}
+services:
+  - {name: simpeg, opd: bkpsdm, address: 10.20.6.10, ports: [tcp/443]}
+  - {name: arsip, opd: setda, address: 10.20.5.10, ports: [tcp/443, udp/5000-5010]}
+hotspot_sites:
+  - slug: alun-alun
+    name: Alun-Alun Selatpanjang
+    subnet: 10.40.3.0/24
+    interface: hs-alunalun
+    kecamatan: Tebing Tinggi
+    region_code: "14.10.01"
+    location: {lat: 1.0079, lon: 102.7098}
+  - slug: rtm-lam
+    name: RTM LAM Selatpanjang
+    subnet: 10.40.1.0/24
+    interface: hs-rtmlam
+    kecamatan: Tebing Tinggi
+    region_code: "14.10.01"
+    location: {lat: 1.0096, lon: 102.7166}
+remote_sites:
+  - slug: rangsang-pesisir
+    name: Kantor Camat Rangsang Pesisir
+    kecamatan: Rangsang Pesisir
+    region_code: "14.10.09"
+    location: {lat: 0.93, lon: 102.93}
+    interface: vsat-rpesisir
+    subnet: 10.60.1.0/30
+    router: 10.60.1.2
+"""
+CONFIG: Config = load_config_text(CONFIG_TEXT, "test_render")
+RULESET: Ruleset = build_ruleset(CONFIG)
+UPLINKS = '{ "wan0", "wan1" }'
+
+# interface -> (input chain, forward from-chain, to-chain, counter stem)
+ZONES = {
+    "mgmt0": ("in_management", "from_management", "to_management", "management"),
+    "opd-dinkes": (
+        "in_opd",
+        "from_opd_dinas_kesehatan",
+        "to_opd_dinas_kesehatan",
+        "opd_dinas_kesehatan",
+    ),
+    "opd-bkpsdm": ("in_opd", "from_opd_bkpsdm", "to_opd_bkpsdm", "opd_bkpsdm"),
+    "opd-setda": ("in_opd", "from_opd_setda", "to_opd_setda", "opd_setda"),
+    "opd-bappeda": ("in_opd", "from_opd_bappeda", "to_opd_bappeda", "opd_bappeda"),
+    "hs-alunalun": ("in_hotspot", "from_site_alun_alun", "to_site_alun_alun", "site_alun_alun"),
+    "hs-rtmlam": ("in_hotspot", "from_site_rtm_lam", "to_site_rtm_lam", "site_rtm_lam"),
+    "vsat-rpesisir": (
+        "in_remote",
+        "from_remote_rangsang_pesisir",
+        "to_remote_rangsang_pesisir",
+        "remote_rangsang_pesisir",
+    ),
+}
+UPLINK_IFS = ("wan0", "wan1")
+ZONE_INPUT_CHAINS = ("in_management", "in_opd", "in_hotspot", "in_remote")
+DHCP = "udp dport 67 accept"
+DNS = "meta l4proto { tcp, udp } th dport 53 accept"
+ESTABLISHED = "ct state established,related accept"
+
+
+def chain(name: str, ruleset: Ruleset = RULESET) -> Chain:
+    found = [c for c in ruleset.chains if c.name == name]
+    assert len(found) == 1, f"chain {name} appears {len(found)} times"
+    return found[0]
+
+
+def vmap(rule: str) -> dict[str, str]:
+    """The `"ifname" : verdict` pairs of a vmap/map rule."""
+    body = rule[rule.index("{") + 1 : rule.rindex("}")]
+    pairs = [item.split(" : ") for item in body.split(", ")]
+    return {name.strip().strip('"'): verdict.strip() for name, verdict in pairs}
+
+
+def script_lines(rendered_script: str) -> list[str]:
+    assert rendered_script.endswith("\n")
+    return rendered_script.splitlines()
+
+
+def mac(n: int) -> str:
+    return "02:5e:" + ":".join(f"{b:02x}" for b in n.to_bytes(4, "big"))
+
+
+def with_extra_opds(config: Config, count: int, shared: tuple[str, ...] = ()) -> Config:
+    """`config` plus `count` more OPDs in free /24s of the OPD zone (VLANs 300+)."""
+    data = config_to_data(config)
+    for i in range(count):
+        data["opds"].append(
+            {
+                "slug": f"extra-{i}",
+                "name": f"Extra OPD {i}",
+                "subnet": f"10.20.{100 + i}.0/24",
+                "interface": f"opd-extra{i}",
+                "vlan": 300 + i,
+                "shared_services": list(shared),
+            }
+        )
+    return parse_config(data, "extra OPDs")
+
+
+# --------------------------------------------------------------------------------------------
+# identifiers
+
+
+@pytest.mark.parametrize(
+    ("parts", "expected"),
+    [
+        (("opd", "dinas-kesehatan"), "opd_dinas_kesehatan"),
+        (("site", "rtm-lam"), "site_rtm_lam"),
+        (("uplink", "isp-satu"), "uplink_isp_satu"),
+        (("management",), "management"),
+    ],
+)
+def test_ident_replaces_hyphens(parts: tuple[str, ...], expected: str) -> None:
+    assert ident(*parts) == expected
+
+
+def test_no_identifier_has_a_hyphen() -> None:
+    names = (
+        [c.name for c in RULESET.chains] + list(RULESET.counters) + [s.name for s in RULESET.sets]
+    )
+    assert names
+    assert [n for n in names if "-" in n or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", n)] == []
+    # and every chain a rule jumps to exists
+    chains = {c.name for c in RULESET.chains}
+    targets = {t for c in RULESET.chains for r in c.rules for t in re.findall(r"jump (\w+)", r)}
+    assert targets <= chains
+
+
+def test_chain_names_are_unique() -> None:
+    names = [c.name for c in RULESET.chains]
+    assert len(names) == len(set(names))
+
+
+# --------------------------------------------------------------------------------------------
+# input
+
+
+def test_input_base_chain() -> None:
+    inp = chain("input")
+    assert inp.base == "type filter hook input priority filter; policy drop;"
+    assert inp.rules[:3] == ('iif "lo" accept', ESTABLISHED, "ct state invalid drop")
+    assert len(inp.rules) == 4
+
+
+@pytest.mark.parametrize(
+    ("interface", "target"),
+    [(i, z[0]) for i, z in ZONES.items()] + [(u, "in_uplink") for u in UPLINK_IFS],
+)
+def test_input_dispatch_per_interface(interface: str, target: str) -> None:
+    dispatch = vmap(chain("input").rules[-1])
+    assert chain("input").rules[-1].startswith("iifname vmap {")
+    assert dispatch[interface] == f"jump {target}"
+
+
+def test_input_dispatch_covers_every_interface_once() -> None:
+    rule = chain("input").rules[-1]
+    dispatch = vmap(rule)
+    assert set(dispatch) == set(ZONES) | set(UPLINK_IFS)
+    assert len(dispatch) == rule.count(" : ")
+
+
+def test_management_services_only_in_in_management() -> None:
+    services = "meta l4proto . th dport { tcp . 22, tcp . 8000-8010, udp . 161 } accept"
+    assert services in chain("in_management").rules
+    for c in RULESET.chains:
+        if c.name == "in_management":
+            continue
+        for rule in c.rules:
+            assert not rule.startswith("meta l4proto . th dport"), (c.name, rule)
+            assert not re.search(r"\b(tcp|udp) \. (22|8000-8010|161)\b", rule), (c.name, rule)
+
+
+def test_management_services_come_from_config() -> None:
+    data = config_to_data(CONFIG)
+    data["zones"]["management"]["services"] = ["tcp/2222"]
+    rules = chain("in_management", build_ruleset(parse_config(data))).rules
+    assert "meta l4proto . th dport { tcp . 2222 } accept" in rules
+    assert not any("tcp . 22," in r or "8443" in r for r in rules)
+
+
+def test_management_without_services_has_no_service_rule() -> None:
+    data = config_to_data(CONFIG)
+    data["zones"]["management"]["services"] = []
+    rules = chain("in_management", build_ruleset(parse_config(data))).rules
+    assert not any("th dport {" in r for r in rules)
+    assert rules[-1] == REJECT
+
+
+def test_default_management_services() -> None:
+    data = config_to_data(CONFIG)
+    del data["zones"]["management"]["services"]
+    rules = chain("in_management", build_ruleset(parse_config(data))).rules
+    assert "meta l4proto . th dport { tcp . 22, tcp . 8443, udp . 161 } accept" in rules
+
+
+@pytest.mark.parametrize(
+    ("name", "dhcp", "dns"),
+    [
+        ("in_management", False, True),
+        ("in_opd", True, True),
+        ("in_hotspot", True, True),
+        ("in_remote", False, False),
+    ],
+)
+def test_zone_input_chains(name: str, dhcp: bool, dns: bool) -> None:
+    rules = chain(name).rules
+    assert (DHCP in rules) is dhcp
+    assert (DNS in rules) is dns
+    assert rules[-1] == REJECT
+    assert rules.count(REJECT) == 1
+    assert "accept" not in rules and "drop" not in rules
+    assert any(r.startswith("icmp type {") for r in rules)
+
+
+def test_uplink_input_drops() -> None:
+    assert chain("in_uplink").rules == (
+        "icmp type echo-request limit rate 5/second accept",
+        "drop",
+    )
+
+
+def test_input_chains_only_for_present_zone_kinds() -> None:
+    data = config_to_data(CONFIG)
+    data["hotspot_sites"] = []
+    data["remote_sites"] = []
+    ruleset = build_ruleset(parse_config(data))
+    names = {c.name for c in ruleset.chains}
+    assert {"in_management", "in_opd", "in_uplink"} <= names
+    assert not names & {"in_hotspot", "in_remote"}
+    assert "jump in_hotspot" not in chain("input", ruleset).rules[-1]
+
+
+# --------------------------------------------------------------------------------------------
+# forward
+
+
+def test_forward_base_chain() -> None:
+    fwd = chain("forward")
+    assert fwd.base == "type filter hook forward priority filter; policy drop;"
+    assert fwd.rules[0] == "ct state invalid drop"
+    assert len(fwd.rules) == 2
+
+
+@pytest.mark.parametrize(
+    ("interface", "target"),
+    [(i, z[1]) for i, z in ZONES.items()] + [(u, "from_uplink") for u in UPLINK_IFS],
+)
+def test_forward_dispatch_by_iifname(interface: str, target: str) -> None:
+    rule = chain("forward").rules[-1]
+    assert rule.startswith("iifname vmap {")
+    assert vmap(rule)[interface] == f"jump {target}"
+    assert set(vmap(rule)) == set(ZONES) | set(UPLINK_IFS)
+
+
+def test_from_uplink_dispatches_to_zones_by_oifname() -> None:
+    rules = chain("from_uplink").rules
+    assert rules[0].startswith("oifname vmap {")
+    assert vmap(rules[0]) == {i: f"jump {z[2]}" for i, z in ZONES.items()}
+    assert rules[-1] == "drop"
+
+
+@pytest.mark.parametrize("interface", ["hs-alunalun", "hs-rtmlam"])
+def test_hotspot_from_chain_requires_authorization_and_uplink(interface: str) -> None:
+    _, from_chain, _, key = ZONES[interface]
+    assert chain(from_chain).rules == (
+        f'ether saddr . ip saddr @{AUTH_SET} oifname {UPLINKS} counter name "{key}_up" accept',
+        REJECT,
+    )
+
+
+@pytest.mark.parametrize("interface", ["hs-alunalun", "hs-rtmlam"])
+def test_hotspot_to_chain_requires_authorization_and_established(interface: str) -> None:
+    _, _, to_chain, key = ZONES[interface]
+    assert chain(to_chain).rules == (
+        f'ip daddr @{AUTH_DL_SET} ct state established,related counter name "{key}_down" accept',
+        "drop",
+    )
+
+
+def test_authorization_sets_are_only_used_by_hotspot_chains() -> None:
+    users = {c.name for c in RULESET.chains if any("@hs_auth" in r for r in c.rules)}
+    assert users == {z[1] for i, z in ZONES.items() if i.startswith("hs-")} | {
+        z[2] for i, z in ZONES.items() if i.startswith("hs-")
+    }
+
+
+@pytest.mark.parametrize(
+    ("interface", "services"),
+    [
+        (
+            "opd-dinkes",
+            "10.20.6.10 . tcp . 443, 10.20.5.10 . tcp . 443, 10.20.5.10 . udp . 5000-5010",
+        ),
+        ("opd-setda", "10.20.6.10 . tcp . 443"),
+        ("opd-bkpsdm", None),
+        ("opd-bappeda", None),
+    ],
+)
+def test_opd_from_chain(interface: str, services: str | None) -> None:
+    _, from_chain, _, key = ZONES[interface]
+    expected = [f'oifname {UPLINKS} counter name "{key}_up" accept', ESTABLISHED]
+    if services is not None:
+        expected.append(f"ip daddr . meta l4proto . th dport {{ {services} }} accept")
+    expected.append(REJECT)
+    assert chain(from_chain).rules == tuple(expected)
+
+
+def test_opd_service_rule_follows_config() -> None:
+    data = config_to_data(CONFIG)
+    data["opds"][3]["shared_services"] = ["arsip"]  # bappeda gains arsip
+    rules = chain("from_opd_bappeda", build_ruleset(parse_config(data))).rules
+    assert (
+        "ip daddr . meta l4proto . th dport "
+        "{ 10.20.5.10 . tcp . 443, 10.20.5.10 . udp . 5000-5010 } accept"
+    ) in rules
+    assert rules[-1] == REJECT
+
+
+@pytest.mark.parametrize("interface", [i for i in ZONES if i != "hs-alunalun" and i != "hs-rtmlam"])
+def test_non_hotspot_to_chain_is_established_only(interface: str) -> None:
+    _, _, to_chain, key = ZONES[interface]
+    assert chain(to_chain).rules == (
+        f'ct state established,related counter name "{key}_down" accept',
+        "drop",
+    )
+
+
+def test_management_may_reach_everything() -> None:
+    assert chain("from_management").rules == (
+        f'oifname {UPLINKS} counter name "management_up" accept',
+        ESTABLISHED,
+        "accept",
+    )
+
+
+def test_remote_site_reaches_uplinks_only() -> None:
+    rules = chain("from_remote_rangsang_pesisir").rules
+    assert rules == (
+        f'oifname {UPLINKS} counter name "remote_rangsang_pesisir_up" accept',
+        ESTABLISHED,
+        REJECT,
+    )
+
+
+def test_only_management_ends_in_a_plain_accept() -> None:
+    ends = {c.name: c.rules[-1] for c in RULESET.chains if c.name.startswith("from_")}
+    assert [name for name, last in ends.items() if last == "accept"] == ["from_management"]
+    for name, last in ends.items():
+        if name not in ("from_management", "from_uplink"):
+            assert last == REJECT, name
+
+
+# --------------------------------------------------------------------------------------------
+# NAT and counters
+
+
+def test_masquerade_only_on_uplinks() -> None:
+    nat = chain("postrouting_nat")
+    assert nat.base == "type nat hook postrouting priority srcnat; policy accept;"
+    assert nat.rules == (f"oifname {UPLINKS} masquerade",)
+    masquerading = [c.name for c in RULESET.chains if any("masquerade" in r for r in c.rules)]
+    assert masquerading == ["postrouting_nat"]
+    assert chain("postrouting_nat", build_ruleset(load_config_file(str(MERANTI)))).rules == (
+        'oifname { "wan0" } masquerade',
+    )
+
+
+def test_counter_names() -> None:
+    zone_keys = [z[3] for z in ZONES.values()]
+    expected = [f"{k}_{d}" for k in zone_keys for d in ("up", "down")]
+    expected += ["uplink_isp_satu_rx", "uplink_isp_satu_tx", "uplink_vsat_dua_rx"]
+    expected += ["uplink_vsat_dua_tx"]
+    assert sorted(RULESET.counters) == sorted(expected)
+    assert len(RULESET.counters) == len(set(RULESET.counters))
+
+
+@pytest.mark.parametrize("key", [z[3] for z in ZONES.values()])
+def test_zone_counters_are_referenced(key: str) -> None:
+    _, from_chain, to_chain, _ = next(z for z in ZONES.values() if z[3] == key)
+    assert any(f'counter name "{key}_up"' in r for r in chain(from_chain).rules)
+    assert any(f'counter name "{key}_down"' in r for r in chain(to_chain).rules)
+
+
+def test_uplink_counters_are_referenced() -> None:
+    rx, tx = chain("count_uplink_rx"), chain("count_uplink_tx")
+    assert rx.base == "type filter hook prerouting priority raw; policy accept;"
+    assert tx.base == "type filter hook postrouting priority 300; policy accept;"
+    assert rx.rules[0].startswith("counter name iifname map {")
+    assert tx.rules[0].startswith("counter name oifname map {")
+    assert vmap(rx.rules[0]) == {"wan0": '"uplink_isp_satu_rx"', "wan1": '"uplink_vsat_dua_rx"'}
+    assert vmap(tx.rules[0]) == {"wan0": '"uplink_isp_satu_tx"', "wan1": '"uplink_vsat_dua_tx"'}
+
+
+def test_every_counter_is_referenced_and_every_reference_is_declared() -> None:
+    text = "\n".join(r for c in RULESET.chains for r in c.rules)
+    for counter in RULESET.counters:
+        assert f'"{counter}"' in text, counter
+    referenced = set(re.findall(r'counter name "(\w+)"', text))
+    referenced |= set(re.findall(r': "(\w+)"', text))
+    assert referenced == set(RULESET.counters)
+
+
+def test_sets() -> None:
+    assert [(s.name, s.body) for s in RULESET.sets] == [
+        (AUTH_SET, "type ether_addr . ipv4_addr; flags timeout; counter; size 262144;"),
+        (AUTH_DL_SET, "type ipv4_addr; flags timeout; counter; size 262144;"),
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# the transaction
+
+
+def test_fresh_table_has_no_flush_or_delete() -> None:
+    lines = script_lines(render(CONFIG, LiveState(now=1000.0)).script)
+    assert lines[0] == f"add table {WHERE}"
+    assert [x for x in lines if x.startswith(("flush", "delete"))] == []
+    assert f"add set {WHERE} {AUTH_SET} {{ {RULESET.sets[0].body} }}" in lines
+    assert f"add set {WHERE} {AUTH_DL_SET} {{ {RULESET.sets[1].body} }}" in lines
+    for counter in RULESET.counters:
+        assert f"add counter {WHERE} {counter}" in lines
+    for c in RULESET.chains:
+        head = f"add chain {WHERE} {c.name}"
+        assert (f"{head} {{ {c.base} }}" if c.base else head) in lines
+        rules = [x.removeprefix(f"add rule {WHERE} {c.name} ") for x in lines]
+        rules = [r for r, x in zip(rules, lines, strict=True) if x != r]
+        assert tuple(rules) == c.rules
+
+
+def test_every_rule_line_follows_its_chain_and_flushes() -> None:
+    wanted = {c.name for c in RULESET.chains}
+    live = LiveState(now=0.0, table_exists=True, chains=frozenset(wanted))
+    lines = script_lines(render(CONFIG, live).script)
+    first_rule = next(i for i, x in enumerate(lines) if x.startswith("add rule"))
+    assert all(
+        not x.startswith(("flush", "delete", "add chain", "add set", "add counter"))
+        for x in lines[first_rule:]
+        if not x.startswith(("add rule", "add element", "delete element"))
+    )
+    assert max(i for i, x in enumerate(lines) if x.startswith("flush chain")) < first_rule
+    assert max(i for i, x in enumerate(lines) if x.startswith("add chain")) < first_rule
+
+
+def test_live_chains_are_flushed_and_obsolete_ones_deleted() -> None:
+    wanted = [c.name for c in RULESET.chains]
+    existing = frozenset(wanted[::2])  # some wanted chains exist, some are new
+    obsolete = frozenset({"from_opd_dinsos", "to_opd_dinsos", "in_legacy"})
+    live = LiveState(
+        now=0.0,
+        table_exists=True,
+        chains=existing | obsolete,
+        sets=frozenset({AUTH_SET, AUTH_DL_SET, "hs_old"}),
+        counters=frozenset({*RULESET.counters, "opd_dinsos_up", "opd_dinsos_down"}),
+    )
+    rendered = render(CONFIG, live)
+    lines = script_lines(rendered.script)
+    flushed = [x.removeprefix(f"flush chain {WHERE} ") for x in lines if x.startswith("flush")]
+    deleted = [x.removeprefix(f"delete chain {WHERE} ") for x in lines if "delete chain" in x]
+    assert sorted(flushed) == sorted(existing | obsolete)
+    assert len(flushed) == len(set(flushed))
+    assert deleted == sorted(obsolete)
+    for name in obsolete:
+        assert lines.index(f"flush chain {WHERE} {name}") < lines.index(
+            f"delete chain {WHERE} {name}"
+        )
+    assert [x for x in lines if x.startswith("delete counter")] == [
+        f"delete counter {WHERE} opd_dinsos_down",
+        f"delete counter {WHERE} opd_dinsos_up",
+    ]
+    assert [x for x in lines if x.startswith("delete set")] == [f"delete set {WHERE} hs_old"]
+    # wanted objects are still declared, never deleted
+    assert f"add set {WHERE} {AUTH_SET} {{ {RULESET.sets[0].body} }}" in lines
+    for counter in RULESET.counters:
+        assert f"add counter {WHERE} {counter}" in lines
+        assert f"delete counter {WHERE} {counter}" not in lines
+    assert rendered.stats["chains_removed"] == 3
+
+
+def test_table_is_never_deleted_or_flushed() -> None:
+    live = LiveState(
+        now=0.0,
+        table_exists=True,
+        chains=frozenset({"input", "gone"}),
+        sets=frozenset({AUTH_SET, "gone_set"}),
+        counters=frozenset({"gone_counter"}),
+        auth_elements=frozenset({(mac(1), "10.40.1.10")}),
+        auth_dl_elements=frozenset({"10.40.1.10"}),
+    )
+    for state in (LiveState(now=0.0), live):
+        lines = script_lines(render(CONFIG, state).script)
+        assert not [x for x in lines if re.match(r"(delete|flush|destroy) (table|ruleset)", x)]
+        assert not [x for x in lines if x.startswith(f"delete set {WHERE} hs_auth")]
+        assert lines.count(f"add table {WHERE}") == 1
+
+
+def test_clients_are_re_added_with_remaining_timeout() -> None:
+    now = 1_000_000.0
+    clients = (
+        Client(mac(1), "10.40.1.10", now + 59.2),  # ceil -> 60 s
+        Client(mac(2), "10.40.1.11", now + 7200),  # exactly 7200 s
+        Client(mac(3), "10.40.3.12", now + 0.01),  # at least 1 s
+        Client(mac(4), "10.40.3.13", now - 5),  # expired: skipped
+        Client(mac(5), "10.40.3.14", now),  # expires now: skipped
+    )
+    rendered = render(CONFIG, LiveState(now=now, clients=clients))
+    lines = script_lines(rendered.script)
+    elements = [x for x in lines if "element" in x]
+    assert elements == [
+        f"add element {WHERE} {AUTH_SET} {{ {mac(1)} . 10.40.1.10 timeout 60s, "
+        f"{mac(2)} . 10.40.1.11 timeout 7200s, {mac(3)} . 10.40.3.12 timeout 1s }}",
+        f"add element {WHERE} {AUTH_DL_SET} {{ 10.40.1.10 timeout 60s, "
+        "10.40.1.11 timeout 7200s, 10.40.3.12 timeout 1s }",
+    ]
+    assert lines[-2:] == elements  # after every rule
+    assert rendered.stats["clients"] == 3
+
+
+def test_no_clients_no_element_commands() -> None:
+    expired = (Client(mac(1), "10.40.1.10", 10.0),)
+    for state in (LiveState(now=100.0), LiveState(now=100.0, clients=expired)):
+        assert "element" not in render(CONFIG, state).script
+
+
+def test_stale_kernel_elements_are_deleted_from_both_sets() -> None:
+    now = 500.0
+    keep = Client(mac(1), "10.40.1.10", now + 100)
+    expired = Client(mac(2), "10.40.1.11", now - 1)
+    live = LiveState(
+        now=now,
+        clients=(keep, expired),
+        table_exists=True,
+        sets=frozenset({AUTH_SET, AUTH_DL_SET}),
+        auth_elements=frozenset(
+            {
+                (keep.mac, keep.ip),
+                (expired.mac, expired.ip),
+                (mac(3), "10.40.3.20"),  # no session at all
+                (mac(4), keep.ip),  # another MAC on a kept IP
+            }
+        ),
+        auth_dl_elements=frozenset({keep.ip, expired.ip, "10.40.3.20"}),
+    )
+    rendered = render(CONFIG, live)
+    lines = script_lines(rendered.script)
+    assert [x for x in lines if x.startswith("delete element")] == [
+        f"delete element {WHERE} {AUTH_SET} {{ {mac(2)} . 10.40.1.11, {mac(3)} . 10.40.3.20, "
+        f"{mac(4)} . 10.40.1.10 }}",
+        f"delete element {WHERE} {AUTH_DL_SET} {{ 10.40.1.11, 10.40.3.20 }}",
+    ]
+    # deletes come before the re-adds, and the kept client is re-added
+    assert lines[-2].startswith(f"add element {WHERE} {AUTH_SET} {{ {mac(1)} . 10.40.1.10 ")
+    assert lines[-1] == f"add element {WHERE} {AUTH_DL_SET} {{ 10.40.1.10 timeout 100s }}"
+    assert rendered.stats["stale_clients_removed"] == 3
+
+
+def test_nothing_stale_nothing_deleted() -> None:
+    client = Client(mac(1), "10.40.1.10", 200.0)
+    live = LiveState(
+        now=100.0,
+        clients=(client,),
+        table_exists=True,
+        auth_elements=frozenset({(client.mac, client.ip)}),
+        auth_dl_elements=frozenset({client.ip}),
+    )
+    assert "delete element" not in render(CONFIG, live).script
+
+
+def test_element_commands() -> None:
+    now = 10.0
+    clients = [Client(mac(1), "10.40.1.10", 70.5), Client(mac(2), "10.40.1.11", 5.0)]
+    assert element_commands(clients, now) == [
+        f"add element {WHERE} {AUTH_SET} {{ {mac(1)} . 10.40.1.10 timeout 61s }}",
+        f"add element {WHERE} {AUTH_DL_SET} {{ 10.40.1.10 timeout 61s }}",
+    ]
+    assert element_commands(clients, now, verb="delete") == [
+        f"delete element {WHERE} {AUTH_SET} {{ {mac(1)} . 10.40.1.10, {mac(2)} . 10.40.1.11 }}",
+        f"delete element {WHERE} {AUTH_DL_SET} {{ 10.40.1.10, 10.40.1.11 }}",
+    ]
+    assert element_commands([], now) == []
+    assert element_commands([clients[1]], now) == []
+
+
+def busy_live(now: float, order: int) -> LiveState:
+    clients = [Client(mac(i), f"10.40.1.{10 + i}", now + 60 * i) for i in range(1, 40)]
+    chains = [c.name for c in RULESET.chains] + [f"old_{i}" for i in range(20)]
+    counters = [*RULESET.counters, *(f"old_counter_{i}" for i in range(20))]
+    stale = [(mac(100 + i), f"10.40.3.{10 + i}") for i in range(30)]
+    if order:  # the same sets built in another order (clients are a tuple: order is input)
+        chains.reverse()
+        counters.reverse()
+        stale.reverse()
+    return LiveState(
+        now=now,
+        clients=tuple(clients),
+        table_exists=True,
+        chains=frozenset(chains),
+        sets=frozenset({AUTH_SET, AUTH_DL_SET, "old_set_a", "old_set_b"}),
+        counters=frozenset(counters),
+        auth_elements=frozenset(stale),
+        auth_dl_elements=frozenset(ip for _, ip in stale),
+    )
+
+
+def test_script_is_deterministic() -> None:
+    first = render(CONFIG, busy_live(1000.0, 0))
+    second = render(CONFIG, busy_live(1000.0, 1))
+    assert first.script == second.script
+    assert first.stats == second.stats
+    assert render(CONFIG, LiveState(now=5.0)).script == render(CONFIG, LiveState(now=5.0)).script
+
+
+_SCRIPT_DIGEST = """
+import hashlib, sys
+sys.path.insert(0, {tests!r})
+from test_render import CONFIG, busy_live
+from netctl.render import render
+print(hashlib.sha256(render(CONFIG, busy_live(1000.0, 0)).script.encode()).hexdigest())
+"""
+
+
+def test_script_does_not_depend_on_hash_seed() -> None:
+    code = _SCRIPT_DIGEST.format(tests=str(Path(__file__).parent))
+    digests = set()
+    for seed in ("1", "2", "3"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        digests.add(out.stdout.strip())
+    assert digests == {
+        hashlib.sha256(render(CONFIG, busy_live(1000.0, 0)).script.encode()).hexdigest()
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# the document
+
+
+def test_document_has_no_elements_and_is_stable() -> None:
+    now = 100.0
+    clients = tuple(Client(mac(i), f"10.40.1.{10 + i}", now + 600) for i in range(5))
+    busy = render(CONFIG, LiveState(now=now, clients=clients)).ruleset.document()
+    assert busy == render(CONFIG, LiveState(now=now)).ruleset.document()
+    assert busy == build_ruleset(CONFIG).document()
+    assert busy == build_ruleset(load_config_text(CONFIG_TEXT)).document()
+    assert "elements" not in busy and "timeout 600s" not in busy
+    assert not any(c.mac in busy or c.ip in busy for c in clients)
+    assert busy.startswith("table inet simpul {\n") and busy.endswith("\n}\n")
+
+
+def test_document_lists_every_set_counter_chain_and_rule() -> None:
+    doc = RULESET.document()
+    lines = doc.splitlines()
+    for s in RULESET.sets:
+        assert f"\tset {s.name} {{ {s.body} }}" in lines
+    for counter in RULESET.counters:
+        assert f"\tcounter {counter} {{ }}" in lines
+    for c in RULESET.chains:
+        start = lines.index(f"\tchain {c.name} {{")
+        body = [c.base] if c.base else []
+        body += list(c.rules)
+        assert lines[start + 1 : start + 1 + len(body)] == [f"\t\t{x}" for x in body]
+        assert lines[start + 1 + len(body)] == "\t}"
+
+
+# --------------------------------------------------------------------------------------------
+# scale: the ruleset grows with OPDs, never with clients
+
+
+def test_meranti_counts() -> None:
+    config = load_config_file(str(MERANTI))
+    stats = render(config, LiveState(now=0.0)).stats
+    opds, sites, remotes = len(config.opds), len(config.hotspot_sites), len(config.remote_sites)
+    zones = 1 + opds + sites + remotes
+    # input + in_management + in_uplink + in_{opd,hotspot,remote}, forward + from_uplink,
+    # from_/to_ per zone, postrouting_nat + count_uplink_rx/tx
+    assert stats["chains"] == 3 + 3 + 2 + 2 * zones + 3
+    assert stats["counters"] == 2 * zones + 2 * len(config.uplinks)
+    assert stats["clients"] == 0
+
+
+@pytest.mark.parametrize("shared", [(), ("simpeg", "e-office")])
+def test_ruleset_grows_linearly_with_opds(shared: tuple[str, ...]) -> None:
+    base = load_config_file(str(MERANTI))
+    counts = []
+    for extra in (0, 1, 2, 5, 20):
+        stats = render(with_extra_opds(base, extra, shared), LiveState(now=0.0)).stats
+        counts.append((extra, stats["chains"], stats["rules"], stats["counters"]))
+    rules_per_opd = 6 if shared else 5  # from_: up, established, [services], reject; to_: 2
+    zero = counts[0]
+    for extra, chains, rules, counters in counts:
+        assert chains == zero[1] + 2 * extra
+        assert rules == zero[2] + rules_per_opd * extra
+        assert counters == zero[3] + 2 * extra
+
+
+def test_ten_thousand_clients_add_exactly_two_element_commands() -> None:
+    config = load_config_file(str(MERANTI))
+    now = 1_700_000_000.0
+    first = IPv4Address("10.40.1.2")
+    clients = tuple(Client(mac(i), str(first + i), now + 3600) for i in range(10_000))
+    empty = render(config, LiveState(now=now))
+    full = render(config, LiveState(now=now, clients=clients))
+    empty_lines, full_lines = script_lines(empty.script), script_lines(full.script)
+    assert full_lines[: len(empty_lines)] == empty_lines
+    added = full_lines[len(empty_lines) :]
+    assert len(added) == 2
+    assert added[0].startswith(f"add element {WHERE} {AUTH_SET} {{ ")
+    assert added[1].startswith(f"add element {WHERE} {AUTH_DL_SET} {{ ")
+    assert added[0].count(" timeout 3600s") == 10_000
+    assert added[1].count(" timeout 3600s") == 10_000
+    for key in ("chains", "rules", "counters"):
+        assert full.stats[key] == empty.stats[key]
+    assert full.stats["clients"] == 10_000
+    assert full.ruleset == empty.ruleset

@@ -1,0 +1,398 @@
+"""The SQLite store: migrations, config import (upsert/replace/refuse), sessions, audit, backup."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from simpul.config import Config, ConfigError, config_to_data, load_config_file, parse_config
+from simpul.store import LIST_SECTIONS, MIGRATIONS, Store
+
+ROOT = Path(__file__).resolve().parents[2]
+LAB = load_config_file(str(ROOT / "examples" / "lab.yaml"))
+MERANTI = load_config_file(str(ROOT / "examples" / "meranti.yaml"))
+MAC = "02:5e:00:01:01:01"
+IP = "10.40.1.50"
+
+
+class Clock:
+    """An injectable clock: call it for the time, set `now` to move it."""
+
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> str:
+    return str(tmp_path / "var" / "simpul.db")
+
+
+@pytest.fixture
+def store(db_path: str, clock: Clock) -> Iterator[Store]:
+    with Store(db_path, clock=clock) as s:
+        yield s
+
+
+def edited(config: Config, change: Any) -> Config:
+    """`config` as plain data, changed in place by `change(data)`, validated again."""
+    data = config_to_data(config)
+    change(data)
+    return parse_config(data, "edited")
+
+
+def by_key(config: Config) -> dict[str, Any]:
+    """The configuration as data with each list section keyed (order of objects ignored).
+
+    An import keeps the stored position of objects it updates and appends new ones, so after
+    importing a different file the store holds the same objects in another order.
+    """
+    data = config_to_data(config)
+    for kind, key in LIST_SECTIONS.items():
+        data[kind] = {item[key]: item for item in data.get(kind, [])}
+    return data
+
+
+def tables(db: sqlite3.Connection) -> set[str]:
+    return {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def counts(store: Store) -> dict[str, int]:
+    return {
+        t: store.db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+        for t in ("config_object", "config_revision", "audit", "session")
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# schema
+
+
+def test_new_database_is_fully_migrated(store: Store, db_path: str) -> None:
+    assert Path(db_path).exists()  # parent directory created
+    assert store.schema_version == len(MIGRATIONS)
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert {"config_object", "config_revision", "audit", "session"} <= tables(store.db)
+
+
+def test_reopening_applies_nothing(db_path: str) -> None:
+    Store(db_path).close()
+    with Store(db_path) as again:
+        assert again.schema_version == len(MIGRATIONS)
+        assert again.migrate() == []
+
+
+def test_partly_migrated_database_gets_the_rest(db_path: str) -> None:
+    Path(db_path).parent.mkdir(parents=True)
+    db = sqlite3.connect(db_path)
+    db.executescript(MIGRATIONS[0])
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+    with Store(db_path) as store:
+        assert store.schema_version == len(MIGRATIONS)
+        assert "session" in tables(store.db)
+
+
+def test_migrate_reports_what_it_applied(db_path: str) -> None:
+    with Store(db_path) as store:
+        store.db.execute("DROP TABLE session")
+        store.db.execute("PRAGMA user_version = 1")
+        assert store.migrate() == list(range(2, len(MIGRATIONS) + 1))
+        assert store.schema_version == len(MIGRATIONS)
+
+
+def test_newer_database_is_refused(db_path: str) -> None:
+    Path(db_path).parent.mkdir(parents=True)
+    db = sqlite3.connect(db_path)
+    db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    db.close()
+    with pytest.raises(RuntimeError, match=r"schema version \d+, newer than this Simpul") as exc:
+        Store(db_path)
+    assert db_path in str(exc.value)
+    assert "backup" in str(exc.value)
+
+
+def test_wal_mode(store: Store) -> None:
+    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+# --------------------------------------------------------------------------------------------
+# configuration import
+
+
+def test_no_config_yet(store: Store) -> None:
+    assert not store.has_config()
+    with pytest.raises(LookupError, match="simpul config import"):
+        store.config()
+
+
+def test_import_creates_then_reimport_is_a_no_op(store: Store) -> None:
+    first = store.import_config(LAB, actor="alice", comment="first")
+    assert first.changed
+    assert first.revision == 1
+    assert first.updated == [] and first.removed == []
+    assert "opds/disdik" in first.created
+    assert "hotspot_sites/rtm-lam" in first.created
+    assert {"node", "zones", "resolver", "portal", "monitoring"} <= set(first.created)
+    assert first.created == sorted(first.created)
+    assert store.has_config()
+    before = counts(store)
+
+    again = store.import_config(LAB, actor="alice")
+    assert not again.changed
+    assert again.revision is None
+    assert (again.created, again.updated, again.removed) == ([], [], [])
+    assert counts(store) == before
+    assert len(store.revisions()) == 1
+
+
+def test_config_round_trips(store: Store) -> None:
+    store.import_config(MERANTI, actor="alice")
+    assert store.config() == MERANTI
+    assert config_to_data(store.config()) == config_to_data(MERANTI)
+
+
+def test_upsert_of_a_modified_opd_reports_updated(store: Store, clock: Clock) -> None:
+    store.import_config(LAB, actor="alice")
+
+    def faster(data: dict[str, Any]) -> None:
+        data["opds"][1]["bandwidth"] = {"down_mbps": 80, "up_mbps": 40}
+
+    changed = edited(LAB, faster)
+    clock.now += 60
+    result = store.import_config(changed, actor="bob", comment="disdik 80M")
+    assert (result.created, result.updated, result.removed) == ([], ["opds/disdik"], [])
+    assert result.revision == 2
+    assert store.config() == changed
+    assert store.config().opd("disdik").bandwidth is not None
+    assert store.config().opd("disdik").bandwidth.down_mbps == 80
+    latest = store.revisions()[0]
+    assert (latest["id"], latest["actor"], latest["comment"], latest["at"]) == (
+        2,
+        "bob",
+        "disdik 80M",
+        clock.now,
+    )
+    document = json.loads(
+        store.db.execute("SELECT document FROM config_revision WHERE id = 2").fetchone()[0]
+    )
+    assert parse_config(document) == changed
+
+
+def test_import_without_replace_keeps_objects_not_in_the_file(store: Store) -> None:
+    store.import_config(LAB, actor="alice")
+
+    def drop_site(data: dict[str, Any]) -> None:
+        data["hotspot_sites"] = [s for s in data["hotspot_sites"] if s["slug"] != "taman-cik-puan"]
+
+    smaller = edited(LAB, drop_site)
+    kept = store.import_config(smaller, actor="alice")
+    assert not kept.changed and kept.revision is None
+    assert [s.slug for s in store.config().hotspot_sites] == ["rtm-lam", "taman-cik-puan"]
+
+    removed = store.import_config(smaller, actor="alice", replace=True)
+    assert (removed.created, removed.updated, removed.removed) == (
+        [],
+        [],
+        ["hotspot_sites/taman-cik-puan"],
+    )
+    assert removed.revision == 2
+    assert store.config() == smaller
+
+
+def test_replace_with_a_bigger_config(store: Store) -> None:
+    store.import_config(LAB, actor="alice")
+    result = store.import_config(MERANTI, actor="alice", replace=True)
+    assert "opds/dinkes" in result.created
+    assert "services/e-office" in result.created
+    assert "opds/disdik" in result.updated  # its shared services grew
+    assert result.removed == []
+    assert by_key(store.config()) == by_key(MERANTI)
+    back = store.import_config(LAB, actor="alice", replace=True)
+    assert "opds/dinkes" in back.removed
+    assert store.config() == LAB  # LAB's objects kept their first positions
+
+
+def test_new_objects_keep_file_order_after_existing_ones(store: Store) -> None:
+    store.import_config(LAB, actor="alice")
+    store.import_config(MERANTI, actor="alice")
+    slugs = [o.slug for o in store.config().opds]
+    assert slugs[:3] == [o.slug for o in LAB.opds]
+    assert sorted(slugs) == sorted(o.slug for o in MERANTI.opds)
+    new = [s for s in slugs if s not in {o.slug for o in LAB.opds}]
+    assert new == [o.slug for o in MERANTI.opds if o.slug in new]
+
+
+def test_invalid_merged_import_changes_nothing(store: Store) -> None:
+    store.import_config(LAB, actor="alice")
+    document = store.config_document()
+    before = counts(store)
+
+    def overlap(data: dict[str, Any]) -> None:
+        # a file without diskominfo, with a new OPD on diskominfo's subnet: valid on its own
+        data["opds"] = [o for o in data["opds"] if o["slug"] != "diskominfo"]
+        data["opds"].append(
+            {
+                "slug": "dinsos",
+                "name": "Dinas Sosial",
+                "subnet": "10.20.1.0/24",
+                "interface": "opd-dinsos",
+                "vlan": 150,
+            }
+        )
+
+    incoming = edited(LAB, overlap)
+    with pytest.raises(ConfigError) as exc:
+        store.import_config(incoming, actor="mallory")
+    assert "overlaps" in str(exc.value)
+    assert exc.value.source == "merged configuration"
+    assert store.config_document() == document
+    assert store.config() == LAB
+    assert counts(store) == before
+    assert len(store.revisions()) == 1
+    assert [r["action"] for r in store.audit_log()] == ["config.import"]
+    # with replace, the same file is a valid whole
+    assert store.import_config(incoming, actor="alice", replace=True).removed == ["opds/diskominfo"]
+    # and the store still takes writes (the refused import's transaction was rolled back)
+    store.audit("alice", "noop", {})
+
+
+# --------------------------------------------------------------------------------------------
+# sessions
+
+
+def test_session_open_active_end(store: Store, clock: Clock) -> None:
+    session = store.open_session(
+        MAC, IP, site="rtm-lam", method="portal", duration_s=600, actor="portal"
+    )
+    assert (session.mac, session.ip, session.site, session.method) == (MAC, IP, "rtm-lam", "portal")
+    assert session.started_at == clock.now
+    assert session.expires_at == clock.now + 600
+    assert session.ended_at is None
+    assert store.active_sessions() == [session]
+
+    clock.now += 30
+    assert store.end_session(MAC, IP, reason="admin", actor="alice")
+    assert store.active_sessions() == []
+    row = store.db.execute("SELECT * FROM session WHERE id = ?", (session.id,)).fetchone()
+    assert (row["ended_at"], row["end_reason"]) == (clock.now, "admin")
+    assert not store.end_session(MAC, IP, reason="admin", actor="alice")
+
+
+def test_sessions_expire_with_the_clock(store: Store, clock: Clock) -> None:
+    start = clock.now
+    short = store.open_session(MAC, IP, site="rtm-lam", method="portal", duration_s=60, actor="p")
+    long = store.open_session(
+        "02:5e:00:01:01:02",
+        "10.40.1.51",
+        site="rtm-lam",
+        method="admin",
+        duration_s=3600,
+        actor="a",
+    )
+    assert store.expire_sessions() == []
+    clock.now = start + 59.9
+    assert store.active_sessions() == [short, long]
+    assert store.expire_sessions() == []
+
+    clock.now = start + 60  # expires_at <= now: over
+    assert store.active_sessions() == [long]
+    expired = store.expire_sessions()
+    assert [s.id for s in expired] == [short.id]
+    assert store.expire_sessions() == []
+    row = store.db.execute("SELECT * FROM session WHERE id = ?", (short.id,)).fetchone()
+    assert (row["ended_at"], row["end_reason"]) == (short.expires_at, "expired")
+    assert not store.end_session(MAC, IP, reason="admin", actor="a")
+
+    clock.now = start + 10_000
+    assert [s.id for s in store.expire_sessions()] == [long.id]
+    assert store.active_sessions() == []
+
+
+def test_opening_twice_replaces(store: Store, clock: Clock) -> None:
+    first = store.open_session(MAC, IP, site="rtm-lam", method="portal", duration_s=60, actor="p")
+    clock.now += 10
+    second = store.open_session(MAC, IP, site="rtm-lam", method="admin", duration_s=600, actor="a")
+    assert second.id != first.id
+    assert store.active_sessions() == [second]
+    row = store.db.execute("SELECT * FROM session WHERE id = ?", (first.id,)).fetchone()
+    assert (row["ended_at"], row["end_reason"]) == (clock.now, "replaced")
+    # another MAC on the same IP, or the same MAC on another IP, is another session
+    other = store.open_session(
+        "02:5e:00:01:01:02", IP, site="rtm-lam", method="portal", duration_s=60, actor="p"
+    )
+    assert store.active_sessions() == [second, other]
+
+
+# --------------------------------------------------------------------------------------------
+# audit
+
+
+def test_audit_entries(store: Store, clock: Clock) -> None:
+    result = store.import_config(LAB, actor="alice")
+    store.import_config(LAB, actor="alice")  # no-op: no entry
+    clock.now += 1
+    store.open_session(MAC, IP, site="rtm-lam", method="portal", duration_s=60, actor="portal")
+    store.end_session(MAC, IP, reason="logout", actor="portal")
+    store.end_session(MAC, IP, reason="logout", actor="portal")  # nothing to end: no entry
+    store.audit("bob", "ruleset.apply", {"chains": 3})
+
+    log = store.audit_log()
+    assert [(r["actor"], r["action"]) for r in log] == [
+        ("bob", "ruleset.apply"),
+        ("portal", "client.deny"),
+        ("portal", "client.allow"),
+        ("alice", "config.import"),
+    ]
+    details = [json.loads(r["detail"]) for r in log]
+    assert details[0] == {"chains": 3}
+    assert details[1] == {"mac": MAC, "ip": IP, "reason": "logout"}
+    assert details[2] == {"mac": MAC, "ip": IP, "site": "rtm-lam"}
+    assert details[3]["revision"] == result.revision
+    assert sorted(details[3]["created"]) == result.created
+    assert log[-1]["at"] == clock.now - 1 and log[0]["at"] == clock.now
+    assert len(store.audit_log(limit=2)) == 2
+
+
+# --------------------------------------------------------------------------------------------
+# backup
+
+
+def test_backup_is_a_readable_copy(store: Store, tmp_path: Path) -> None:
+    store.import_config(MERANTI, actor="alice")
+    store.open_session(MAC, IP, site="rtm-lam", method="portal", duration_s=600, actor="p")
+    destination = tmp_path / "backups" / "simpul-backup.db"
+    destination.parent.mkdir()
+    store.backup(str(destination))
+    assert destination.exists()
+    assert not Path(str(destination) + ".partial").exists()
+    with Store(str(destination), clock=store._clock) as copy:
+        assert copy.schema_version == len(MIGRATIONS)
+        assert copy.config() == MERANTI
+        assert copy.active_sessions() == store.active_sessions()
+        assert len(copy.revisions()) == 1
+
+
+def test_backup_overwrites_an_older_backup(store: Store, tmp_path: Path) -> None:
+    destination = str(tmp_path / "simpul-backup.db")
+    store.import_config(LAB, actor="alice")
+    store.backup(destination)
+    Path(destination + ".partial").write_text("left over by a crash")
+    store.import_config(MERANTI, actor="alice", replace=True)
+    store.backup(destination)
+    assert not Path(destination + ".partial").exists()
+    with Store(destination) as copy:
+        assert by_key(copy.config()) == by_key(MERANTI)
