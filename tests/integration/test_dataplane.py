@@ -103,12 +103,13 @@ def test_authorization_is_bound_to_the_mac(lab: LabHandle) -> None:
         lab.call("deauthorize", mac="02:00:00:00:be:ef", ip=ip)
 
 
-@pytest.mark.parametrize("host", ["hs-1", "opd-diskominfo", "site-rangsang-pesisir"])
+@pytest.mark.parametrize("host", ["hs-1", "opd-diskominfo", "site-rangsang-pesisir", "inet"])
 @pytest.mark.parametrize("port", [22, 8443])
 def test_only_management_reaches_management_services(
     lab: LabHandle, management_services: None, authorized: tuple[str, str], host: str, port: int
 ) -> None:
-    gateway = str(lab.lab.plan.host(host).gateway)
+    uplink = str(lab.lab.config.uplinks[0].address.ip)
+    gateway = str(lab.lab.plan.host(host).gateway or uplink)
     assert http_code(lab.ns(host), f"http://{gateway}:{port}/") == "000"
     assert http_code(lab.ns(host), f"http://{MGMT}:{port}/") == "000"
     assert http_code(lab.ns("noc"), f"http://{MGMT}:{port}/") == "200"
@@ -225,3 +226,47 @@ def test_dhcp_leases_are_real_and_dns_is_not_open_to_the_uplink(lab: LabHandle) 
     assert "198.51.100.40" not in query.stdout, "the gateway must not be an open resolver"
     inside = ns_run(lab.ns("opd-disdik"), "busybox", "nslookup", "example.org", "10.20.2.1")
     assert "198.51.100.40" in inside.stdout
+
+
+def test_diff_shows_a_change_before_it_is_applied(lab: LabHandle, tmp_path: Path) -> None:
+    """Letting diskominfo reach SIMPEG: `apply --diff` shows the new rule, `apply` makes it live."""
+    changed = LAB_YAML.read_text().replace(
+        "    policy: pegawai-kominfo\n    shared_services: []",
+        "    policy: pegawai-kominfo\n    shared_services: [simpeg]",
+    )
+    assert changed != LAB_YAML.read_text()
+    path = tmp_path / "changed.yaml"
+    path.write_text(changed)
+    env = {"SIMPUL_DB": str(lab.lab.paths.db), "SIMPUL_SOCKET": str(lab.lab.paths.socket)}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "simpul.cli", *args],
+            capture_output=True, text=True, env={"PATH": "/usr/sbin:/usr/bin", **env}, check=True,
+        )  # fmt: skip
+
+    try:
+        cli("config", "import", str(path))
+        diff = cli("apply", "--diff").stdout
+        assert "+\t\tip daddr . meta l4proto . th dport { 10.20.6.10 . tcp . 8080 } accept" in diff
+        assert "from_opd_diskominfo" in diff
+        cli("apply")
+        assert "no change" in cli("apply", "--diff").stdout
+    finally:
+        cli("config", "import", str(LAB_YAML))
+        cli("apply")
+    assert "no change" in cli("apply", "--diff").stdout
+
+
+def test_netd_socket_refuses_other_users(lab: LabHandle) -> None:
+    """Only root and netd's group may use the socket (mode 0660); others are told why."""
+    proc = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+         sys.executable, "-m", "simpul.cli", "--socket", str(lab.lab.paths.socket),
+         "clients", "allow", "02:00:00:00:00:42", "10.40.1.42"],
+        capture_output=True, text=True, check=False, cwd="/",
+        env={"PYTHONPATH": str(LAB_YAML.parents[1]), "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert "no permission" in proc.stderr
+    assert lab.lab.paths.socket.stat().st_mode & 0o777 == 0o660
