@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from netctl.libnft import Nft, NftError
@@ -57,10 +58,11 @@ class Kernel:
     def __init__(self, nft: Nft | None = None) -> None:
         self.nft = nft or Nft()
 
-    def table(self) -> list[dict[str, Any]]:
-        """The JSON objects of the table, or [] if it does not exist."""
+    def table(self, *, elements: bool = True) -> list[dict[str, Any]]:
+        """The JSON objects of the table, or [] if it does not exist (`elements=False` is cheap
+        with many clients: set elements are left out)."""
         try:
-            return self.nft.query(f"list table {FAMILY} {TABLE}")
+            return self.nft.query(f"list table {FAMILY} {TABLE}", terse=not elements)
         except NftError as exc:
             if "No such file or directory" in str(exc):
                 return []
@@ -128,6 +130,22 @@ class Kernel:
             if "counter" in obj:
                 c = obj["counter"]
                 out[c["name"]] = (int(c["packets"]), int(c["bytes"]))
+        return out
+
+    @staticmethod
+    def interface_counters(interfaces: Iterable[str]) -> dict[str, dict[str, int]]:
+        """Byte and packet counters the kernel keeps for each interface anyway (uplinks are
+        counted this way: no extra per-packet work in nftables)."""
+        out = {}
+        for name in interfaces:
+            stats = Path("/sys/class/net") / name / "statistics"
+            try:
+                out[name] = {
+                    key: int((stats / key).read_text())
+                    for key in ("rx_bytes", "tx_bytes", "rx_packets", "tx_packets")
+                }
+            except OSError:
+                continue
         return out
 
     def client_counters(self) -> list[ClientCounters]:

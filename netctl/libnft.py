@@ -14,6 +14,7 @@ from typing import Any
 
 _OUTPUT_HANDLE = 1 << 3
 _OUTPUT_JSON = 1 << 4
+_OUTPUT_TERSE = 1 << 11  # leave set elements out of listings
 _lib: ctypes.CDLL | None = None
 _lib_lock = threading.Lock()
 
@@ -82,14 +83,23 @@ class Nft:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def run(self, script: str, *, check_only: bool = False, json_output: bool = False) -> str:
+    def run(
+        self,
+        script: str,
+        *,
+        check_only: bool = False,
+        json_output: bool = False,
+        terse: bool = False,
+    ) -> str:
         """Run a buffer of nft commands as one transaction and return its output.
 
-        With `check_only`, the kernel validates the transaction and then discards it (`nft -c`).
+        With `check_only`, the kernel validates the transaction and then discards it (`nft -c`);
+        `terse` leaves set elements out of listings.
         Raises `NftError` with libnftables' message when the buffer is refused.
         """
         self._lib.nft_ctx_set_dry_run(self._ctx, check_only)
         flags = (_OUTPUT_JSON | _OUTPUT_HANDLE) if json_output else 0
+        flags |= _OUTPUT_TERSE if terse else 0
         self._lib.nft_ctx_output_set_flags(self._ctx, flags)
         try:
             rc = self._lib.nft_run_cmd_from_buffer(self._ctx, script.encode())
@@ -101,9 +111,9 @@ class Nft:
             raise NftError(errors, script)
         return output
 
-    def query(self, command: str) -> list[dict[str, Any]]:
+    def query(self, command: str, *, terse: bool = False) -> list[dict[str, Any]]:
         """Run a `list …` command and return its JSON objects (metainfo dropped)."""
-        out = self.run(command, json_output=True)
+        out = self.run(command, json_output=True, terse=terse)
         if not out.strip():
             return []
         items = json.loads(out).get("nftables", [])

@@ -131,7 +131,7 @@ class Netd:
 
     def status(self, params: dict[str, Any]) -> dict[str, Any]:
         """What netd holds: table, last apply, clients, helper daemons."""
-        objects = self.kernel.table()
+        objects = self.kernel.table(elements=False)
         return {
             "version": __version__,
             "uptime_s": round(self.clock() - self.started_at, 1),
@@ -243,10 +243,15 @@ class Netd:
         return out
 
     def counters(self, params: dict[str, Any]) -> dict[str, Any]:
-        """Named counters (zones, OPDs, sites, uplinks) and per-client counters."""
+        """Named counters (zones, OPDs, sites), uplink interfaces and per-client counters."""
+        uplinks = {u.interface: u.name for u in self._config().uplinks}
         return {
             "named": {
                 k: {"packets": p, "bytes": b} for k, (p, b) in self.kernel.counters().items()
+            },
+            "uplinks": {
+                uplinks[name]: stats
+                for name, stats in self.kernel.interface_counters(uplinks).items()
             },
             "clients": [asdict(c) for c in self.kernel.client_counters()],
         }

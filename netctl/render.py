@@ -192,18 +192,28 @@ def _input_chains(config: Config, zones: list[_Zone]) -> list[Chain]:
 
 
 def _forward_chains(config: Config, zones: list[_Zone]) -> list[Chain]:
-    uplinks = _names(u.interface for u in config.uplinks)
-    dispatch = [(z.interface, f"jump from_{z.key}") for z in zones]
-    dispatch += [(u.interface, "jump from_uplink") for u in config.uplinks]
+    """Zone <-> uplink traffic (the hot path) is dispatched by one `iifname . oifname` lookup;
+    traffic between internal zones goes through each zone's `between_` chain."""
+    pairs = [
+        (f'"{z.interface}" . "{u.interface}"', f"jump from_{z.key}")
+        for z in zones
+        for u in config.uplinks
+    ]
+    pairs += [
+        (f'"{u.interface}" . "{z.interface}"', f"jump to_{z.key}")
+        for z in zones
+        for u in config.uplinks
+    ]
+    internal = [(z.interface, f"jump between_{z.key}") for z in zones]
     chains = [
         Chain(
             "forward",
-            ("ct state invalid drop", f"iifname vmap {_vmap(dispatch)}"),
+            (
+                "ct state invalid drop",
+                "iifname . oifname vmap { " + ", ".join(f"{k} : {v}" for k, v in pairs) + " }",
+                f"iifname vmap {_vmap(internal)}",
+            ),
             "type filter hook forward priority filter; policy drop;",
-        ),
-        Chain(
-            "from_uplink",
-            (f"oifname vmap {_vmap((z.interface, f'jump to_{z.key}') for z in zones)}", "drop"),
         ),
     ]
     for zone in zones:
@@ -211,44 +221,36 @@ def _forward_chains(config: Config, zones: list[_Zone]) -> list[Chain]:
         down = f'counter name "{zone.key}_down"'
         if zone.kind == "hotspot":
             outbound: tuple[str, ...] = (
-                f"ether saddr . ip saddr @{AUTH_SET} oifname {uplinks} {up} accept",
+                f"ether saddr . ip saddr @{AUTH_SET} {up} accept",
                 REJECT,
             )
             inbound = f"ip daddr @{AUTH_DL_SET} ct state established,related {down} accept"
+            between: tuple[str, ...] = (REJECT,)
         else:
-            outbound = (f"oifname {uplinks} {up} accept", "ct state established,related accept")
-            if zone.kind == "opd":
-                elements = _service_elements(config, zone.slug)
+            outbound = (f"{up} accept",)
+            inbound = f"ct state established,related {down} accept"
+            between = ("accept",)
+            if zone.kind != "management":
+                between = ("ct state established,related accept",)
+                elements = _service_elements(config, zone.slug) if zone.kind == "opd" else []
                 if elements:
-                    outbound += (
+                    between += (
                         "ip daddr . meta l4proto . th dport { " + ", ".join(elements) + " } accept",
                     )
-            outbound += ("accept",) if zone.kind == "management" else (REJECT,)
-            inbound = f"ct state established,related {down} accept"
+                between += (REJECT,)
         chains.append(Chain(f"from_{zone.key}", outbound))
         chains.append(Chain(f"to_{zone.key}", (inbound, "drop")))
+        chains.append(Chain(f"between_{zone.key}", between))
     return chains
 
 
-def _nat_and_count_chains(config: Config) -> list[Chain]:
+def _nat_chains(config: Config) -> list[Chain]:
     uplinks = _names(u.interface for u in config.uplinks)
-    rx = _vmap((u.interface, f'"{ident("uplink", u.name)}_rx"') for u in config.uplinks)
-    tx = _vmap((u.interface, f'"{ident("uplink", u.name)}_tx"') for u in config.uplinks)
     return [
         Chain(
             "postrouting_nat",
             (f"oifname {uplinks} masquerade",),
             "type nat hook postrouting priority srcnat; policy accept;",
-        ),
-        Chain(
-            "count_uplink_rx",
-            (f"counter name iifname map {rx}",),
-            "type filter hook prerouting priority raw; policy accept;",
-        ),
-        Chain(
-            "count_uplink_tx",
-            (f"counter name oifname map {tx}",),
-            "type filter hook postrouting priority 300; policy accept;",
         ),
     ]
 
@@ -257,7 +259,6 @@ def build_ruleset(config: Config) -> Ruleset:
     """The declarative ruleset of `config`: sets, named counters and chains of `inet simpul`."""
     zones = _zones(config)
     counters = [f"{z.key}_{d}" for z in zones for d in ("up", "down")]
-    counters += [f"{ident('uplink', u.name)}_{d}" for u in config.uplinks for d in ("rx", "tx")]
     sets = (
         SetDef(
             AUTH_SET,
@@ -265,11 +266,7 @@ def build_ruleset(config: Config) -> Ruleset:
         ),
         SetDef(AUTH_DL_SET, f"type ipv4_addr; flags timeout; counter; size {AUTH_SET_SIZE};"),
     )
-    chains = (
-        _input_chains(config, zones)
-        + _forward_chains(config, zones)
-        + _nat_and_count_chains(config)
-    )
+    chains = _input_chains(config, zones) + _forward_chains(config, zones) + _nat_chains(config)
     return Ruleset(sets, tuple(counters), tuple(chains))
 
 

@@ -249,7 +249,7 @@ def test_diff_shows_a_change_before_it_is_applied(lab: LabHandle, tmp_path: Path
         cli("config", "import", str(path))
         diff = cli("apply", "--diff").stdout
         assert "+\t\tip daddr . meta l4proto . th dport { 10.20.6.10 . tcp . 8080 } accept" in diff
-        assert "from_opd_diskominfo" in diff
+        assert "chain between_opd_diskominfo" in diff
         cli("apply")
         assert "no change" in cli("apply", "--diff").stdout
     finally:

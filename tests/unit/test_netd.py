@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from netctl.apply import ClientCounters
+from netctl.apply import ClientCounters, Kernel
 from netctl.libnft import NftError
 from netctl.netd import READ_METHODS, Netd, RequestError, Server
 from netctl.protocol import encode
@@ -39,6 +39,17 @@ class Clock:
         return self.now
 
 
+def if_stats(interface: str) -> dict[str, int]:
+    """The fixed statistics FakeKernel reports for an uplink `wan<n>` (distinct per interface)."""
+    n = int(interface.removeprefix("wan")) + 1
+    return {
+        "rx_bytes": 1_000_000 * n,
+        "tx_bytes": 200_000 * n,
+        "rx_packets": 1_000 * n,
+        "tx_packets": 300 * n,
+    }
+
+
 class FakeKernel:
     """Records calls; `refuse` names methods that raise NftError like libnftables does."""
 
@@ -48,6 +59,7 @@ class FakeKernel:
         self.objects: list[dict[str, Any]] = []
         self.named: dict[str, tuple[int, int]] = {}
         self.per_client: list[ClientCounters] = []
+        self.absent: set[str] = set()  # interfaces the kernel has no statistics for
 
     def _record(self, name: str, *args: Any) -> None:
         self.calls.append((name, *args))
@@ -81,6 +93,12 @@ class FakeKernel:
     def client_counters(self) -> list[ClientCounters]:
         self._record("client_counters")
         return list(self.per_client)
+
+    def interface_counters(self, interfaces: Iterable[str]) -> dict[str, dict[str, int]]:
+        """Fixed statistics for each interface asked about, except those in `absent`."""
+        interfaces = tuple(interfaces)
+        self._record("interface_counters", interfaces)
+        return {name: if_stats(name) for name in interfaces if name not in self.absent}
 
 
 @pytest.fixture
@@ -367,8 +385,44 @@ def test_counters(netd: Netd, kernel: FakeKernel) -> None:
     kernel.named = {"opd_disdik_up": (3, 300)}
     kernel.per_client = [ClientCounters(MAC, IP, 1, 2, 3, 4, 5)]
     result = netd.counters({})
+    assert set(result) == {"named", "uplinks", "clients"}
     assert result["named"] == {"opd_disdik_up": {"packets": 3, "bytes": 300}}
+    assert result["uplinks"] == {"isp1": if_stats("wan0")}  # keyed by uplink name
+    assert kernel.called("interface_counters") == [(("wan0",),)]
     assert result["clients"][0]["mac"] == MAC
+
+
+def with_second_uplink(store: Store) -> None:
+    data = config_to_data(LAB)
+    data["uplinks"].append({"name": "vsat-dua", "interface": "wan1"})
+    store.import_config(parse_config(data), actor="test")
+
+
+def test_counters_reports_every_uplink_by_name(
+    netd: Netd, store: Store, kernel: FakeKernel
+) -> None:
+    with_second_uplink(store)
+    result = netd.counters({})
+    assert result["uplinks"] == {"isp1": if_stats("wan0"), "vsat-dua": if_stats("wan1")}
+    ((asked,),) = kernel.called("interface_counters")
+    assert sorted(asked) == ["wan0", "wan1"]  # only the uplinks, never a zone interface
+
+
+def test_counters_leaves_out_an_uplink_without_statistics(
+    netd: Netd, store: Store, kernel: FakeKernel
+) -> None:
+    with_second_uplink(store)
+    kernel.absent = {"wan1"}  # e.g. the VSAT modem's interface is down and gone
+    assert netd.counters({})["uplinks"] == {"isp1": if_stats("wan0")}
+
+
+def test_kernel_interface_counters_reads_sysfs() -> None:
+    if not Path("/sys/class/net/lo/statistics/rx_bytes").exists():
+        pytest.skip("no /sys/class/net/lo")
+    stats = Kernel.interface_counters(["lo", "no-such-if0"])
+    assert set(stats) == {"lo"}
+    assert set(stats["lo"]) == {"rx_bytes", "tx_bytes", "rx_packets", "tx_packets"}
+    assert all(isinstance(v, int) and v >= 0 for v in stats["lo"].values())
 
 
 # --------------------------------------------------------------------------------------------

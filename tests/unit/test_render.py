@@ -94,7 +94,8 @@ CONFIG: Config = load_config_text(CONFIG_TEXT, "test_render")
 RULESET: Ruleset = build_ruleset(CONFIG)
 UPLINKS = '{ "wan0", "wan1" }'
 
-# interface -> (input chain, forward from-chain, to-chain, counter stem)
+# interface -> (input chain, from-chain (zone -> uplink), to-chain (uplink -> zone), counter stem);
+# traffic to another internal zone goes through between_<counter stem>
 ZONES = {
     "mgmt0": ("in_management", "from_management", "to_management", "management"),
     "opd-dinkes": (
@@ -116,6 +117,7 @@ ZONES = {
     ),
 }
 UPLINK_IFS = ("wan0", "wan1")
+HOTSPOTS = ("hs-alunalun", "hs-rtmlam")
 ZONE_INPUT_CHAINS = ("in_management", "in_opd", "in_hotspot", "in_remote")
 DHCP = "udp dport 67 accept"
 DNS = "meta l4proto { tcp, udp } th dport 53 accept"
@@ -133,6 +135,28 @@ def vmap(rule: str) -> dict[str, str]:
     body = rule[rule.index("{") + 1 : rule.rindex("}")]
     pairs = [item.split(" : ") for item in body.split(", ")]
     return {name.strip().strip('"'): verdict.strip() for name, verdict in pairs}
+
+
+def between(interface: str) -> str:
+    """The chain for traffic from `interface`'s zone to another internal zone."""
+    return f"between_{ZONES[interface][3]}"
+
+
+PAIR = re.compile(r'"([^"]+)" \. "([^"]+)" : (jump \w+)')
+
+
+def pair_vmap(rule: str) -> dict[tuple[str, str], str]:
+    """The `"iifname" . "oifname" : verdict` pairs of a concatenated vmap rule; every element
+    must have that form, and no pair may appear twice."""
+    body = rule[rule.index("{") + 2 : rule.rindex("}") - 1]
+    pairs: dict[tuple[str, str], str] = {}
+    for item in body.split(", "):
+        match = PAIR.fullmatch(item)
+        assert match, item
+        key = (match[1], match[2])
+        assert key not in pairs, key
+        pairs[key] = match[3]
+    return pairs
 
 
 def script_lines(rendered_script: str) -> list[str]:
@@ -188,6 +212,12 @@ def test_no_identifier_has_a_hyphen() -> None:
     chains = {c.name for c in RULESET.chains}
     targets = {t for c in RULESET.chains for r in c.rules for t in re.findall(r"jump (\w+)", r)}
     assert targets <= chains
+
+
+def test_every_regular_chain_is_jumped_to() -> None:
+    regular = {c.name for c in RULESET.chains if c.base is None}
+    targets = {t for c in RULESET.chains for r in c.rules for t in re.findall(r"jump (\w+)", r)}
+    assert targets == regular
 
 
 def test_chain_names_are_unique() -> None:
@@ -295,44 +325,98 @@ def test_input_chains_only_for_present_zone_kinds() -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# forward
+# forward: zone <-> uplink through one `iifname . oifname` lookup, zone -> zone through between_
 
 
 def test_forward_base_chain() -> None:
     fwd = chain("forward")
     assert fwd.base == "type filter hook forward priority filter; policy drop;"
+    assert len(fwd.rules) == 3
     assert fwd.rules[0] == "ct state invalid drop"
-    assert len(fwd.rules) == 2
+    assert fwd.rules[1].startswith("iifname . oifname vmap { ")
+    assert fwd.rules[1].endswith(" }")
+    assert fwd.rules[2].startswith("iifname vmap { ")
+    assert fwd.rules[2].endswith(" }")
 
 
-@pytest.mark.parametrize(
-    ("interface", "target"),
-    [(i, z[1]) for i, z in ZONES.items()] + [(u, "from_uplink") for u in UPLINK_IFS],
-)
-def test_forward_dispatch_by_iifname(interface: str, target: str) -> None:
-    rule = chain("forward").rules[-1]
-    assert rule.startswith("iifname vmap {")
-    assert vmap(rule)[interface] == f"jump {target}"
-    assert set(vmap(rule)) == set(ZONES) | set(UPLINK_IFS)
+@pytest.mark.parametrize(("interface", "uplink"), [(i, u) for i in ZONES for u in UPLINK_IFS])
+def test_hot_path_dispatches_each_zone_uplink_pair_both_ways(interface: str, uplink: str) -> None:
+    _, from_chain, to_chain, _ = ZONES[interface]
+    pairs = pair_vmap(chain("forward").rules[1])
+    assert pairs[(interface, uplink)] == f"jump {from_chain}"
+    assert pairs[(uplink, interface)] == f"jump {to_chain}"
 
 
-def test_from_uplink_dispatches_to_zones_by_oifname() -> None:
-    rules = chain("from_uplink").rules
-    assert rules[0].startswith("oifname vmap {")
-    assert vmap(rules[0]) == {i: f"jump {z[2]}" for i, z in ZONES.items()}
-    assert rules[-1] == "drop"
+def test_hot_path_holds_exactly_the_zone_uplink_pairs() -> None:
+    rule = chain("forward").rules[1]
+    pairs = pair_vmap(rule)
+    outbound = {(i, u) for i in ZONES for u in UPLINK_IFS}
+    inbound = {(u, i) for i in ZONES for u in UPLINK_IFS}
+    assert set(pairs) == outbound | inbound
+    assert len(pairs) == 2 * len(ZONES) * len(UPLINK_IFS) == rule.count(" : ")
+    assert {pairs[p] for p in outbound} == {f"jump {z[1]}" for z in ZONES.values()}
+    assert {pairs[p] for p in inbound} == {f"jump {z[2]}" for z in ZONES.values()}
 
 
-@pytest.mark.parametrize("interface", ["hs-alunalun", "hs-rtmlam"])
-def test_hotspot_from_chain_requires_authorization_and_uplink(interface: str) -> None:
+@pytest.mark.parametrize("interface", list(ZONES))
+def test_between_dispatch_by_iifname(interface: str) -> None:
+    assert vmap(chain("forward").rules[2])[interface] == f"jump {between(interface)}"
+
+
+def test_between_dispatch_covers_every_zone_once_and_no_uplink() -> None:
+    rule = chain("forward").rules[2]
+    dispatch = vmap(rule)
+    assert set(dispatch) == set(ZONES)
+    assert len(dispatch) == rule.count(" : ")
+
+
+def test_uplink_to_uplink_falls_to_the_policy_drop() -> None:
+    fwd = chain("forward")
+    assert fwd.base is not None and fwd.base.endswith("policy drop;")
+    pairs = pair_vmap(fwd.rules[1])
+    assert [p for p in pairs if p[0] in UPLINK_IFS and p[1] in UPLINK_IFS] == []
+    assert [p for p in pairs if p[0] in ZONES and p[1] in ZONES] == []  # zone -> zone: between_
+    assert set(vmap(fwd.rules[2])) & set(UPLINK_IFS) == set()
+    assert "from_uplink" not in {c.name for c in RULESET.chains}
+
+
+@pytest.mark.parametrize("interface", list(ZONES))
+def test_zone_chains_are_reached_only_through_their_dispatch(interface: str) -> None:
+    _, from_chain, to_chain, _ = ZONES[interface]
+    fwd = chain("forward")
+    pairs = pair_vmap(fwd.rules[1])
+    assert {p for p, v in pairs.items() if v == f"jump {from_chain}"} == {
+        (interface, u) for u in UPLINK_IFS
+    }
+    assert {p for p, v in pairs.items() if v == f"jump {to_chain}"} == {
+        (u, interface) for u in UPLINK_IFS
+    }
+    assert [i for i, v in vmap(fwd.rules[2]).items() if v == f"jump {between(interface)}"] == [
+        interface
+    ]
+    targets = rf"jump ({from_chain}|{to_chain}|{between(interface)})\b"
+    jumpers = [(c.name, r) for c in RULESET.chains for r in c.rules if re.search(targets, r)]
+    assert jumpers == [("forward", fwd.rules[1]), ("forward", fwd.rules[2])]
+
+
+def test_forward_regular_chains_are_from_to_between_per_zone() -> None:
+    regular = {c.name for c in RULESET.chains if c.base is None and not c.name.startswith("in_")}
+    expected = {z[1] for z in ZONES.values()} | {z[2] for z in ZONES.values()}
+    expected |= {between(i) for i in ZONES}
+    assert regular == expected
+    assert len(expected) == 3 * len(ZONES)
+
+
+@pytest.mark.parametrize("interface", HOTSPOTS)
+def test_hotspot_from_chain_requires_authorization(interface: str) -> None:
     _, from_chain, _, key = ZONES[interface]
     assert chain(from_chain).rules == (
-        f'ether saddr . ip saddr @{AUTH_SET} oifname {UPLINKS} counter name "{key}_up" accept',
+        f'ether saddr . ip saddr @{AUTH_SET} counter name "{key}_up" accept',
         REJECT,
     )
 
 
-@pytest.mark.parametrize("interface", ["hs-alunalun", "hs-rtmlam"])
+@pytest.mark.parametrize("interface", HOTSPOTS)
 def test_hotspot_to_chain_requires_authorization_and_established(interface: str) -> None:
     _, _, to_chain, key = ZONES[interface]
     assert chain(to_chain).rules == (
@@ -341,11 +425,33 @@ def test_hotspot_to_chain_requires_authorization_and_established(interface: str)
     )
 
 
+@pytest.mark.parametrize("interface", HOTSPOTS)
+def test_hotspot_between_chain_rejects_everything(interface: str) -> None:
+    assert chain(between(interface)).rules == (REJECT,)
+
+
 def test_authorization_sets_are_only_used_by_hotspot_chains() -> None:
-    users = {c.name for c in RULESET.chains if any("@hs_auth" in r for r in c.rules)}
-    assert users == {z[1] for i, z in ZONES.items() if i.startswith("hs-")} | {
-        z[2] for i, z in ZONES.items() if i.startswith("hs-")
-    }
+    def users(set_name: str) -> set[str]:
+        pattern = rf"@{set_name}\b"
+        return {c.name for c in RULESET.chains if any(re.search(pattern, r) for r in c.rules)}
+
+    assert users(AUTH_SET) == {ZONES[i][1] for i in HOTSPOTS}  # upload: from_ only
+    assert users(AUTH_DL_SET) == {ZONES[i][2] for i in HOTSPOTS}  # download: to_ only
+
+
+@pytest.mark.parametrize("interface", [i for i in ZONES if i not in HOTSPOTS])
+def test_non_hotspot_from_chain_counts_and_accepts(interface: str) -> None:
+    _, from_chain, _, key = ZONES[interface]
+    assert chain(from_chain).rules == (f'counter name "{key}_up" accept',)
+
+
+@pytest.mark.parametrize("interface", [i for i in ZONES if i not in HOTSPOTS])
+def test_non_hotspot_to_chain_is_established_only(interface: str) -> None:
+    _, _, to_chain, key = ZONES[interface]
+    assert chain(to_chain).rules == (
+        f'ct state established,related counter name "{key}_down" accept',
+        "drop",
+    )
 
 
 @pytest.mark.parametrize(
@@ -360,58 +466,71 @@ def test_authorization_sets_are_only_used_by_hotspot_chains() -> None:
         ("opd-bappeda", None),
     ],
 )
-def test_opd_from_chain(interface: str, services: str | None) -> None:
-    _, from_chain, _, key = ZONES[interface]
-    expected = [f'oifname {UPLINKS} counter name "{key}_up" accept', ESTABLISHED]
+def test_opd_between_chain(interface: str, services: str | None) -> None:
+    expected = [ESTABLISHED]
     if services is not None:
         expected.append(f"ip daddr . meta l4proto . th dport {{ {services} }} accept")
     expected.append(REJECT)
-    assert chain(from_chain).rules == tuple(expected)
+    assert chain(between(interface)).rules == tuple(expected)
+
+
+def test_service_elements_only_in_the_sharing_opds_between_chains() -> None:
+    holders = {
+        c.name
+        for c in RULESET.chains
+        for r in c.rules
+        if "th dport" in r and ("10.20.6.10" in r or "10.20.5.10" in r)
+    }
+    assert holders == {between("opd-dinkes"), between("opd-setda")}
+    address = re.compile(r"\b10\.20\.[56]\.10\b")
+    mentions = {c.name for c in RULESET.chains for r in c.rules if address.search(r)}
+    assert mentions == holders
+    service_rules = [
+        c.name for c in RULESET.chains for r in c.rules if r.startswith("ip daddr . meta l4proto")
+    ]
+    assert sorted(service_rules) == sorted(holders)  # one rule per sharing OPD
 
 
 def test_opd_service_rule_follows_config() -> None:
     data = config_to_data(CONFIG)
     data["opds"][3]["shared_services"] = ["arsip"]  # bappeda gains arsip
-    rules = chain("from_opd_bappeda", build_ruleset(parse_config(data))).rules
-    assert (
+    data["opds"][0]["shared_services"] = []  # dinas-kesehatan loses both
+    ruleset = build_ruleset(parse_config(data))
+    assert chain("between_opd_bappeda", ruleset).rules == (
+        ESTABLISHED,
         "ip daddr . meta l4proto . th dport "
-        "{ 10.20.5.10 . tcp . 443, 10.20.5.10 . udp . 5000-5010 } accept"
-    ) in rules
-    assert rules[-1] == REJECT
-
-
-@pytest.mark.parametrize("interface", [i for i in ZONES if i != "hs-alunalun" and i != "hs-rtmlam"])
-def test_non_hotspot_to_chain_is_established_only(interface: str) -> None:
-    _, _, to_chain, key = ZONES[interface]
-    assert chain(to_chain).rules == (
-        f'ct state established,related counter name "{key}_down" accept',
-        "drop",
+        "{ 10.20.5.10 . tcp . 443, 10.20.5.10 . udp . 5000-5010 } accept",
+        REJECT,
     )
+    assert chain("between_opd_dinas_kesehatan", ruleset).rules == (ESTABLISHED, REJECT)
+    assert chain("from_opd_bappeda", ruleset).rules == ('counter name "opd_bappeda_up" accept',)
 
 
 def test_management_may_reach_everything() -> None:
-    assert chain("from_management").rules == (
-        f'oifname {UPLINKS} counter name "management_up" accept',
-        ESTABLISHED,
-        "accept",
+    assert chain("from_management").rules == ('counter name "management_up" accept',)
+    assert chain("between_management").rules == ("accept",)
+
+
+def test_remote_site_reaches_uplinks_and_only_answers_other_zones() -> None:
+    assert chain("from_remote_rangsang_pesisir").rules == (
+        'counter name "remote_rangsang_pesisir_up" accept',
     )
+    assert chain("between_remote_rangsang_pesisir").rules == (ESTABLISHED, REJECT)
 
 
-def test_remote_site_reaches_uplinks_only() -> None:
-    rules = chain("from_remote_rangsang_pesisir").rules
-    assert rules == (
-        f'oifname {UPLINKS} counter name "remote_rangsang_pesisir_up" accept',
-        ESTABLISHED,
-        REJECT,
-    )
-
-
-def test_only_management_ends_in_a_plain_accept() -> None:
-    ends = {c.name: c.rules[-1] for c in RULESET.chains if c.name.startswith("from_")}
-    assert [name for name, last in ends.items() if last == "accept"] == ["from_management"]
-    for name, last in ends.items():
-        if name not in ("from_management", "from_uplink"):
-            assert last == REJECT, name
+def test_only_management_may_open_connections_to_other_zones() -> None:
+    chains = {c.name: c.rules for c in RULESET.chains if c.name.startswith("between_")}
+    assert set(chains) == {between(i) for i in ZONES}
+    assert [name for name, rules in chains.items() if "accept" in rules] == ["between_management"]
+    for name, rules in chains.items():
+        if name == "between_management":
+            continue
+        assert rules[-1] == REJECT, name
+        assert rules.count(REJECT) == 1, name
+        opens = [r for r in rules[:-1] if r != ESTABLISHED]
+        assert all(r.startswith("ip daddr . meta l4proto . th dport {") for r in opens), name
+    for z in ZONES.values():
+        assert chain(z[2]).rules[-1] == "drop"
 
 
 # --------------------------------------------------------------------------------------------
@@ -432,8 +551,6 @@ def test_masquerade_only_on_uplinks() -> None:
 def test_counter_names() -> None:
     zone_keys = [z[3] for z in ZONES.values()]
     expected = [f"{k}_{d}" for k in zone_keys for d in ("up", "down")]
-    expected += ["uplink_isp_satu_rx", "uplink_isp_satu_tx", "uplink_vsat_dua_rx"]
-    expected += ["uplink_vsat_dua_tx"]
     assert sorted(RULESET.counters) == sorted(expected)
     assert len(RULESET.counters) == len(set(RULESET.counters))
 
@@ -441,27 +558,42 @@ def test_counter_names() -> None:
 @pytest.mark.parametrize("key", [z[3] for z in ZONES.values()])
 def test_zone_counters_are_referenced(key: str) -> None:
     _, from_chain, to_chain, _ = next(z for z in ZONES.values() if z[3] == key)
-    assert any(f'counter name "{key}_up"' in r for r in chain(from_chain).rules)
-    assert any(f'counter name "{key}_down"' in r for r in chain(to_chain).rules)
+
+    def users(counter: str) -> list[str]:
+        return [c.name for c in RULESET.chains for r in c.rules if f'counter name "{counter}"' in r]
+
+    assert users(f"{key}_up") == [from_chain]
+    assert users(f"{key}_down") == [to_chain]
 
 
-def test_uplink_counters_are_referenced() -> None:
-    rx, tx = chain("count_uplink_rx"), chain("count_uplink_tx")
-    assert rx.base == "type filter hook prerouting priority raw; policy accept;"
-    assert tx.base == "type filter hook postrouting priority 300; policy accept;"
-    assert rx.rules[0].startswith("counter name iifname map {")
-    assert tx.rules[0].startswith("counter name oifname map {")
-    assert vmap(rx.rules[0]) == {"wan0": '"uplink_isp_satu_rx"', "wan1": '"uplink_vsat_dua_rx"'}
-    assert vmap(tx.rules[0]) == {"wan0": '"uplink_isp_satu_tx"', "wan1": '"uplink_vsat_dua_tx"'}
-
-
-def test_every_counter_is_referenced_and_every_reference_is_declared() -> None:
+def test_every_counter_is_referenced_once_and_every_reference_is_declared() -> None:
     text = "\n".join(r for c in RULESET.chains for r in c.rules)
-    for counter in RULESET.counters:
-        assert f'"{counter}"' in text, counter
-    referenced = set(re.findall(r'counter name "(\w+)"', text))
-    referenced |= set(re.findall(r': "(\w+)"', text))
-    assert referenced == set(RULESET.counters)
+    referenced = re.findall(r'counter name "(\w+)"', text)
+    assert sorted(referenced) == sorted(RULESET.counters)
+    # no anonymous or map-keyed counter anywhere: every counting rule is a zone's named counter
+    assert len(re.findall(r"\bcounter\b", text)) == len(referenced)
+
+
+@pytest.mark.parametrize("source", ["test", "meranti"])
+def test_no_chain_hooks_prerouting_or_postrouting_filter_for_counting(source: str) -> None:
+    """Uplink bytes come from the kernel's interface statistics: nothing in nftables touches
+    every uplink packet a second time (no raw prerouting, no filter postrouting chain)."""
+    config = CONFIG if source == "test" else load_config_file(str(MERANTI))
+    ruleset = build_ruleset(config)
+    bases = {c.name: c.base for c in ruleset.chains if c.base is not None}
+    assert bases == {
+        "input": "type filter hook input priority filter; policy drop;",
+        "forward": "type filter hook forward priority filter; policy drop;",
+        "postrouting_nat": "type nat hook postrouting priority srcnat; policy accept;",
+    }
+    assert [n for n, b in bases.items() if "hook prerouting" in b] == []
+    assert [n for n, b in bases.items() if "hook postrouting" in b] == ["postrouting_nat"]
+    uplinks = ", ".join(f'"{u.interface}"' for u in config.uplinks)
+    assert chain("postrouting_nat", ruleset).rules == (f"oifname {{ {uplinks} }} masquerade",)
+    names = {c.name for c in ruleset.chains}
+    assert not names & {"count_uplink_rx", "count_uplink_tx", "from_uplink"}
+    assert [c for c in ruleset.counters if c.startswith("uplink")] == []
+    assert not any(re.search(r"\b[io]ifname map\b", r) for c in ruleset.chains for r in c.rules)
 
 
 def test_sets() -> None:
@@ -537,6 +669,37 @@ def test_live_chains_are_flushed_and_obsolete_ones_deleted() -> None:
     for counter in RULESET.counters:
         assert f"add counter {WHERE} {counter}" in lines
         assert f"delete counter {WHERE} {counter}" not in lines
+    assert rendered.stats["chains_removed"] == 3
+
+
+def test_upgrade_removes_the_old_uplink_counting() -> None:
+    """A table rendered by the previous layout (from_uplink, raw/postrouting uplink counters)
+    loses those chains and counters; the zone counters and chains are kept."""
+    old_chains = {"from_uplink", "count_uplink_rx", "count_uplink_tx"}
+    old_counters = {f"uplink_{u}_{d}" for u in ("isp_satu", "vsat_dua") for d in ("rx", "tx")}
+    live = LiveState(
+        now=0.0,
+        table_exists=True,
+        chains=frozenset({c.name for c in RULESET.chains if not c.name.startswith("between_")})
+        | old_chains,
+        sets=frozenset({AUTH_SET, AUTH_DL_SET}),
+        counters=frozenset(RULESET.counters) | old_counters,
+    )
+    rendered = render(CONFIG, live)
+    lines = script_lines(rendered.script)
+    assert [x for x in lines if x.startswith("delete chain")] == [
+        f"delete chain {WHERE} {name}" for name in sorted(old_chains)
+    ]
+    assert [x for x in lines if x.startswith("delete counter")] == [
+        f"delete counter {WHERE} {name}" for name in sorted(old_counters)
+    ]
+    for name in old_chains:
+        assert lines.index(f"flush chain {WHERE} {name}") < lines.index(
+            f"delete chain {WHERE} {name}"
+        )
+    for z in ZONES:  # the new between_ chains are created, not flushed
+        assert f"add chain {WHERE} {between(z)}" in lines
+        assert f"flush chain {WHERE} {between(z)}" not in lines
     assert rendered.stats["chains_removed"] == 3
 
 
@@ -739,29 +902,53 @@ def test_document_lists_every_set_counter_chain_and_rule() -> None:
 
 def test_meranti_counts() -> None:
     config = load_config_file(str(MERANTI))
-    stats = render(config, LiveState(now=0.0)).stats
+    rendered = render(config, LiveState(now=0.0))
+    stats = rendered.stats
     opds, sites, remotes = len(config.opds), len(config.hotspot_sites), len(config.remote_sites)
+    uplinks = len(config.uplinks)
+    sharing = sum(1 for o in config.opds if o.shared_services)
     zones = 1 + opds + sites + remotes
-    # input + in_management + in_uplink + in_{opd,hotspot,remote}, forward + from_uplink,
-    # from_/to_ per zone, postrouting_nat + count_uplink_rx/tx
-    assert stats["chains"] == 3 + 3 + 2 + 2 * zones + 3
-    assert stats["counters"] == 2 * zones + 2 * len(config.uplinks)
+    assert min(opds, sites, remotes) > 0  # every zone kind is present
+    # input + in_management + in_uplink + in_{opd,hotspot,remote}, forward,
+    # from_/to_/between_ per zone, postrouting_nat
+    assert stats["chains"] == 3 + 3 + 1 + 3 * zones + 1
+    input_rules = 4 + 5 + 2 + 5 + 5 + 3  # input, in_management (2 icmp, dns, services, reject),
+    # in_uplink, in_opd (2 icmp, dhcp, dns, reject), in_hotspot (same), in_remote (2 icmp, reject)
+    management = 1 + 2 + 1  # from_: count+accept; to_: established, drop; between_: accept
+    opd = 1 + 2 + 2  # between_: established, reject (+ the shared-service rule when sharing)
+    hotspot = 2 + 2 + 1  # from_: authorized accept, reject; to_: 2; between_: reject
+    remote = 1 + 2 + 2  # between_: established, reject
+    expected_rules = input_rules + 3 + management + 1  # forward has 3 rules, postrouting_nat 1
+    expected_rules += opd * opds + sharing + hotspot * sites + remote * remotes
+    assert stats["rules"] == expected_rules
+    assert stats["counters"] == 2 * zones
     assert stats["clients"] == 0
+    forward = chain("forward", rendered.ruleset)
+    assert len(pair_vmap(forward.rules[1])) == 2 * zones * uplinks
+    assert len(vmap(forward.rules[2])) == zones
 
 
 @pytest.mark.parametrize("shared", [(), ("simpeg", "e-office")])
 def test_ruleset_grows_linearly_with_opds(shared: tuple[str, ...]) -> None:
     base = load_config_file(str(MERANTI))
+    uplinks = len(base.uplinks)
     counts = []
     for extra in (0, 1, 2, 5, 20):
-        stats = render(with_extra_opds(base, extra, shared), LiveState(now=0.0)).stats
-        counts.append((extra, stats["chains"], stats["rules"], stats["counters"]))
-    rules_per_opd = 6 if shared else 5  # from_: up, established, [services], reject; to_: 2
+        rendered = render(with_extra_opds(base, extra, shared), LiveState(now=0.0))
+        stats = rendered.stats
+        forward = chain("forward", rendered.ruleset)
+        assert len(forward.rules) == 3  # more OPDs are more elements, never more forward rules
+        hot, internal = len(pair_vmap(forward.rules[1])), len(vmap(forward.rules[2]))
+        counts.append((extra, stats["chains"], stats["rules"], stats["counters"], hot, internal))
+    # from_: count+accept; to_: established, drop; between_: established, [services], reject
+    rules_per_opd = 1 + 2 + (3 if shared else 2)
     zero = counts[0]
-    for extra, chains, rules, counters in counts:
-        assert chains == zero[1] + 2 * extra
+    for extra, chains, rules, counters, hot, internal in counts:
+        assert chains == zero[1] + 3 * extra  # from_, to_, between_
         assert rules == zero[2] + rules_per_opd * extra
-        assert counters == zero[3] + 2 * extra
+        assert counters == zero[3] + 2 * extra  # _up, _down
+        assert hot == zero[4] + 2 * uplinks * extra  # both directions to every uplink
+        assert internal == zero[5] + extra
 
 
 def test_ten_thousand_clients_add_exactly_two_element_commands() -> None:

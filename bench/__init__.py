@@ -1,0 +1,1 @@
+"""Benchmarks of Simpul's data and control plane against a named peer (see bench/README.md)."""
