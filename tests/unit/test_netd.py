@@ -69,8 +69,8 @@ class FakeKernel:
     def called(self, name: str) -> list[tuple[Any, ...]]:
         return [c[1:] for c in self.calls if c[0] == name]
 
-    def table(self) -> list[dict[str, Any]]:
-        self._record("table")
+    def table(self, *, elements: bool = True) -> list[dict[str, Any]]:
+        self._record("table", elements)
         return list(self.objects)
 
     def apply(
@@ -366,6 +366,7 @@ def test_status(netd: Netd, kernel: FakeKernel, clock: Clock) -> None:
     assert status["uptime_s"] == 12.3
     assert status["last_apply"] is None
     assert status["children"] == {}
+    assert ("table", False) in kernel.calls, "status must not list every set element"
 
 
 def test_clients_joins_sessions_and_kernel_counters(netd: Netd, kernel: FakeKernel) -> None:
