@@ -6,6 +6,7 @@ transaction. A refused buffer changes nothing.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,24 @@ def _elements(set_obj: dict[str, Any]) -> list[dict[str, Any]]:
     for item in set_obj.get("elem", []):
         out.append(item["elem"] if isinstance(item, dict) and "elem" in item else {"val": item})
     return out
+
+
+_COUNTER = re.compile(r"counter packets (\d+) bytes (\d+)")
+_EXPIRES = re.compile(r"expires ((?:\d+(?:ms|[dhms]))+)")
+_DURATION_PART = re.compile(r"(\d+)(ms|[dhms])")
+_UNIT_S = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+
+
+def _counter_in(text: str) -> tuple[int, int]:
+    match = _COUNTER.search(text)
+    return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
+
+
+def _expires_in(text: str) -> int:
+    match = _EXPIRES.search(text)
+    if not match:
+        return 0
+    return int(sum(int(n) * _UNIT_S[u] for n, u in _DURATION_PART.findall(match.group(1))))
 
 
 def _key(val: Any) -> tuple[str, ...]:
@@ -147,6 +166,20 @@ class Kernel:
             except OSError:
                 continue
         return out
+
+    def client_counter(self, mac: str, ip: str) -> ClientCounters | None:
+        """One client's counters (a lookup by key: cheap however many clients there are)."""
+        try:
+            # libnftables 1.0 prints `get element` as text even when asked for JSON.
+            up = self.nft.run(f"get element {FAMILY} {TABLE} {AUTH_SET} {{ {mac} . {ip} }}")
+            down = self.nft.run(f"get element {FAMILY} {TABLE} {AUTH_DL_SET} {{ {ip} }}")
+        except NftError:
+            return None
+        up_packets, up_bytes = _counter_in(up)
+        down_packets, down_bytes = _counter_in(down)
+        return ClientCounters(
+            mac, ip, up_bytes, up_packets, down_bytes, down_packets, _expires_in(up)
+        )
 
     def client_counters(self) -> list[ClientCounters]:
         """Per-client counters from the authorization sets."""

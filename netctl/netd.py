@@ -23,8 +23,10 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import asdict
+from ipaddress import IPv4Address
 from typing import Any
 
+from netctl import neighbors
 from netctl.apply import Kernel
 from netctl.children import Child, write_atomic
 from netctl.clients import ClientError, parse_client, parse_ip, parse_mac, parse_minutes
@@ -39,7 +41,9 @@ from simpul.store import Store
 
 log = logging.getLogger("simpul.netd")
 EXPIRY_INTERVAL_S = 10.0
-READ_METHODS = frozenset({"ping", "status", "clients", "diff", "counters"})
+READ_METHODS = frozenset(
+    {"ping", "status", "clients", "diff", "counters", "whois", "portal_config"}
+)
 
 
 class RequestError(Exception):
@@ -61,11 +65,13 @@ class Netd:
         *,
         supervise: bool = False,
         clock: Callable[[], float] = time.time,
+        mac_of: Callable[[str], str | None] = neighbors.mac_of,
     ) -> None:
         self.store = store
         self.kernel = kernel
         self.state_dir = state_dir
         self.clock = clock
+        self.mac_of = mac_of
         self.started_at = clock()
         self.lock = asyncio.Lock()
         self.applied_path = os.path.join(state_dir, "applied.nft")
@@ -89,6 +95,9 @@ class Netd:
             "diff": self.diff,
             "authorize": self.authorize,
             "deauthorize": self.deauthorize,
+            "logout": self.logout,
+            "whois": self.whois,
+            "portal_config": self.portal_config,
             "clients": self.clients,
             "counters": self.counters,
         }
@@ -113,6 +122,8 @@ class Netd:
                     config,
                     lease_file=os.path.join(self.state_dir, "dnsmasq.leases"),
                     pid_file=child.pid_file,
+                    # RFC 8910: tell clients where the RFC 8908 captive-portal API is.
+                    hotspot_options=[f'114,"{config.portal_api_url}"'],
                 )
             else:
                 text = render_unbound(
@@ -178,11 +189,30 @@ class Netd:
         text = "".join(lines)
         return {"changed": bool(text), "diff": text}
 
-    def authorize(self, params: dict[str, Any]) -> dict[str, Any]:
-        """Let a hotspot client (MAC . IP) through for `minutes` (default: the portal's session)."""
-        config = self._config()
+    def _client_mac(self, params: dict[str, Any]) -> str:
+        """The MAC given, or (the portal's way) the one the kernel's neighbour table holds."""
+        if params.get("mac"):
+            return str(params["mac"])
         try:
-            client = parse_client(config, params.get("mac", ""), params.get("ip", ""))
+            ip = parse_ip(params.get("ip", ""))
+        except ClientError as exc:
+            raise RequestError("invalid", str(exc)) from None
+        mac = self.mac_of(ip)
+        if mac is None:
+            raise RequestError(
+                "unknown-client", f"no MAC address is known for {ip}: is it still connected?"
+            )
+        return mac
+
+    def authorize(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Let a hotspot client (MAC . IP) through for `minutes` (default: the portal's session).
+
+        Without `mac`, the MAC is taken from the gateway's neighbour table.
+        """
+        config = self._config()
+        mac = self._client_mac(params)
+        try:
+            client = parse_client(config, mac, params.get("ip", ""))
             minutes = parse_minutes(params.get("minutes"), config.portal.session_minutes)
         except ClientError as exc:
             raise RequestError("invalid", str(exc)) from None
@@ -221,6 +251,66 @@ class Netd:
         )
         self.kernel.deauthorize([Client(mac, ip, 0)])
         return {"ended": ended}
+
+    def logout(self, params: dict[str, Any]) -> dict[str, Any]:
+        """End the session of the client at `ip` (the portal's logout button)."""
+        try:
+            ip = parse_ip(params.get("ip", ""))
+        except ClientError as exc:
+            raise RequestError("invalid", str(exc)) from None
+        session = self.store.active_session_of(ip)
+        if session is None:
+            return {"ended": False}
+        return self.deauthorize({**params, "mac": session.mac, "ip": ip, "reason": "logout"})
+
+    def whois(self, params: dict[str, Any]) -> dict[str, Any]:
+        """What the gateway knows of the client at `ip`: site, MAC, session and its counters."""
+        config = self._config()
+        try:
+            ip = parse_ip(params.get("ip", ""))
+        except ClientError as exc:
+            raise RequestError("invalid", str(exc)) from None
+        site = config.site_of(IPv4Address(ip))
+        session = self.store.active_session_of(ip)
+        mac = self.mac_of(ip)
+        info: dict[str, Any] = {
+            "ip": ip,
+            "site": site.slug if site else None,
+            "mac": mac,
+            "authorized": False,
+            "session": None,
+        }
+        if session is not None and (mac is None or mac == session.mac):
+            counters = self.kernel.client_counter(session.mac, ip)
+            info["authorized"] = counters is not None
+            info["session"] = {
+                "started_at": session.started_at,
+                "expires_at": session.expires_at,
+                "seconds_remaining": max(0, int(session.expires_at - self.clock())),
+                "up_bytes": counters.up_bytes if counters else 0,
+                "down_bytes": counters.down_bytes if counters else 0,
+                "method": session.method,
+            }
+        return info
+
+    def portal_config(self, params: dict[str, Any]) -> dict[str, Any]:
+        """What the captive portal needs of the configuration."""
+        config = self._config()
+        portal = config.portal
+        return {
+            "regency": config.node.regency,
+            "hostname": portal.hostname,
+            "address": str(config.portal_address) if config.portal_address else None,
+            "http_port": portal.http_port,
+            "https_port": portal.https_port,
+            "news_url": portal.news_url,
+            "video_seconds": portal.video_seconds,
+            "session_minutes": portal.session_minutes,
+            "videos": [v.model_dump() for v in portal.videos],
+            "sites": {
+                s.slug: {"name": s.name, "kecamatan": s.kecamatan} for s in config.hotspot_sites
+            },
+        }
 
     def clients(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         """Authorized clients with their kernel counters."""

@@ -19,6 +19,7 @@ TABLE = "simpul"
 FAMILY = "inet"
 AUTH_SET = "hs_auth"  # ether_addr . ipv4_addr of authorized hotspot clients; counts their upload
 AUTH_DL_SET = "hs_auth_dl"  # ipv4_addr of the same clients; counts their download
+GARDEN_SET = "walled_garden"  # ipv4 ranges open to hotspot clients before they are let through
 AUTH_SET_SIZE = 262_144
 REJECT = "reject with icmpx admin-prohibited"
 
@@ -52,10 +53,13 @@ class Chain:
 
 @dataclass(frozen=True)
 class SetDef:
-    """A named set and its declaration body."""
+    """A named set and its declaration body; `static` sets hold exactly `elements` (from the
+    configuration) and are refilled on every apply, the others hold run-time elements."""
 
     name: str
     body: str
+    elements: tuple[str, ...] = ()
+    static: bool = False
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,8 @@ class Ruleset:
         """The ruleset as an nft table block, stable for diffs (no elements, no counter values)."""
         out = [f"table {FAMILY} {TABLE} {{"]
         for s in self.sets:
-            out.append(f"\tset {s.name} {{ {s.body} }}")
+            elements = f" elements = {{ {', '.join(s.elements)} }};" if s.elements else ""
+            out.append(f"\tset {s.name} {{ {s.body}{elements} }}")
         for c in self.counters:
             out.append(f"\tcounter {c} {{ }}")
         for chain in self.chains:
@@ -185,9 +190,12 @@ def _input_chains(config: Config, zones: list[_Zone]) -> list[Chain]:
         ),
         Chain("in_uplink", ("icmp type echo-request limit rate 5/second accept", "drop")),
     ]
+    portal = config.portal
+    extra = {"hotspot": (f"tcp dport {{ {portal.http_port}, {portal.https_port} }} accept",)}
     kinds = {z.kind for z in zones} - {"management"}
     for kind in sorted(kinds):
-        chains.append(Chain(f"in_{kind}", (*COMMON_INPUT, *ZONE_INPUT[kind], REJECT)))
+        rules = (*COMMON_INPUT, *ZONE_INPUT[kind], *extra.get(kind, ()), REJECT)
+        chains.append(Chain(f"in_{kind}", rules))
     return chains
 
 
@@ -222,13 +230,19 @@ def _forward_chains(config: Config, zones: list[_Zone]) -> list[Chain]:
         if zone.kind == "hotspot":
             outbound: tuple[str, ...] = (
                 f"ether saddr . ip saddr @{AUTH_SET} {up} accept",
+                f"ip daddr @{GARDEN_SET} {up} accept",
+                # Refuse at once (a reset for TCP) so a phone notices the portal fast.
+                "meta l4proto tcp reject with tcp reset",
                 REJECT,
             )
-            inbound = f"ip daddr @{AUTH_DL_SET} ct state established,related {down} accept"
+            inbound = (
+                f"ip daddr @{AUTH_DL_SET} ct state established,related {down} accept",
+                f"ip saddr @{GARDEN_SET} ct state established,related {down} accept",
+            )
             between: tuple[str, ...] = (REJECT,)
         else:
             outbound = (f"{up} accept",)
-            inbound = f"ct state established,related {down} accept"
+            inbound = (f"ct state established,related {down} accept",)
             between = ("accept",)
             if zone.kind != "management":
                 between = ("ct state established,related accept",)
@@ -239,20 +253,38 @@ def _forward_chains(config: Config, zones: list[_Zone]) -> list[Chain]:
                     )
                 between += (REJECT,)
         chains.append(Chain(f"from_{zone.key}", outbound))
-        chains.append(Chain(f"to_{zone.key}", (inbound, "drop")))
+        chains.append(Chain(f"to_{zone.key}", (*inbound, "drop")))
         chains.append(Chain(f"between_{zone.key}", between))
     return chains
 
 
 def _nat_chains(config: Config) -> list[Chain]:
     uplinks = _names(u.interface for u in config.uplinks)
-    return [
-        Chain(
-            "postrouting_nat",
-            (f"oifname {uplinks} masquerade",),
-            "type nat hook postrouting priority srcnat; policy accept;",
-        ),
-    ]
+    hotspots = [s.interface for s in config.hotspot_sites]
+    captive = []
+    if hotspots:
+        captive = [
+            Chain(
+                "prerouting_nat",
+                (f"iifname {_names(hotspots)} tcp dport 80 jump captive_redirect",),
+                "type nat hook prerouting priority dstnat; policy accept;",
+            ),
+            Chain(
+                "captive_redirect",
+                (
+                    f"ether saddr . ip saddr @{AUTH_SET} return",
+                    f"ip daddr @{GARDEN_SET} return",
+                    # Port 80 only: 443 is never hijacked (its certificate could not match).
+                    f"redirect to :{config.portal.http_port}",
+                ),
+            ),
+        ]
+    masquerade = Chain(
+        "postrouting_nat",
+        (f"oifname {uplinks} masquerade",),
+        "type nat hook postrouting priority srcnat; policy accept;",
+    )
+    return [*captive, masquerade]
 
 
 def build_ruleset(config: Config) -> Ruleset:
@@ -265,6 +297,12 @@ def build_ruleset(config: Config) -> Ruleset:
             f"type ether_addr . ipv4_addr; flags timeout; counter; size {AUTH_SET_SIZE};",
         ),
         SetDef(AUTH_DL_SET, f"type ipv4_addr; flags timeout; counter; size {AUTH_SET_SIZE};"),
+        SetDef(
+            GARDEN_SET,
+            "type ipv4_addr; flags interval; auto-merge;",
+            tuple(str(net) for net in config.portal.walled_garden),
+            static=True,
+        ),
     )
     chains = _input_chains(config, zones) + _forward_chains(config, zones) + _nat_chains(config)
     return Ruleset(sets, tuple(counters), tuple(chains))
@@ -299,6 +337,11 @@ def render(config: Config, live: LiveState) -> Rendered:
     obsolete_chains = sorted(live.chains - wanted_chains)
     lines = [f"add table {where}"]
     lines += [f"add set {where} {s.name} {{ {s.body} }}" for s in ruleset.sets]
+    for s in ruleset.sets:
+        if s.static and s.name in live.sets:
+            lines.append(f"flush set {where} {s.name}")
+        if s.static and s.elements:
+            lines.append(f"add element {where} {s.name} {{ {', '.join(s.elements)} }}")
     lines += [f"add counter {where} {c}" for c in ruleset.counters]
     for chain in ruleset.chains:
         lines.append(

@@ -93,6 +93,15 @@ def render_unbound(
         "    access-control: 127.0.0.0/8 allow",
     ]
     lines += [f"    access-control: {net} allow" for net in client_networks(config)]
+    portal = config.portal_address
+    if portal is not None:
+        host = config.portal.hostname
+        lines += [
+            "",
+            "    # The captive portal's name points at the gateway itself.",
+            f'    local-zone: "{host}." static',
+            f'    local-data: "{host}. 60 IN A {portal}"',
+        ]
     lines.append("")
     if upstream:
         lines += [

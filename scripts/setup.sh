@@ -12,6 +12,7 @@ packages=(
   python3 python3-venv python3-pip          # the control plane
   nftables libnftables1 iproute2            # the data plane (libnftables is used in-process)
   dnsmasq-base unbound                      # DHCP and the resolver, run by netd
+  openssl                                   # the lab's CA and the portal's certificate
   busybox iperf3 curl iputils-ping procps util-linux  # lab hosts and tests
 )
 missing=()

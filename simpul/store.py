@@ -334,6 +334,15 @@ class Store:
             for r in rows
         ]
 
+    def active_session_of(self, ip: str) -> Session | None:
+        """The open, unexpired session of the client at `ip` (the newest if several)."""
+        row = self.db.execute(
+            "SELECT * FROM session WHERE ip = ? AND ended_at IS NULL AND expires_at > ? "
+            "ORDER BY id DESC LIMIT 1",
+            (ip, self._clock()),
+        ).fetchone()
+        return Session(**dict(row)) if row else None
+
     def active_sessions(self) -> list[Session]:
         """Open sessions that have not expired, oldest first."""
         rows = self.db.execute(

@@ -252,6 +252,25 @@ def _addresses(config: Config) -> Iterator[Found]:
             )
 
 
+def _portal(config: Config) -> Iterator[Found]:
+    portal = config.portal
+    gateways = {s.gateway_address.ip for s in config.hotspot_sites}
+    if portal.address is not None and portal.address not in gateways:
+        yield (
+            ("portal", "address"),
+            (
+                f"{portal.address} is not a hotspot site's gateway address "
+                f"({', '.join(sorted(str(g) for g in gateways)) or 'no hotspot sites'})"
+            ),
+        )
+    if portal.http_port == portal.https_port:
+        yield ("portal", "https_port"), "must differ from portal.http_port"
+    files = [v.file for v in portal.videos]
+    for i, name in enumerate(files):
+        if name in files[:i]:
+            yield ("portal", "videos", i, "file"), f"{name!r} is listed twice"
+
+
 CHECKS = (
     _duplicates,
     _overlaps,
@@ -262,6 +281,7 @@ CHECKS = (
     _references,
     _regions,
     _addresses,
+    _portal,
 )
 
 

@@ -252,14 +252,55 @@ class Policy(Model):
     description: str = ""
 
 
+_MEDIA_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{{0,99}}\.{ext}$"
+
+
+def _http_url(value: str) -> str:
+    if not re.match(r"^https?://[A-Za-z0-9.-]+(?::\d{1,5})?(?:/[^\s<>\"']*)?$", value):
+        raise ValueError(f"{value!r} is not an http(s) URL such as 'https://merantikab.go.id/'")
+    return value
+
+
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def _hostname(value: str) -> str:
+    labels = value.split(".")
+    if len(value) > 253 or len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
+        raise ValueError(f"{value!r} is not a lowercase DNS name such as 'portal.wifi.example.id'")
+    return value
+
+
+Hostname = Annotated[str, AfterValidator(_hostname)]
+
+
+class Video(Model):
+    """A welcome video the gateway serves itself (a file in the portal's media directory)."""
+
+    file: Annotated[str, Field(pattern=_MEDIA_NAME.format(ext="(?:mp4|webm)"))]
+    poster: (
+        Annotated[str, Field(pattern=_MEDIA_NAME.format(ext="(?:jpg|jpeg|png|webp)"))] | None
+    ) = None
+    title: str = Field(min_length=1, max_length=120)
+
+
 class Portal(Model):
     """Captive-portal settings shared by every hotspot site."""
 
-    hostname: str = Field(default="portal.wifi.local", min_length=3, max_length=253)
+    hostname: Hostname = "portal.wifi.local"
+    # The gateway address the hostname resolves to (default: the first hotspot site's gateway).
+    address: IPv4Address | None = None
+    http_port: Annotated[int, Field(ge=1, le=65535)] = 80
+    https_port: Annotated[int, Field(ge=1, le=65535)] = 443
     session_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 120
     idle_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 15
-    news_url: str = "http://localhost/"
+    news_url: HttpUrl = "https://example.org/"
     video_seconds: Annotated[int, Field(ge=0, le=600)] = 30
+    # Latest first: each visit plays the next one.
+    videos: list[Video] = Field(default_factory=list)
+    # Open to clients before they are let through (e.g. the regency's own sites).
+    walled_garden: list[IPv4Network] = Field(default_factory=list)
 
 
 class MonitoringTarget(Model):
@@ -308,6 +349,26 @@ class Config(Model):
     portal: Portal = Portal()
     monitoring: Monitoring = Monitoring()
     admins: list[Admin] = Field(default_factory=list)
+
+    @property
+    def portal_address(self) -> IPv4Address | None:
+        """Where the portal's hostname points: `portal.address`, else the first hotspot gateway."""
+        if self.portal.address is not None:
+            return self.portal.address
+        return self.hotspot_sites[0].gateway_address.ip if self.hotspot_sites else None
+
+    @property
+    def portal_api_url(self) -> str:
+        """The RFC 8908 API's URI, given to clients in DHCP option 114 (RFC 8910)."""
+        port = "" if self.portal.https_port == 443 else f":{self.portal.https_port}"
+        return f"https://{self.portal.hostname}{port}/api/captive"
+
+    def site_of(self, address: IPv4Address) -> HotspotSite | None:
+        """The hotspot site whose subnet holds `address`."""
+        for site in self.hotspot_sites:
+            if address in site.subnet:
+                return site
+        return None
 
     def opd(self, slug: str) -> Opd:
         """The OPD with this slug (KeyError if none)."""

@@ -9,8 +9,11 @@ is cleaned up too.
 from __future__ import annotations
 
 import contextlib
+import grp
 import json
 import os
+import pwd
+import secrets
 import shutil
 import signal
 import subprocess
@@ -23,10 +26,15 @@ from pathlib import Path
 
 from simpul.config import Config, load_config_file
 from simpul.config.model import Resolver
+from simpul.lab.tls import make_lab_tls
 from simpul.lab.topology import LAB_BULK, LAB_DNS, LabPlan, lab_dns_records, plan
 from simpul.store import Store
 
-REQUIRED_TOOLS = ("ip", "nft", "dnsmasq", "unbound", "busybox", "iperf3")
+MEDIA = Path(__file__).resolve().parents[2] / "examples" / "media"
+UNPRIVILEGED = ("nobody", "nogroup")  # the lab's stand-in for production's service users
+REQUIRED_TOOLS = (
+    "ip", "nft", "dnsmasq", "unbound", "busybox", "iperf3", "openssl", "setpriv", "curl",
+)  # fmt: skip
 NETNS_ETC = Path("/etc/netns")
 UDHCPC_SCRIPT = """#!/bin/sh
 # udhcpc hook for lab hosts: configure only this namespace's eth0 (never resolv.conf).
@@ -102,8 +110,8 @@ def preflight() -> None:
     missing = [tool for tool in REQUIRED_TOOLS if shutil.which(tool) is None]
     if missing:
         raise LabError(
-            f"missing tools: {', '.join(missing)} — apt-get install iproute2 nftables "
-            "dnsmasq-base unbound busybox iperf3"
+            f"missing tools: {', '.join(missing)} — run './run setup' (it installs iproute2, "
+            "nftables, dnsmasq-base, unbound, busybox, iperf3, openssl, util-linux, curl)"
         )
 
 
@@ -178,6 +186,8 @@ class Lab:
             self._start_inet(manifest)
             progress("importing the configuration and starting netd")
             self._start_gateway(manifest)
+            progress("starting the captive portal (HTTP and HTTPS)")
+            self._start_portal(manifest)
             progress("hosts asking for addresses by DHCP")
             self._start_dhcp_clients(manifest)
             self.wait_for_addresses()
@@ -254,10 +264,18 @@ class Lab:
         for ns, commands in batch.items():
             run(["ip", "-n", ns, "-batch", "-"], input_text="\n".join(commands) + "\n")
 
-    def _spawn(self, manifest: Manifest, name: str, ns: str, argv: Sequence[str]) -> int:
+    def _spawn(
+        self,
+        manifest: Manifest,
+        name: str,
+        ns: str,
+        argv: Sequence[str],
+        env: dict[str, str] | None = None,
+    ) -> int:
         with open(self.paths.log(name), "ab") as out:
             proc = subprocess.Popen(
                 in_ns(ns, *argv),
+                env={**os.environ, **(env or {})},
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -305,6 +323,51 @@ class Lab:
             store.import_config(self.config, actor="lab", replace=True, comment="simpul lab up")
         self._spawn_netd(manifest)
 
+    def _start_portal(self, manifest: Manifest) -> None:
+        """The captive portal under gunicorn in the gateway, as an unprivileged user that may
+        bind ports 80 and 443 (production: the `simpul-portal` unit's ambient capability)."""
+        root = self.paths.root / "portal"
+        media = root / "media"
+        media.mkdir(parents=True, exist_ok=True)
+        for video in self.config.portal.videos:
+            for name in (video.file, video.poster):
+                if name and (MEDIA / name).exists():
+                    shutil.copyfile(MEDIA / name, media / name)
+        address = str(self.config.portal_address)
+        tls = make_lab_tls(root / "tls", self.config.portal.hostname, address)
+        secret = root / "secret"
+        secret.write_text(secrets.token_hex(32))
+        uid, gid = pwd.getpwnam(UNPRIVILEGED[0]).pw_uid, grp.getgrnam(UNPRIVILEGED[1]).gr_gid
+        for private in (secret, tls.key):
+            os.chown(private, uid, gid)
+            private.chmod(0o400)
+        env = {
+            "SIMPUL_NETD_SOCKET": str(self.paths.socket),
+            "SIMPUL_PORTAL_SECRET_FILE": str(secret),
+            "SIMPUL_MEDIA_DIR": str(media),
+        }
+        drop = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups",
+                "--inh-caps=+net_bind_service", "--ambient-caps=+net_bind_service"]  # fmt: skip
+        gunicorn = [str(Path(self.python).with_name("gunicorn")), "--worker-class", "gthread",
+                    "--workers", "2", "--threads", "16", "--worker-tmp-dir", "/dev/shm",
+                    "--access-logfile", "-"]  # fmt: skip
+        portal = self.config.portal
+        listeners = {
+            "portal-http": ["--bind", f"0.0.0.0:{portal.http_port}"],
+            "portal-https": ["--bind", f"0.0.0.0:{portal.https_port}",
+                             "--certfile", str(tls.cert), "--keyfile", str(tls.key)],
+        }  # fmt: skip
+        for name, args in listeners.items():
+            argv = [*drop, *gunicorn, *args, "portal.app:create_captive_app()"]
+            self._spawn(manifest, name, self.plan.gateway_ns, argv, env)
+        probe = f"http://127.0.0.1:{portal.http_port}/healthz"
+        self.wait_for(
+            lambda: run(in_ns(self.plan.gateway_ns, "curl", "-sf", "-m", "1", probe), check=False)
+            == "ok",
+            20,
+            "the captive portal did not start: see portal-http.log in the lab directory",
+        )
+
     def restart_netd(self) -> None:
         """Start netd again (after a crash or kill -9); wait until it has restored the ruleset."""
         manifest = Manifest(self.paths)
@@ -317,7 +380,7 @@ class Lab:
         self._spawn(manifest, "netd", self.plan.gateway_ns, [
             self.python, "-m", "netctl.netd", "--db", str(self.paths.db),
             "--socket", str(self.paths.socket), "--state-dir", str(self.paths.root / "netd"),
-            "--supervise",
+            "--supervise", "--group", UNPRIVILEGED[1],
         ])  # fmt: skip
         self.wait_for(self._netd_ready, 20, "netd did not restore the ruleset")
 

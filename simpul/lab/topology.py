@@ -22,6 +22,13 @@ LAB_SITES: dict[str, tuple[str, str]] = {
     "example.org": ("198.51.100.40", "a plain site"),
     "dns.google": ("198.51.100.50", "a DNS-over-HTTPS endpoint"),
     "bulk.example.net": (LAB_BULK, "a bulk-transfer server (HTTP /bytes/N and iperf3)"),
+    # Captive-portal probes: once a client is authorized they get the real "online" answers.
+    "connectivitycheck.gstatic.com": ("198.51.100.60", "Android's connectivity check"),
+    "clients3.google.com": ("198.51.100.61", "Android's older connectivity check"),
+    "captive.apple.com": ("198.51.100.62", "Apple's captive-portal probe"),
+    "www.msftconnecttest.com": ("198.51.100.63", "Windows' connectivity test"),
+    "www.msftncsi.com": ("198.51.100.64", "Windows' older connectivity test"),
+    "detectportal.firefox.com": ("198.51.100.65", "Firefox's captive-portal probe"),
 }
 
 
