@@ -14,6 +14,7 @@ packages=(
   dnsmasq-base unbound                      # DHCP and the resolver, run by netd
   openssl                                   # the lab's CA and the portal's certificate
   busybox iperf3 curl iputils-ping procps util-linux  # lab hosts and tests
+  chromium wrk                              # the browser tests (Playwright) and benchmarks
 )
 missing=()
 for p in "${packages[@]}"; do

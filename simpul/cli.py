@@ -336,7 +336,8 @@ def lab_status(config_path: str) -> None:
 
 
 @lab.command("down")
-def lab_down() -> None:
+@click.option("--keep-state", is_flag=True, help="keep the store and DHCP leases (as a reboot)")
+def lab_down(keep_state: bool) -> None:
     """Remove every namespace, process and file the lab made."""
     from simpul.lab.runner import LabError, preflight, teardown
 
@@ -344,7 +345,9 @@ def lab_down() -> None:
         preflight()
     except LabError as exc:
         _fail(str(exc))
-    removed = teardown(os.environ.get("SIMPUL_LAB_PREFIX", LAB_PREFIX), _lab_paths())
+    removed = teardown(
+        os.environ.get("SIMPUL_LAB_PREFIX", LAB_PREFIX), _lab_paths(), keep_state=keep_state
+    )
     console.print(f"removed {len(removed)} namespace(s)" if removed else "nothing to remove")
 
 

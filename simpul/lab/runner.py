@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface
 from pathlib import Path
 
-from simpul.config import Config, load_config_file
+from simpul.config import Config
 from simpul.config.model import Resolver
 from simpul.lab.tls import make_lab_tls
 from simpul.lab.topology import LAB_BULK, LAB_DNS, LabPlan, lab_dns_records, plan
@@ -32,6 +32,7 @@ from simpul.store import Store
 
 MEDIA = Path(__file__).resolve().parents[2] / "examples" / "media"
 UNPRIVILEGED = ("nobody", "nogroup")  # the lab's stand-in for production's service users
+PORTAL_PROCESSES = ("portal-http", "portal-https")
 REQUIRED_TOOLS = (
     "ip", "nft", "dnsmasq", "unbound", "busybox", "iperf3", "openssl", "setpriv", "curl",
 )  # fmt: skip
@@ -327,43 +328,60 @@ class Lab:
         """The captive portal under gunicorn in the gateway, as an unprivileged user that may
         bind ports 80 and 443 (production: the `simpul-portal` unit's ambient capability)."""
         root = self.paths.root / "portal"
-        media = root / "media"
-        media.mkdir(parents=True, exist_ok=True)
+        (root / "media").mkdir(parents=True, exist_ok=True)
         for video in self.config.portal.videos:
             for name in (video.file, video.poster):
                 if name and (MEDIA / name).exists():
-                    shutil.copyfile(MEDIA / name, media / name)
+                    shutil.copyfile(MEDIA / name, root / "media" / name)
         address = str(self.config.portal_address)
         tls = make_lab_tls(root / "tls", self.config.portal.hostname, address)
         secret = root / "secret"
         secret.write_text(secrets.token_hex(32))
-        uid, gid = pwd.getpwnam(UNPRIVILEGED[0]).pw_uid, grp.getgrnam(UNPRIVILEGED[1]).gr_gid
+        uid, gid = _unprivileged_ids()
         for private in (secret, tls.key):
             os.chown(private, uid, gid)
             private.chmod(0o400)
+        self._spawn_portal(manifest)
+
+    def restart_portal(self) -> None:
+        """Start the portal's gunicorn processes again (after a crash or kill -9)."""
+        manifest = Manifest(self.paths)
+        for name in PORTAL_PROCESSES:
+            old = manifest.data["processes"].get(name)
+            if old:
+                _terminate(old["pid"], old["argv"])
+        self._spawn_portal(manifest)
+
+    def _spawn_portal(self, manifest: Manifest) -> None:
+        root = self.paths.root / "portal"
         env = {
             "SIMPUL_NETD_SOCKET": str(self.paths.socket),
-            "SIMPUL_PORTAL_SECRET_FILE": str(secret),
-            "SIMPUL_MEDIA_DIR": str(media),
+            "SIMPUL_PORTAL_SECRET_FILE": str(root / "secret"),
+            "SIMPUL_MEDIA_DIR": str(root / "media"),
         }
+        uid, gid = _unprivileged_ids()
         drop = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups",
                 "--inh-caps=+net_bind_service", "--ambient-caps=+net_bind_service"]  # fmt: skip
         gunicorn = [str(Path(self.python).with_name("gunicorn")), "--worker-class", "gthread",
                     "--workers", "2", "--threads", "16", "--worker-tmp-dir", "/dev/shm",
                     "--access-logfile", "-"]  # fmt: skip
         portal = self.config.portal
+        tls = root / "tls"
         listeners = {
             "portal-http": ["--bind", f"0.0.0.0:{portal.http_port}"],
             "portal-https": ["--bind", f"0.0.0.0:{portal.https_port}",
-                             "--certfile", str(tls.cert), "--keyfile", str(tls.key)],
+                             "--certfile", str(tls / "portal.crt"),
+                             "--keyfile", str(tls / "portal.key")],
         }  # fmt: skip
         for name, args in listeners.items():
             argv = [*drop, *gunicorn, *args, "portal.app:create_captive_app()"]
             self._spawn(manifest, name, self.plan.gateway_ns, argv, env)
         probe = f"http://127.0.0.1:{portal.http_port}/healthz"
         self.wait_for(
-            lambda: run(in_ns(self.plan.gateway_ns, "curl", "-sf", "-m", "1", probe), check=False)
-            == "ok",
+            lambda: (
+                run(in_ns(self.plan.gateway_ns, "curl", "-sf", "-m", "1", probe), check=False)
+                == "ok"
+            ),
             20,
             "the captive portal did not start: see portal-http.log in the lab directory",
         )
@@ -493,14 +511,18 @@ class Lab:
             "state_dir": str(self.paths.root),
         }
 
-    def down(self) -> list[str]:
+    def down(self, *, keep_state: bool = False) -> list[str]:
         """Remove everything this lab made (see `teardown`)."""
-        removed = teardown(self.prefix, self.paths)
+        removed = teardown(self.prefix, self.paths, keep_state=keep_state)
         for proc in self._procs:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=5)
         self._procs.clear()
         return removed
+
+
+def _unprivileged_ids() -> tuple[int, int]:
+    return pwd.getpwnam(UNPRIVILEGED[0]).pw_uid, grp.getgrnam(UNPRIVILEGED[1]).gr_gid
 
 
 def _alive(pid: int) -> bool:
@@ -545,8 +567,13 @@ def _signal_and_wait(pids: list[int], timeout_s: float = 5.0) -> None:
             return
 
 
-def teardown(prefix: str, paths: LabPaths) -> list[str]:
-    """Remove every namespace, process and file a lab made, also after a crashed `up`."""
+# What `down --keep-state` leaves, as a reboot leaves /var/lib/simpul: the store and the leases.
+KEPT_STATE = ("simpul.db", "simpul.db-wal", "simpul.db-shm", "netd/dnsmasq.leases")
+
+
+def teardown(prefix: str, paths: LabPaths, *, keep_state: bool = False) -> list[str]:
+    """Remove every namespace, process and file a lab made, also after a crashed `up`
+    (with `keep_state`, all but the store and the DHCP leases, for the next `up`)."""
     manifest = Manifest(paths)
     made = set(manifest.data["namespaces"]) | set(namespaces(prefix))
     for ns in sorted(made):
@@ -560,10 +587,15 @@ def teardown(prefix: str, paths: LabPaths) -> list[str]:
         removed.append(ns)
     for etc in {*manifest.data["netns_etc"], *(str(NETNS_ETC / ns) for ns in made)}:
         shutil.rmtree(etc, ignore_errors=True)
-    shutil.rmtree(paths.root, ignore_errors=True)
+    if keep_state:
+        kept = {paths.root / name for name in KEPT_STATE}
+        for path in sorted(paths.root.rglob("*"), reverse=True):
+            if path in kept or any(k.is_relative_to(path) for k in kept):
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(paths.root, ignore_errors=True)
     return removed
-
-
-def load_lab(config_path: str, prefix: str = "sp-", clients_per_site: int = 1) -> Lab:
-    """A Lab for the configuration file at `config_path`."""
-    return Lab(load_config_file(config_path), prefix, clients_per_site)

@@ -15,7 +15,7 @@ import pytest
 
 from simpul.config import load_config_file
 from simpul.lab.runner import REQUIRED_TOOLS, Lab
-from tests.integration.helpers import LAB_YAML, LabHandle, mac_of
+from tests.integration.helpers import LAB_YAML, VIDEO_SECONDS, LabHandle, mac_of
 
 PREFIX = "spt-"
 
@@ -38,11 +38,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def lab() -> Iterator[LabHandle]:
-    """The lab built from examples/lab.yaml with the `spt-` prefix, torn down at the end."""
-    built = Lab(load_config_file(str(LAB_YAML)), prefix=PREFIX)
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabHandle]:
+    """The lab built from examples/lab.yaml with the `spt-` prefix, torn down at the end.
+
+    The welcome video need only play VIDEO_SECONDS here, so the browser test is quick.
+    """
+    text = LAB_YAML.read_text().replace("video_seconds: 30", f"video_seconds: {VIDEO_SECONDS}")
+    path = tmp_path_factory.mktemp("lab") / "lab.yaml"
+    path.write_text(text)
+    built = Lab(load_config_file(str(path)), prefix=PREFIX)
     try:
-        built.up(str(LAB_YAML))
+        built.up(str(path))
         yield LabHandle(built)
     finally:
         built.down()

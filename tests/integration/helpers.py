@@ -13,6 +13,8 @@ from simpul.lab.runner import Lab
 
 ROOT = Path(__file__).resolve().parents[2]
 LAB_YAML = ROOT / "examples" / "lab.yaml"
+VIDEO_SECONDS = 4  # the test lab's welcome video time (examples/lab.yaml says 30)
+PORTAL = "portal.wifi.merantikab.go.id"
 
 
 def ns_run(

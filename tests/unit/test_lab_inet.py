@@ -10,6 +10,7 @@ import threading
 import urllib.request
 from collections.abc import Iterator
 from http.client import HTTPConnection
+from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from urllib.error import HTTPError
 
@@ -19,6 +20,7 @@ from simpul.lab.inet import (
     CHUNK,
     DEFAULT_SITES,
     MAX_BYTES,
+    PROBES,
     InetServer,
     Site,
     load_sites,
@@ -28,11 +30,29 @@ from simpul.lab.inet import (
     pattern_chunks,
     respond,
 )
+from simpul.lab.topology import LAB_DNS, LAB_SITES
 
 SITES = {
     "merantikab.go.id": Site("Portal Berita Kabupaten Kepulauan Meranti", "<p>Berita</p>"),
     "www.youtube.com": Site("YouTube (lab)", "<video></video>"),
 }
+
+
+SUCCESS_HTML = b"<HTML><HEAD><TITLE>Success</TITLE></HEAD><BODY>Success</BODY></HTML>"
+FIREFOX_CANONICAL = (
+    b'<meta http-equiv="refresh" content="0;url=https://support.mozilla.org/kb/captive-portal"/>'
+)
+# The captive-portal probes clients make, and what the real servers answer: status, type, body.
+PROBE_ANSWERS = [
+    ("connectivitycheck.gstatic.com", "/generate_204", 204, None, b""),
+    ("clients3.google.com", "/generate_204", 204, None, b""),
+    ("captive.apple.com", "/hotspot-detect.html", 200, "text/html", SUCCESS_HTML),
+    ("captive.apple.com", "/library/test/success.html", 200, "text/html", SUCCESS_HTML),
+    ("www.msftconnecttest.com", "/connecttest.txt", 200, "text/plain", b"Microsoft Connect Test"),
+    ("www.msftncsi.com", "/ncsi.txt", 200, "text/plain", b"Microsoft NCSI"),
+    ("detectportal.firefox.com", "/canonical.html", 200, "text/html", FIREFOX_CANONICAL),
+    ("detectportal.firefox.com", "/success.txt", 200, "text/plain", b"success\n"),
+]
 
 
 def expected_bytes(size: int) -> bytes:
@@ -96,6 +116,30 @@ def test_health_and_generate_204_on_any_host() -> None:
     status, headers, body = respond("connectivitycheck.gstatic.com", "/generate_204", SITES)
     assert (status, body) == (204, b"")
     assert "Content-Length" not in headers
+
+
+@pytest.mark.parametrize(("host", "path", "status", "content_type", "body"), PROBE_ANSWERS)
+@pytest.mark.parametrize("on", ["probe host", "other host"])
+def test_captive_portal_probes_get_the_real_answers(
+    host: str, path: str, status: int, content_type: str | None, body: bytes, on: str
+) -> None:
+    if on == "other host":  # the answers do not depend on the Host header
+        host = "merantikab.go.id"
+    want = {"Content-Type": content_type, "Content-Length": str(len(body))} if content_type else {}
+    answer = respond(host, f"{path}?t=1", SITES)
+    assert answer == (status, {**want, "Cache-Control": "no-store"}, body)
+
+
+def test_every_probe_path_is_in_the_table() -> None:
+    assert set(PROBES) | {"/generate_204"} == {path for _, path, *_ in PROBE_ANSWERS}
+
+
+@pytest.mark.parametrize("host", sorted({host for host, *_ in PROBE_ANSWERS}))
+def test_probe_hosts_are_on_the_lab_internet(host: str) -> None:
+    addr = LAB_SITES[host][0]
+    assert IPv4Address(addr) in IPv4Network("198.51.100.0/24")
+    others = [a for name, (a, _) in LAB_SITES.items() if name != host] + [LAB_DNS]
+    assert addr not in others
 
 
 @pytest.mark.parametrize("size", [0, 1, 1000, CHUNK, CHUNK + 1, MAX_BYTES])
@@ -204,6 +248,22 @@ def test_site_by_host_header_and_keep_alive(server: InetServer) -> None:
             resp = conn.getresponse()
             assert resp.status == status
             assert want in resp.read()
+    finally:
+        conn.close()
+
+
+def test_serves_the_probe_answers(server: InetServer) -> None:
+    host, port = server.server_address[:2]
+    conn = HTTPConnection(str(host), int(port), timeout=10)
+    try:
+        for probe_host, path, status, content_type, body in PROBE_ANSWERS:
+            conn.request("GET", path, headers={"Host": probe_host})
+            resp = conn.getresponse()
+            assert (resp.status, resp.getheader("Content-Type"), resp.read()) == (
+                status,
+                content_type,
+                body,
+            )
     finally:
         conn.close()
 

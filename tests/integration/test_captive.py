@@ -1,0 +1,219 @@
+"""The captive portal in the lab: OS probes, RFC 8908/8910, the video gate, the browser flow,
+and sessions surviving kill -9 of the portal and netd and a lab restart with the store kept."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.integration.helpers import (
+    PORTAL,
+    ROOT,
+    VIDEO_SECONDS,
+    LabHandle,
+    http_code,
+    mac_of,
+    ns_run,
+)
+
+PORTAL_URL = f"http://{PORTAL}/"
+ANDROID_UA = "Dalvik/2.1.0 (Linux; U; Android 11; Redmi 9A Build/RP1A.200720.011)"
+APPLE_UA = "CaptiveNetworkSupport-443.40.1 wispr"
+WINDOWS_UA = "Microsoft NCSI"
+FIREFOX_UA = "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"
+
+# (OS, host, path, user agent, online status, online body)
+PROBES = [
+    ("android", "connectivitycheck.gstatic.com", "/generate_204", ANDROID_UA, 204, ""),
+    ("android-alt", "clients3.google.com", "/generate_204", ANDROID_UA, 204, ""),
+    ("apple", "captive.apple.com", "/hotspot-detect.html", APPLE_UA, 200,
+     "<HTML><HEAD><TITLE>Success</TITLE></HEAD><BODY>Success</BODY></HTML>"),
+    ("windows", "www.msftconnecttest.com", "/connecttest.txt", WINDOWS_UA, 200,
+     "Microsoft Connect Test"),
+    ("windows-ncsi", "www.msftncsi.com", "/ncsi.txt", WINDOWS_UA, 200, "Microsoft NCSI"),
+    ("firefox", "detectportal.firefox.com", "/canonical.html", FIREFOX_UA, 200,
+     '<meta http-equiv="refresh" content="0;url=https://support.mozilla.org/kb/captive-portal"/>'),
+    ("firefox-txt", "detectportal.firefox.com", "/success.txt", FIREFOX_UA, 200, "success\n"),
+]  # fmt: skip
+
+
+def fetch(ns: str, url: str, *args: str) -> tuple[int, dict[str, str], str]:
+    """status, headers (lower-case names), body of one request made with curl in `ns`."""
+    proc = ns_run(ns, "curl", "-s", "-m", "5", "-D", "/dev/stderr", *args, url)
+    lines = proc.stderr.replace("\r", "").split("\n")
+    status = int(lines[0].split()[1]) if lines and lines[0].startswith("HTTP/") else 0
+    headers = {}
+    for line in lines[1:]:
+        if ":" in line:
+            key, value = line.split(":", 1)
+            headers[key.strip().lower()] = value.strip()
+    return status, headers, proc.stdout
+
+
+@pytest.fixture
+def phone(lab: LabHandle) -> Iterator[tuple[str, str, str]]:
+    """hs-2 (at Taman Cik Puan), not authorized at the start and logged out at the end."""
+    ns = lab.ns("hs-2")
+    ip = lab.ip("hs-2")
+    lab.call("logout", ip=ip)
+    try:
+        yield ns, ip, mac_of(ns)
+    finally:
+        lab.call("logout", ip=ip)
+
+
+@pytest.mark.parametrize(("os_name", "host", "path", "agent", "status", "body"), PROBES)
+def test_probes_open_the_portal_then_read_online(
+    lab: LabHandle,
+    phone: tuple[str, str, str],
+    os_name: str,
+    host: str,
+    path: str,
+    agent: str,
+    status: int,
+    body: str,
+) -> None:
+    ns, ip, _mac = phone
+    code, headers, _ = fetch(ns, f"http://{host}{path}", "-A", agent)
+    assert code == 302, f"{os_name}: a captive client must not read as online"
+    assert headers["location"].startswith(PORTAL_URL)
+    lab.call("authorize", ip=ip, method="test")
+    code, headers, text = fetch(ns, f"http://{host}{path}", "-A", agent)
+    assert (code, text) == (status, body), f"{os_name}: an authorized client must read as online"
+
+
+def test_https_is_never_hijacked(lab: LabHandle, phone: tuple[str, str, str]) -> None:
+    ns, _ip, _mac = phone
+    started = time.monotonic()
+    proc = ns_run(ns, "curl", "-s", "-m", "5", "-k", "https://example.org/")
+    assert proc.returncode == 7, "443 to a foreign host is refused, not answered by the portal"
+    assert time.monotonic() - started < 1.0, "and refused at once (TCP reset)"
+
+
+def test_walled_garden_is_open_before_authorization(
+    lab: LabHandle, phone: tuple[str, str, str]
+) -> None:
+    ns, _ip, _mac = phone
+    code, _headers, text = fetch(ns, "http://merantikab.go.id/")
+    assert code == 200 and "Meranti" in text
+
+
+def test_rfc8908_api_over_https(lab: LabHandle, phone: tuple[str, str, str]) -> None:
+    ns, ip, _mac = phone
+    ca = str(lab.lab.paths.root / "portal" / "tls" / "lab-ca.crt")
+    url = f"https://{PORTAL}/api/captive"
+    code, headers, text = fetch(ns, url, "--cacert", ca)
+    assert code == 200
+    assert headers["content-type"].startswith("application/captive+json")
+    before = json.loads(text)
+    assert before["captive"] is True
+    assert before["user-portal-url"] == f"https://{PORTAL}/"
+    assert before["venue-info-url"] == "https://merantikab.go.id/"
+    lab.call("authorize", ip=ip, method="test", minutes=30)
+    after = json.loads(fetch(ns, url, "--cacert", ca)[2])
+    assert after["captive"] is False
+    assert 29 * 60 < after["seconds-remaining"] <= 30 * 60
+    assert after["can-extend-session"] in (True, False)
+
+
+def test_dhcp_offers_option_114(lab: LabHandle) -> None:
+    """A real DHCP exchange made with scapy in a hotspot host carries the RFC 8910 URI."""
+    script = ROOT / "tests" / "integration" / "dhcp_probe.py"
+    proc = ns_run(lab.ns("hs-1"), sys.executable, str(script), "eth0", timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    offer = json.loads(proc.stdout)
+    assert offer["message_type"] == 2  # DHCPOFFER
+    assert offer["server_id"] == "10.40.1.1"
+    assert offer["captive_portal"] == f"https://{PORTAL}/api/captive"
+
+
+def test_server_refuses_an_early_grant(lab: LabHandle, phone: tuple[str, str, str]) -> None:
+    ns, ip, _mac = phone
+    code, _h, text = fetch(ns, f"{PORTAL_URL}watch", "-X", "POST", "-d", "video=meranti-info.webm")
+    assert code == 200
+    token = json.loads(text)["token"]
+    code, _h, _ = fetch(ns, f"{PORTAL_URL}grant", "-X", "POST", "-d", f"token={token}")
+    assert code == 403
+    assert lab.call("whois", ip=ip)["authorized"] is False  # type: ignore[index]
+    time.sleep(VIDEO_SECONDS + 0.5)
+    code, _h, text = fetch(ns, f"{PORTAL_URL}grant", "-X", "POST", "-d", f"token={token}")
+    assert code == 200 and "merantikab.go.id" in text
+    assert lab.call("whois", ip=ip)["authorized"] is True  # type: ignore[index]
+    assert http_code(ns, "http://example.org/") == "200"
+
+
+def test_browser_flow_on_a_phone(lab: LabHandle, phone: tuple[str, str, str]) -> None:
+    """Chromium in the hotspot namespace: portal, video, locked button, grant, site, logout."""
+    ns, ip, _mac = phone
+    proc = subprocess.run(
+        ["ip", "netns", "exec", ns, sys.executable,
+         str(ROOT / "tests" / "integration" / "browser_flow.py"),
+         "http://example.org/", "http://merantikab.go.id/"],
+        capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    seen = json.loads(proc.stdout)
+    assert seen["landed_url"].startswith(PORTAL_URL)
+    assert seen["lang"] == "id"
+    assert seen["button_locked_at_start"] and seen["button_locked_while_playing"]
+    assert seen["video_played_s"] > 0.5
+    assert seen["video_attrs"] == {"muted": True, "autoplay": True, "playsinline": True}
+    assert seen["unlocked_after_s"] >= VIDEO_SECONDS - 1
+    assert "https://merantikab.go.id/" in seen["after_grant_links"]
+    assert "Meranti" in seen["news_text"]
+    assert seen["site_after_grant_url"] == "http://example.org/"
+    assert "Example Domain" in seen["site_after_grant_text"]
+    assert "MB" in seen["status_text"]
+    assert seen["site_after_logout_url"].startswith(PORTAL_URL)
+    assert lab.call("whois", ip=ip)["authorized"] is False  # type: ignore[index]
+
+
+def _netd_and_portal_pids(lab: LabHandle) -> dict[str, int]:
+    processes = json.loads(lab.lab.paths.manifest.read_text())["processes"]
+    return {name: p["pid"] for name, p in processes.items() if name in ("netd", "portal-http")}
+
+
+def test_kill_9_of_portal_and_netd_cuts_nobody(
+    lab: LabHandle, phone: tuple[str, str, str]
+) -> None:
+    ns, ip, _mac = phone
+    lab.call("authorize", ip=ip, method="test", minutes=30)
+    size = 20_000_000
+    download = subprocess.Popen(
+        ["ip", "netns", "exec", ns, "curl", "-s", "-o", "/dev/null", "-m", "30",
+         "--limit-rate", "8M", "-w", "%{size_download}", f"http://bulk.example.net/bytes/{size}"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        time.sleep(0.7)
+        for pid in _netd_and_portal_pids(lab).values():
+            ns_run(lab.gw, "kill", "-9", str(pid))
+        time.sleep(0.5)
+        lab.lab.restart_netd()
+        lab.lab.restart_portal()
+        out, _ = download.communicate(timeout=40)
+    finally:
+        download.kill()
+        download.communicate()
+    assert download.returncode == 0 and int(out) == size
+    assert lab.call("whois", ip=ip)["authorized"] is True  # type: ignore[index]
+    assert fetch(ns, f"{PORTAL_URL}status")[0] == 200
+
+
+def test_sessions_survive_lab_down_and_up_with_the_store_kept(
+    lab: LabHandle, phone: tuple[str, str, str]
+) -> None:
+    """As a reboot: everything goes away but /var/lib/simpul; the client is let through again."""
+    ns, ip, mac = phone
+    lab.call("authorize", ip=ip, method="test", minutes=30)
+    config = str(lab.lab.paths.config)
+    lab.lab.down(keep_state=True)
+    lab.lab.up(config)
+    assert lab.ip("hs-2") == ip and mac_of(ns) == mac  # the lease was kept too
+    assert lab.call("whois", ip=ip)["authorized"] is True  # type: ignore[index]
+    assert http_code(ns, "http://example.org/") == "200"
