@@ -275,7 +275,7 @@ def _nat_chains(config: Config) -> list[Chain]:
                     f"ether saddr . ip saddr @{AUTH_SET} return",
                     f"ip daddr @{GARDEN_SET} return",
                     # Port 80 only: 443 is never hijacked (its certificate could not match).
-                    f"redirect to :{config.portal.http_port}",
+                    f"meta l4proto tcp redirect to :{config.portal.http_port}",
                 ),
             ),
         ]

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from ipaddress import IPv4Address
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -48,6 +50,21 @@ def kominfo_dhcp(value: str) -> tuple[str, str]:
     """An edit giving diskominfo (opds[0]) the DHCP settings `value` (a YAML flow mapping)."""
     anchor = "    policy: pegawai-kominfo\n    shared_services: []\n    dhcp: {first_host: 50}\n"
     return anchor, anchor.replace("{first_host: 50}", value)
+
+
+HOSTNAME = "  hostname: portal.wifi.merantikab.go.id\n"
+NEWS_URL = "news_url: https://merantikab.go.id/"
+VIDEO_TITLE = "      title: Info Kabupaten Kepulauan Meranti\n"
+GARDEN = "walled_garden: [198.51.100.10/32]"
+NOT_A_HOSTNAME = ("is not a lowercase DNS name", "'portal.wifi.example.id'")
+NOT_A_URL = ("is not an http(s) URL",)
+VIDEO_FILE = r"'^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\.(?:mp4|webm)$'"
+POSTER_FILE = r"'^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\.(?:jpg|jpeg|png|webp)$'"
+
+
+def portal_setting(lines: str) -> tuple[str, str]:
+    """An edit adding `lines` (YAML, already indented) to the portal section."""
+    return HOSTNAME, HOSTNAME + lines
 
 
 def line_of(text: str, snippet: str, nth: int | None = None) -> int:
@@ -147,11 +164,21 @@ def test_meranti_example_is_whole() -> None:
 
 
 def test_lab_is_the_subset_of_meranti() -> None:
-    """Same-slug objects agree, except shared_services (lab-only services) and simpeg's port."""
+    """Same-slug objects agree, except shared_services (lab-only services), simpeg's port and
+    the portal's media and walled garden (the lab's own video and fake news site)."""
     lab = load_config_file(str(LAB))
     meranti = load_config_file(str(MERANTI))
-    for section in ("node", "uplinks", "zones", "portal"):
+    for section in ("node", "uplinks", "zones"):
         assert getattr(lab, section) == getattr(meranti, section), section
+    assert lab.portal.model_copy(update={"videos": [], "walled_garden": []}) == meranti.portal
+    assert [v.model_dump() for v in lab.portal.videos] == [
+        {
+            "file": "meranti-info.webm",
+            "poster": "meranti-info.jpg",
+            "title": "Info Kabupaten Kepulauan Meranti",
+        }
+    ]
+    assert [str(n) for n in lab.portal.walled_garden] == ["198.51.100.10/32"]
     assert lab.policies == meranti.policies
     for opd in lab.opds:
         full = meranti.opd(opd.slug)
@@ -657,6 +684,220 @@ INVALID = [
         [Want("admins[0].role", ("'admin', 'operator' or 'reviewer'",), "role: root")],
         id="admin-role-unknown",
     ),
+    # the captive portal
+    pytest.param(
+        [(HOSTNAME, "  hostname: Portal.wifi.merantikab.go.id\n")],
+        [
+            Want(
+                "portal.hostname",
+                ("'Portal.wifi.merantikab.go.id'", *NOT_A_HOSTNAME),
+                "hostname: Portal.wifi",
+            )
+        ],
+        id="portal-hostname-capitalised",
+    ),
+    pytest.param(
+        [(HOSTNAME, "  hostname: portal\n")],
+        [Want("portal.hostname", ("'portal'", *NOT_A_HOSTNAME), "hostname: portal")],
+        id="portal-hostname-single-label",
+    ),
+    pytest.param(
+        [(HOSTNAME, "  hostname: portal_wifi.merantikab.go.id\n")],
+        [Want("portal.hostname", NOT_A_HOSTNAME, "hostname: portal_wifi")],
+        id="portal-hostname-underscore",
+    ),
+    pytest.param(
+        [(HOSTNAME, "  hostname: -portal.merantikab.go.id\n")],
+        [Want("portal.hostname", NOT_A_HOSTNAME, "hostname: -portal")],
+        id="portal-hostname-label-starts-with-hyphen",
+    ),
+    pytest.param(
+        [(HOSTNAME, "  hostname: portal-.merantikab.go.id\n")],
+        [Want("portal.hostname", NOT_A_HOSTNAME, "hostname: portal-.")],
+        id="portal-hostname-label-ends-with-hyphen",
+    ),
+    pytest.param(
+        [(HOSTNAME, "  hostname: portal.merantikab.go.id.\n")],
+        [Want("portal.hostname", NOT_A_HOSTNAME, "hostname: portal.merantikab.go.id.")],
+        id="portal-hostname-trailing-dot",
+    ),
+    pytest.param(
+        [(HOSTNAME, "  hostname: portal..go.id\n")],
+        [Want("portal.hostname", NOT_A_HOSTNAME, "hostname: portal..go.id")],
+        id="portal-hostname-empty-label",
+    ),
+    pytest.param(
+        [(HOSTNAME, f"  hostname: {'a' * 64}.go.id\n")],
+        [Want("portal.hostname", NOT_A_HOSTNAME, "a" * 64)],
+        id="portal-hostname-label-of-64",
+    ),
+    pytest.param(
+        [(HOSTNAME, f"  hostname: {'.'.join(['a' * 63] * 4)}\n")],  # 255 characters
+        [Want("portal.hostname", NOT_A_HOSTNAME, "a" * 63)],
+        id="portal-hostname-longer-than-253",
+    ),
+    pytest.param(
+        [portal_setting("  address: 10.40.1.2\n")],
+        [
+            Want(
+                "portal.address",
+                ("10.40.1.2 is not a hotspot site's gateway address (10.40.1.1, 10.40.2.1)",),
+                "address: 10.40.1.2",
+            )
+        ],
+        id="portal-address-not-a-gateway",
+    ),
+    pytest.param(
+        [portal_setting("  address: 10.20.1.1\n")],
+        [
+            Want(
+                "portal.address",
+                ("10.20.1.1 is not a hotspot site's gateway address",),
+                "address: 10.20.1.1",
+            )
+        ],
+        id="portal-address-is-an-opd-gateway",
+    ),
+    pytest.param(
+        [portal_setting("  address: 10.255.0.1\n")],
+        [Want("portal.address", ("not a hotspot site's gateway",), "address: 10.255.0.1", nth=1)],
+        id="portal-address-is-the-management-address",
+    ),
+    pytest.param(
+        [portal_setting("  address: portal\n")],
+        [Want("portal.address", ("not a valid IPv4 address",), "address: portal")],
+        id="portal-address-not-an-address",
+    ),
+    pytest.param(
+        [portal_setting("  http_port: 8443\n  https_port: 8443\n")],
+        [Want("portal.https_port", ("must differ from portal.http_port",), "https_port: 8443")],
+        id="portal-ports-equal",
+    ),
+    pytest.param(
+        [portal_setting("  https_port: 80\n")],
+        [Want("portal.https_port", ("must differ from portal.http_port",), "https_port: 80")],
+        id="portal-https-port-is-the-default-http-port",
+    ),
+    pytest.param(
+        [portal_setting("  http_port: 443\n")],
+        # https_port is not in the file: the problem names the portal section's line
+        [Want("portal.https_port", ("must differ from portal.http_port",), "portal:")],
+        id="portal-http-port-is-the-default-https-port",
+    ),
+    pytest.param(
+        [portal_setting("  http_port: 0\n")],
+        [Want("portal.http_port", ("greater than or equal to 1",), "http_port: 0")],
+        id="portal-http-port-zero",
+    ),
+    pytest.param(
+        [portal_setting("  https_port: 65536\n")],
+        [Want("portal.https_port", ("less than or equal to 65535",), "https_port: 65536")],
+        id="portal-https-port-too-big",
+    ),
+    pytest.param(
+        [(NEWS_URL, "news_url: ftp://merantikab.go.id/")],
+        [Want("portal.news_url", ("'ftp://merantikab.go.id/'", *NOT_A_URL), "news_url: ftp:")],
+        id="portal-news-url-ftp",
+    ),
+    pytest.param(
+        [(NEWS_URL, "news_url: merantikab.go.id")],
+        [Want("portal.news_url", NOT_A_URL, "news_url: merantikab.go.id")],
+        id="portal-news-url-without-scheme",
+    ),
+    pytest.param(
+        [(NEWS_URL, "news_url: javascript:alert(1)")],
+        [Want("portal.news_url", NOT_A_URL, "news_url: javascript:")],
+        id="portal-news-url-javascript",
+    ),
+    pytest.param(
+        [(NEWS_URL, 'news_url: "https://merantikab.go.id/a b"')],
+        [Want("portal.news_url", NOT_A_URL, "news_url: ")],
+        id="portal-news-url-with-space",
+    ),
+    pytest.param(
+        [(NEWS_URL, 'news_url: "https://merantikab.go.id/<script>"')],
+        [Want("portal.news_url", NOT_A_URL, "news_url: ")],
+        id="portal-news-url-with-markup",
+    ),
+    pytest.param(
+        [("file: meranti-info.webm", "file: meranti-info.avi")],
+        [Want("portal.videos[0].file", (VIDEO_FILE,), "file: meranti-info.avi")],
+        id="portal-video-not-mp4-or-webm",
+    ),
+    pytest.param(
+        [("file: meranti-info.webm", "file: ../meranti-info.webm")],
+        [Want("portal.videos[0].file", (VIDEO_FILE,), "file: ../meranti-info.webm")],
+        id="portal-video-path",
+    ),
+    pytest.param(
+        [("file: meranti-info.webm", "file: .webm")],
+        [Want("portal.videos[0].file", (VIDEO_FILE,), "file: .webm")],
+        id="portal-video-hidden-file",
+    ),
+    pytest.param(
+        [("poster: meranti-info.jpg", "poster: meranti-info.gif")],
+        [Want("portal.videos[0].poster", (POSTER_FILE,), "poster: meranti-info.gif")],
+        id="portal-poster-not-an-image-type",
+    ),
+    pytest.param(
+        [("poster: meranti-info.jpg", "poster: media/meranti-info.jpg")],
+        [Want("portal.videos[0].poster", (POSTER_FILE,), "poster: media/")],
+        id="portal-poster-path",
+    ),
+    pytest.param(
+        [(VIDEO_TITLE, '      title: ""\n')],
+        [Want("portal.videos[0].title", ("at least 1 character",), 'title: ""')],
+        id="portal-video-title-empty",
+    ),
+    pytest.param(
+        [(VIDEO_TITLE, "")],
+        [Want("portal.videos[0].title", ("is required",), "- file: meranti-info.webm")],
+        id="portal-video-title-missing",
+    ),
+    pytest.param(
+        [(VIDEO_TITLE, f"      title: {'x' * 121}\n")],
+        [Want("portal.videos[0].title", ("at most 120 characters",), "x" * 121)],
+        id="portal-video-title-too-long",
+    ),
+    pytest.param(
+        [(VIDEO_TITLE, VIDEO_TITLE + "    - file: meranti-info.webm\n      title: Lagi\n")],
+        [
+            Want(
+                "portal.videos[1].file",
+                ("'meranti-info.webm' is listed twice",),
+                "file: meranti-info.webm",
+                nth=1,
+            )
+        ],
+        id="portal-video-listed-twice",
+    ),
+    pytest.param(
+        [(GARDEN, "walled_garden: [198.51.100.10/24]")],
+        [Want("portal.walled_garden[0]", ("not a valid IPv4 network",), "walled_garden:")],
+        id="portal-walled-garden-host-bits",
+    ),
+    pytest.param(
+        [(GARDEN, "walled_garden: [198.51.100.10/32, merantikab.go.id]")],
+        [Want("portal.walled_garden[1]", ("not a valid IPv4 network",), "walled_garden:")],
+        id="portal-walled-garden-name",
+    ),
+    pytest.param(
+        [(GARDEN, "walled_garden: [2001:db8::/32]")],
+        [Want("portal.walled_garden[0]", ("not a valid IPv4 network",), "walled_garden:")],
+        id="portal-walled-garden-ipv6",
+    ),
+    pytest.param(
+        [
+            portal_setting("  address: 10.40.1.2\n  http_port: 443\n"),
+            (VIDEO_TITLE, VIDEO_TITLE + "    - file: meranti-info.webm\n      title: Lagi\n"),
+        ],
+        [
+            Want("portal.address", ("not a hotspot site's gateway",), "address: 10.40.1.2"),
+            Want("portal.https_port", ("must differ",), "portal:"),
+            Want("portal.videos[1].file", ("listed twice",), "file: meranti-info.webm", nth=1),
+        ],
+        id="portal-several-problems",
+    ),
     # several problems are all reported, in a stable order
     pytest.param(
         [("    policy: pendidikan\n", "    policy: pendidkan\n"), ("vlan: 202", "vlan: 101")],
@@ -731,10 +972,161 @@ def test_timezone_defaults_to_wib() -> None:
             [("address: 192.0.2.2/24\n    gateway: 192.0.2.1\n", "address: dhcp\n")],
             id="uplink-dhcp",
         ),
+        pytest.param([portal_setting("  address: 10.40.2.1\n")], id="portal-second-gateway"),
+        pytest.param([portal_setting("  address: 10.40.1.1\n")], id="portal-first-gateway"),
+        pytest.param(
+            [portal_setting("  http_port: 8080\n  https_port: 8443\n")], id="portal-ports"
+        ),
+        pytest.param(
+            [portal_setting("  http_port: 443\n  https_port: 80\n")], id="portal-ports-swapped"
+        ),
+        pytest.param(
+            [portal_setting("  http_port: 1\n  https_port: 65535\n")], id="portal-port-bounds"
+        ),
+        pytest.param([(HOSTNAME, "  hostname: wifi.id\n")], id="portal-hostname-two-labels"),
+        pytest.param(
+            [(HOSTNAME, f"  hostname: {'a' * 63}.x-1.go.id\n")], id="portal-hostname-label-63"
+        ),
+        pytest.param(
+            [(HOSTNAME, f"  hostname: {'.'.join(['a' * 63] * 3)}.{'b' * 61}\n")],  # 253
+            id="portal-hostname-of-253",
+        ),
+        pytest.param([(NEWS_URL, "news_url: http://merantikab.go.id")], id="news-url-http"),
+        pytest.param(
+            [(NEWS_URL, "news_url: https://berita.merantikab.go.id:8443/kanal/wifi?id=1#top")],
+            id="news-url-port-path-query",
+        ),
+        pytest.param([("file: meranti-info.webm", "file: Meranti_Info.2024.mp4")], id="video-mp4"),
+        pytest.param([("      poster: meranti-info.jpg\n", "")], id="video-without-poster"),
+        pytest.param([("poster: meranti-info.jpg", "poster: meranti-info.webp")], id="poster-webp"),
+        pytest.param(
+            [(VIDEO_TITLE, VIDEO_TITLE + "    - file: meranti-info.mp4\n      title: Lagi\n")],
+            id="videos-same-stem-other-type",
+        ),
+        pytest.param([(GARDEN, "walled_garden: []")], id="walled-garden-empty"),
+        pytest.param(
+            [(GARDEN, "walled_garden: [198.51.100.10, 203.0.113.0/24, 198.51.100.0/24]")],
+            id="walled-garden-overlapping",
+        ),
     ],
 )
 def test_edge_cases_stay_valid(changes: list[tuple[str, str]]) -> None:
     load_config_text(edit(*changes))
+
+
+def test_portal_values_are_parsed() -> None:
+    config = load_config_text(
+        edit(
+            portal_setting("  address: 10.40.2.1\n  http_port: 8080\n  https_port: 8443\n"),
+            (GARDEN, "walled_garden: [198.51.100.10, 203.0.113.0/24]"),
+        )
+    )
+    portal = config.portal
+    assert (str(portal.address), portal.http_port, portal.https_port) == ("10.40.2.1", 8080, 8443)
+    assert [str(n) for n in portal.walled_garden] == ["198.51.100.10/32", "203.0.113.0/24"]
+    assert portal.videos[0].poster == "meranti-info.jpg"
+
+
+def lab_with(change: Any) -> Config:
+    """The lab configuration as data, changed in place by `change(data)`, validated again."""
+    data = config_to_data(load_config_file(str(LAB)))
+    change(data)
+    return parse_config(data, "edited")
+
+
+def set_portal(**values: object) -> Any:
+    return lambda data: data["portal"].update(values)
+
+
+def no_hotspot_sites(data: dict[str, Any]) -> None:
+    data["hotspot_sites"] = []
+
+
+def test_portal_defaults() -> None:
+    portal = lab_with(lambda data: data.pop("portal")).portal
+    assert portal.model_dump() == {
+        "hostname": "portal.wifi.local",
+        "address": None,
+        "http_port": 80,
+        "https_port": 443,
+        "session_minutes": 120,
+        "idle_minutes": 15,
+        "news_url": "https://example.org/",
+        "video_seconds": 30,
+        "videos": [],
+        "walled_garden": [],
+    }
+
+
+@pytest.mark.parametrize(
+    ("change", "address"),
+    [
+        (set_portal(), "10.40.1.1"),  # the first hotspot site's gateway
+        (set_portal(address="10.40.2.1"), "10.40.2.1"),
+        (set_portal(address="10.40.1.1"), "10.40.1.1"),
+        (lambda data: data["hotspot_sites"].reverse(), "10.40.2.1"),  # first in the file
+        (no_hotspot_sites, None),
+    ],
+    ids=["default", "explicit", "explicit-first", "first-site", "no-hotspot"],
+)
+def test_portal_address(change: Any, address: str | None) -> None:
+    config = lab_with(change)
+    assert (None if config.portal_address is None else str(config.portal_address)) == address
+
+
+def test_portal_address_without_hotspot_sites_is_refused() -> None:
+    def change(data: dict[str, Any]) -> None:
+        no_hotspot_sites(data)
+        data["portal"]["address"] = "10.40.1.1"
+
+    with pytest.raises(ConfigError) as info:
+        lab_with(change)
+    (problem,) = info.value.problems
+    assert (problem.path, problem.line) == ("portal.address", None)
+    assert problem.message == "10.40.1.1 is not a hotspot site's gateway address (no hotspot sites)"
+
+
+@pytest.mark.parametrize(
+    ("portal", "url"),
+    [
+        ({}, "https://portal.wifi.merantikab.go.id/api/captive"),
+        (
+            {"https_port": 443, "http_port": 8080},
+            "https://portal.wifi.merantikab.go.id/api/captive",
+        ),
+        ({"https_port": 8443}, "https://portal.wifi.merantikab.go.id:8443/api/captive"),
+        (
+            {"https_port": 80, "http_port": 8080},
+            "https://portal.wifi.merantikab.go.id:80/api/captive",
+        ),
+        ({"hostname": "wifi.id"}, "https://wifi.id/api/captive"),
+    ],
+)
+def test_portal_api_url(portal: dict[str, object], url: str) -> None:
+    assert lab_with(set_portal(**portal)).portal_api_url == url
+
+
+@pytest.mark.parametrize(
+    ("address", "site"),
+    [
+        ("10.40.1.50", "rtm-lam"),
+        ("10.40.1.1", "rtm-lam"),  # the gateway is inside its site's subnet
+        ("10.40.1.0", "rtm-lam"),
+        ("10.40.1.255", "rtm-lam"),
+        ("10.40.2.77", "taman-cik-puan"),
+        ("10.40.3.1", None),  # in the hotspot zone, but no site there
+        ("10.20.1.10", None),  # an OPD
+        ("10.60.1.2", None),  # a remote site
+        ("10.255.0.1", None),
+        ("8.8.8.8", None),
+    ],
+)
+def test_site_of(address: str, site: str | None) -> None:
+    config = load_config_file(str(LAB))
+    found = config.site_of(IPv4Address(address))
+    assert (None if found is None else found.slug) == site
+    if found is not None:
+        assert found is config.site(site)
 
 
 def test_interface_name_of_16_chars_is_refused() -> None:

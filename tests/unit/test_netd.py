@@ -2,12 +2,14 @@
 
 No root, no nftables: `FakeKernel` has the methods of `netctl.apply.Kernel`, renders with the real
 (pure) renderer, records every call, and raises `NftError` for the methods told to refuse.
+`Neighbours` stands in for the gateway's ARP table (netd's `mac_of`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from typing import Any
 import pytest
 
 from netctl.apply import ClientCounters, Kernel
+from netctl.dhcp import render_dnsmasq
 from netctl.libnft import NftError
 from netctl.netd import READ_METHODS, Netd, RequestError, Server
 from netctl.protocol import encode
@@ -94,6 +97,15 @@ class FakeKernel:
         self._record("client_counters")
         return list(self.per_client)
 
+    def client_counter(self, mac: str, ip: str) -> ClientCounters | None:
+        """The one client's counters from `per_client`; None if absent (or refused, as the real
+        kernel answers when an element is missing)."""
+        try:
+            self._record("client_counter", mac, ip)
+        except NftError:
+            return None
+        return next((c for c in self.per_client if (c.mac, c.ip) == (mac, ip)), None)
+
     def interface_counters(self, interfaces: Iterable[str]) -> dict[str, dict[str, int]]:
         """Fixed statistics for each interface asked about, except those in `absent`."""
         interfaces = tuple(interfaces)
@@ -101,9 +113,26 @@ class FakeKernel:
         return {name: if_stats(name) for name in interfaces if name not in self.absent}
 
 
+class Neighbours:
+    """The gateway's neighbour table as netd sees it: IP -> MAC; records every lookup."""
+
+    def __init__(self) -> None:
+        self.table: dict[str, str] = {}
+        self.asked: list[str] = []
+
+    def __call__(self, ip: str) -> str | None:
+        self.asked.append(ip)
+        return self.table.get(ip)
+
+
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
+
+
+@pytest.fixture
+def neighbours() -> Neighbours:
+    return Neighbours()
 
 
 @pytest.fixture
@@ -125,9 +154,11 @@ def state_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def bare(store: Store, kernel: FakeKernel, state_dir: Path, clock: Clock) -> Netd:
+def bare(
+    store: Store, kernel: FakeKernel, state_dir: Path, clock: Clock, neighbours: Neighbours
+) -> Netd:
     """netd over a store without configuration."""
-    return Netd(store, kernel, str(state_dir), clock=clock)  # type: ignore[arg-type]
+    return Netd(store, kernel, str(state_dir), clock=clock, mac_of=neighbours)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -176,8 +207,12 @@ def test_authorize_defaults_to_the_portal_session(
         {"mac": "ff:ff:ff:ff:ff:ff", "ip": IP},
         {"mac": "00:00:00:00:00:00", "ip": IP},
         {"mac": "nonsense", "ip": IP},
-        {"ip": IP},
         {"mac": MAC},
+        {"mac": MAC, "ip": ""},
+        {},
+        {"ip": "not-an-ip"},
+        {"mac": "", "ip": "not-an-ip"},
+        {"mac": None, "ip": "10.40.1.500"},
         {"mac": MAC, "ip": "10.20.2.50"},  # an OPD, not a hotspot
         {"mac": MAC, "ip": "10.40.3.10"},  # no site there
         {"mac": MAC, "ip": "10.40.1.1"},  # the gateway
@@ -195,6 +230,92 @@ def test_authorize_validates_input(
     assert code_of(netd.authorize, params) == "invalid"
     assert store.active_sessions() == []
     assert kernel.calls == []
+
+
+def test_authorize_validates_before_asking_the_neighbour_table(
+    netd: Netd, neighbours: Neighbours
+) -> None:
+    for params in ({}, {"ip": "not-an-ip"}, {"mac": "", "ip": "x"}):
+        assert code_of(netd.authorize, params) == "invalid"
+    assert neighbours.asked == []
+
+
+@pytest.mark.parametrize("mac", [None, ""])
+def test_authorize_without_mac_takes_the_neighbours_mac(
+    netd: Netd,
+    store: Store,
+    kernel: FakeKernel,
+    neighbours: Neighbours,
+    clock: Clock,
+    mac: str | None,
+) -> None:
+    """The portal's way: it only knows the TCP peer's address; netd finds the MAC itself."""
+    neighbours.table = {IP: MAC, "10.40.1.51": "02:5e:00:01:01:02"}
+    params: dict[str, Any] = {"ip": IP, "method": "portal", "minutes": 30}
+    if mac is not None:
+        params["mac"] = mac
+    result = netd.authorize(params)
+    assert result == {"mac": MAC, "ip": IP, "site": "rtm-lam", "expires_at": T0 + 30 * 60}
+    assert neighbours.asked == [IP]
+    (session,) = store.active_sessions()
+    assert (session.mac, session.ip, session.method) == (MAC, IP, "portal")
+    assert kernel.called("authorize") == [((Client(MAC, IP, T0 + 30 * 60),), clock.now)]
+
+
+def test_authorize_without_mac_normalises_the_ip_it_looks_up(
+    netd: Netd, neighbours: Neighbours
+) -> None:
+    neighbours.table = {IP: MAC}
+    assert netd.authorize({"ip": f" {IP} "})["mac"] == MAC
+    assert neighbours.asked == [IP]
+
+
+@pytest.mark.parametrize(
+    "table",
+    [{}, {"10.40.1.51": MAC}],  # nobody there, or only another address
+    ids=["empty", "other-ip"],
+)
+def test_authorize_unknown_client(
+    netd: Netd, store: Store, kernel: FakeKernel, neighbours: Neighbours, table: dict[str, str]
+) -> None:
+    neighbours.table = table
+    with pytest.raises(RequestError) as exc:
+        netd.authorize({"ip": IP, "method": "portal"})
+    assert exc.value.code == "unknown-client"
+    assert IP in str(exc.value)
+    assert neighbours.asked == [IP]
+    assert store.active_sessions() == []
+    assert kernel.calls == []
+
+
+@pytest.mark.parametrize(
+    ("ip", "code"),
+    [
+        ("10.20.2.50", "invalid"),  # an OPD client with a known MAC: still not a hotspot client
+        ("10.40.1.1", "invalid"),  # the gateway itself
+        ("10.40.3.10", "invalid"),  # no site there
+    ],
+)
+def test_authorize_without_mac_still_checks_the_site(
+    netd: Netd, store: Store, kernel: FakeKernel, neighbours: Neighbours, ip: str, code: str
+) -> None:
+    neighbours.table = {ip: MAC}
+    assert code_of(netd.authorize, {"ip": ip}) == code
+    assert store.active_sessions() == []
+    assert kernel.calls == []
+
+
+def test_authorize_uses_a_given_mac_as_is(
+    netd: Netd, store: Store, kernel: FakeKernel, neighbours: Neighbours
+) -> None:
+    """An administrator's MAC wins, even against the neighbour table; it is not consulted."""
+    neighbours.table = {IP: "02:5e:00:09:09:09"}
+    result = netd.authorize({"mac": "02-5E-00-01-01-01", "ip": IP})
+    assert result["mac"] == MAC
+    assert neighbours.asked == []
+    assert [s.mac for s in store.active_sessions()] == [MAC]
+    assert code_of(netd.authorize, {"mac": "nonsense", "ip": IP}) == "invalid"
+    assert neighbours.asked == []
 
 
 def test_authorize_rejects_infinite_minutes(netd: Netd, kernel: FakeKernel) -> None:
@@ -254,6 +375,307 @@ def test_deauthorize_validates_the_ip(netd: Netd, kernel: FakeKernel, ip: str) -
 
 
 # --------------------------------------------------------------------------------------------
+# logout (the portal's button: it knows only the client's address)
+
+
+def test_logout_ends_the_session_of_that_ip(
+    netd: Netd, store: Store, kernel: FakeKernel, clock: Clock
+) -> None:
+    other = "02:5e:00:01:01:02"
+    netd.authorize({"mac": MAC, "ip": IP})
+    netd.authorize({"mac": other, "ip": "10.40.1.51"})
+    kernel.calls.clear()
+    clock.now += 60
+    assert netd.logout({"ip": IP, "_actor": "portal"}) == {"ended": True}
+    assert [(s.mac, s.ip) for s in store.active_sessions()] == [(other, "10.40.1.51")]
+    row = store.db.execute(
+        "SELECT ended_at, end_reason FROM session WHERE ip = ?", (IP,)
+    ).fetchone()
+    assert (row["ended_at"], row["end_reason"]) == (clock.now, "logout")
+    assert kernel.calls == [("deauthorize", (Client(MAC, IP, 0),))]
+    entry = store.audit_log(1)[0]
+    assert (entry["actor"], entry["action"]) == ("portal", "client.deny")
+    assert json.loads(entry["detail"]) == {"mac": MAC, "ip": IP, "reason": "logout"}
+
+
+def test_logout_reason_is_always_logout(netd: Netd, store: Store) -> None:
+    netd.authorize({"mac": MAC, "ip": IP})
+    assert netd.logout({"ip": IP, "reason": "admin", "mac": "02:5e:00:09:09:09"}) == {"ended": True}
+    row = store.db.execute("SELECT mac, end_reason FROM session").fetchone()
+    assert (row["mac"], row["end_reason"]) == (MAC, "logout")
+
+
+def test_logout_ends_the_newest_session_on_the_ip(
+    netd: Netd, store: Store, kernel: FakeKernel, clock: Clock
+) -> None:
+    other = "02:5e:00:01:01:02"
+    netd.authorize({"mac": MAC, "ip": IP})
+    clock.now += 1
+    netd.authorize({"mac": other, "ip": IP})
+    kernel.calls.clear()
+    assert netd.logout({"ip": IP}) == {"ended": True}
+    assert [s.mac for s in store.active_sessions()] == [MAC]
+    assert kernel.called("deauthorize") == [((Client(other, IP, 0),),)]
+
+
+@pytest.mark.parametrize("minutes_later", [None, 30])  # never authorized; expired
+def test_logout_without_a_session(
+    netd: Netd, store: Store, kernel: FakeKernel, clock: Clock, minutes_later: int | None
+) -> None:
+    if minutes_later is not None:
+        netd.authorize({"mac": MAC, "ip": IP, "minutes": minutes_later})
+        clock.now += minutes_later * 60
+        kernel.calls.clear()
+    assert netd.logout({"ip": IP}) == {"ended": False}
+    assert kernel.calls == []
+
+
+def test_logout_after_logout(netd: Netd, kernel: FakeKernel) -> None:
+    netd.authorize({"mac": MAC, "ip": IP})
+    assert netd.logout({"ip": IP}) == {"ended": True}
+    assert netd.logout({"ip": IP}) == {"ended": False}
+    assert len(kernel.called("deauthorize")) == 1
+
+
+@pytest.mark.parametrize("params", [{}, {"ip": ""}, {"ip": "not-an-ip"}, {"mac": MAC}])
+def test_logout_validates_the_ip(
+    netd: Netd, store: Store, kernel: FakeKernel, params: dict[str, Any]
+) -> None:
+    netd.authorize({"mac": MAC, "ip": IP})
+    kernel.calls.clear()
+    assert code_of(netd.logout, params) == "invalid"
+    assert kernel.calls == []
+    assert len(store.active_sessions()) == 1
+
+
+# --------------------------------------------------------------------------------------------
+# whois (what the portal shows a client about itself)
+
+
+def whois_session(
+    started: float, expires: float, remaining: int, up: int, down: int, method: str = "portal"
+) -> dict[str, Any]:
+    return {
+        "started_at": started,
+        "expires_at": expires,
+        "seconds_remaining": remaining,
+        "up_bytes": up,
+        "down_bytes": down,
+        "method": method,
+    }
+
+
+OTHER_MAC = "02:5e:00:01:01:02"
+COUNTED = ClientCounters(MAC, IP, 1_000, 10, 250_000, 200, 3500)
+
+
+@pytest.mark.parametrize(
+    ("neighbour", "session", "in_kernel", "authorized", "expected_session"),
+    [
+        # no session at all: only the site and the neighbour's MAC
+        (MAC, False, False, False, None),
+        (None, False, False, False, None),
+        # a session, the same MAC at that address, the kernel lets it through
+        (MAC, True, True, True, whois_session(T0, T0 + 3600, 3540, 1_000, 250_000)),
+        # the neighbour table does not know the client (yet): the session still counts
+        (None, True, True, True, whois_session(T0, T0 + 3600, 3540, 1_000, 250_000)),
+        # another device holds the address now: the session is not this client's
+        (OTHER_MAC, True, True, False, None),
+        # the session is in the store, but the kernel has no element (e.g. before an apply)
+        (MAC, True, False, False, whois_session(T0, T0 + 3600, 3540, 0, 0)),
+    ],
+    ids=[
+        "nothing",
+        "nothing-unknown",
+        "authorized",
+        "neighbour-unknown",
+        "other-mac",
+        "not-in-kernel",
+    ],
+)
+def test_whois(
+    netd: Netd,
+    kernel: FakeKernel,
+    neighbours: Neighbours,
+    clock: Clock,
+    neighbour: str | None,
+    session: bool,
+    in_kernel: bool,
+    authorized: bool,
+    expected_session: dict[str, Any] | None,
+) -> None:
+    if session:
+        netd.authorize({"mac": MAC, "ip": IP, "minutes": 60, "method": "portal"})
+    if in_kernel:
+        kernel.per_client = [COUNTED]
+    if neighbour is not None:
+        neighbours.table = {IP: neighbour}
+    kernel.calls.clear()
+    clock.now += 60
+    assert netd.whois({"ip": IP}) == {
+        "ip": IP,
+        "site": "rtm-lam",
+        "mac": neighbour,
+        "authorized": authorized,
+        "session": expected_session,
+    }
+    assert neighbours.asked == [IP]
+    asked_kernel = session and neighbour in (None, MAC)
+    assert kernel.calls == ([("client_counter", MAC, IP)] if asked_kernel else [])
+
+
+def test_whois_counts_down_with_the_clock(
+    netd: Netd, kernel: FakeKernel, neighbours: Neighbours, clock: Clock
+) -> None:
+    neighbours.table = {IP: MAC}
+    kernel.per_client = [COUNTED]
+    netd.authorize({"mac": MAC, "ip": IP, "minutes": 10})
+    remaining = []
+    for seconds in (0, 0.4, 1, 599.5, 600, 700):
+        clock.now = T0 + seconds
+        info = netd.whois({"ip": IP})
+        remaining.append(info["session"]["seconds_remaining"] if info["session"] else None)
+    # whole seconds left, rounded down; once expired the session is gone
+    assert remaining == [600, 599, 599, 0, None, None]
+
+
+def test_whois_reads_only_that_clients_counters(
+    netd: Netd, kernel: FakeKernel, neighbours: Neighbours
+) -> None:
+    neighbours.table = {IP: MAC, "10.40.1.51": OTHER_MAC}
+    netd.authorize({"mac": MAC, "ip": IP})
+    netd.authorize({"mac": OTHER_MAC, "ip": "10.40.1.51"})
+    kernel.per_client = [
+        ClientCounters(OTHER_MAC, "10.40.1.51", 5, 1, 6, 1, 100),
+        ClientCounters(MAC, "10.40.1.51", 7, 1, 8, 1, 100),  # another pair on that address
+        COUNTED,
+    ]
+    kernel.calls.clear()
+    info = netd.whois({"ip": "10.40.1.51"})
+    assert info["authorized"] is True
+    assert (info["session"]["up_bytes"], info["session"]["down_bytes"]) == (5, 6)
+    assert kernel.calls == [("client_counter", OTHER_MAC, "10.40.1.51")]  # never the full list
+
+
+@pytest.mark.parametrize(
+    ("ip", "site"),
+    [
+        ("10.40.2.20", "taman-cik-puan"),
+        (" 10.40.1.77 ", "rtm-lam"),
+        ("10.40.1.1", "rtm-lam"),
+        ("10.40.3.10", None),
+        ("10.20.2.50", None),  # an OPD
+        ("192.0.2.7", None),
+    ],
+)
+def test_whois_site(netd: Netd, neighbours: Neighbours, ip: str, site: str | None) -> None:
+    info = netd.whois({"ip": ip})
+    assert (info["ip"], info["site"]) == (ip.strip(), site)
+    assert (info["authorized"], info["session"], info["mac"]) == (False, None, None)
+    assert neighbours.asked == [ip.strip()]
+
+
+@pytest.mark.parametrize("params", [{}, {"ip": ""}, {"ip": "10.40.1"}, {"mac": MAC}])
+def test_whois_validates_the_ip(
+    netd: Netd, kernel: FakeKernel, neighbours: Neighbours, params: dict[str, Any]
+) -> None:
+    assert code_of(netd.whois, params) == "invalid"
+    assert kernel.calls == [] and neighbours.asked == []
+
+
+def test_whois_without_config(bare: Netd) -> None:
+    assert code_of(bare.whois, {"ip": IP}) == "no-config"
+
+
+# --------------------------------------------------------------------------------------------
+# portal_config (what the captive portal needs to know)
+
+
+def test_portal_config(netd: Netd) -> None:
+    result = netd.portal_config({})
+    assert result == {
+        "regency": "Kabupaten Kepulauan Meranti",
+        "hostname": "portal.wifi.merantikab.go.id",
+        "address": "10.40.1.1",
+        "http_port": 80,
+        "https_port": 443,
+        "news_url": "https://merantikab.go.id/",
+        "video_seconds": 30,
+        "session_minutes": 120,
+        "videos": [
+            {
+                "file": "meranti-info.webm",
+                "poster": "meranti-info.jpg",
+                "title": "Info Kabupaten Kepulauan Meranti",
+            }
+        ],
+        "sites": {
+            "rtm-lam": {"name": "RTM LAM Selatpanjang", "kecamatan": "Tebing Tinggi"},
+            "taman-cik-puan": {"name": "Taman Cik Puan", "kecamatan": "Tebing Tinggi"},
+        },
+    }
+    json.dumps(result)  # it crosses the socket as JSON
+
+
+def with_portal(store: Store, change: Any) -> None:
+    data = config_to_data(LAB)
+    change(data)
+    store.import_config(parse_config(data), actor="test", replace=True)
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            lambda d: d["portal"].update(
+                address="10.40.2.1", http_port=8080, https_port=8443, videos=[], video_seconds=0
+            ),
+            {
+                "address": "10.40.2.1",
+                "http_port": 8080,
+                "https_port": 8443,
+                "videos": [],
+                "video_seconds": 0,
+            },
+        ),
+        (
+            lambda d: d["portal"]["videos"].insert(0, {"file": "baru.mp4", "title": "Baru"}),
+            {
+                "videos": [
+                    {"file": "baru.mp4", "poster": None, "title": "Baru"},
+                    {
+                        "file": "meranti-info.webm",
+                        "poster": "meranti-info.jpg",
+                        "title": "Info Kabupaten Kepulauan Meranti",
+                    },
+                ]
+            },
+        ),
+        (lambda d: d.update(hotspot_sites=[]), {"address": None, "sites": {}}),
+    ],
+    ids=["settings", "videos-in-order", "no-hotspot"],
+)
+def test_portal_config_follows_the_stored_config(
+    netd: Netd, store: Store, change: Any, expected: dict[str, Any]
+) -> None:
+    before = netd.portal_config({})
+    with_portal(store, change)
+    after = netd.portal_config({})
+    assert {k: v for k, v in after.items() if before[k] != v} == expected
+    assert set(after) == set(before)
+
+
+def test_portal_config_does_not_leak_the_rest(netd: Netd) -> None:
+    text = json.dumps(netd.portal_config({}))
+    for secret in ("simpul-ro", "10.20.", "wan0", "admin", "walled_garden", "198.51.100.10"):
+        assert secret not in text
+
+
+def test_portal_config_without_config(bare: Netd) -> None:
+    assert code_of(bare.portal_config, {}) == "no-config"
+
+
+# --------------------------------------------------------------------------------------------
 # apply and diff
 
 
@@ -299,6 +721,81 @@ def test_apply_kernel_refusal(netd: Netd, kernel: FakeKernel, state_dir: Path) -
     assert code_of(netd.apply, {}) == "kernel-refused"
     assert not (state_dir / "applied.nft").exists()
     assert netd.last_apply is None
+
+
+PORTAL_API = "https://portal.wifi.merantikab.go.id/api/captive"
+
+
+def option_114(text: str) -> list[str]:
+    """The configuration's lines that mention DHCP option 114 at all."""
+    return [x for x in text.splitlines() if re.search(r"\b114\b", x)]
+
+
+def test_dnsmasq_config_carries_the_portal_api(tmp_path: Path) -> None:
+    """What netd renders for dnsmasq: RFC 8910's option 114 on every hotspot network only."""
+    option = f'114,"{LAB.portal_api_url}"'
+    assert option == f'114,"{PORTAL_API}"'
+    text = render_dnsmasq(
+        LAB,
+        lease_file=str(tmp_path / "dnsmasq.leases"),
+        pid_file=str(tmp_path / "dnsmasq.pid"),
+        hotspot_options=[option],
+    )
+    assert option_114(text) == [
+        f'dhcp-option=tag:site_rtm_lam,114,"{PORTAL_API}"',
+        f'dhcp-option=tag:site_taman_cik_puan,114,"{PORTAL_API}"',
+    ]
+    tags = [x.split(",")[0] for x in text.splitlines() if x.startswith("dhcp-range=")]
+    assert tags == [  # the OPD networks are served too, without option 114
+        "dhcp-range=set:opd_diskominfo",
+        "dhcp-range=set:opd_disdik",
+        "dhcp-range=set:opd_bkpsdm",
+        "dhcp-range=set:site_rtm_lam",
+        "dhcp-range=set:site_taman_cik_puan",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("portal", "url"),
+    [
+        ({}, PORTAL_API),
+        ({"https_port": 8443}, "https://portal.wifi.merantikab.go.id:8443/api/captive"),
+        ({"hostname": "wifi.merantikab.go.id"}, "https://wifi.merantikab.go.id/api/captive"),
+    ],
+)
+def test_apply_configures_the_helpers_with_the_portal(
+    store: Store,
+    kernel: FakeKernel,
+    state_dir: Path,
+    clock: Clock,
+    neighbours: Neighbours,
+    portal: dict[str, Any],
+    url: str,
+) -> None:
+    """netd's own render path, with the helpers' processes replaced by a recorder."""
+    data = config_to_data(LAB)
+    data["portal"].update(portal)
+    config = parse_config(data)
+    store.import_config(config, actor="test")
+    netd = Netd(  # type: ignore[arg-type]
+        store, kernel, str(state_dir), supervise=True, clock=clock, mac_of=neighbours
+    )
+    written: dict[str, str] = {}
+
+    def record(name: str) -> Any:
+        return lambda text: written.__setitem__(name, text)
+
+    for child in netd.children:  # never start dnsmasq or unbound here
+        child.configure = record(child.name)  # type: ignore[method-assign]
+    netd.apply({})
+    assert sorted(written) == ["dnsmasq", "unbound"]
+    assert option_114(written["dnsmasq"]) == [
+        f'dhcp-option=tag:site_rtm_lam,114,"{url}"',
+        f'dhcp-option=tag:site_taman_cik_puan,114,"{url}"',
+    ]
+    host = config.portal.hostname
+    local = [x.strip() for x in written["unbound"].splitlines() if x.strip().startswith("local-")]
+    assert local == [f'local-zone: "{host}." static', f'local-data: "{host}. 60 IN A 10.40.1.1"']
 
 
 def test_diff(netd: Netd, store: Store) -> None:
@@ -482,18 +979,22 @@ def test_answer_params_not_an_object(netd: Netd, params: Any) -> None:
     assert "params" in reply["error"]["message"]
 
 
-MUTATING = ("apply", "authorize", "deauthorize")
+MUTATING = ("apply", "authorize", "deauthorize", "logout")
+READ_PARAMS: dict[str, dict[str, Any]] = {"whois": {"ip": IP}}  # the others need none
 
 
 @pytest.mark.parametrize("method", MUTATING)
 def test_answer_non_member_may_not_change(
     netd: Netd, store: Store, kernel: FakeKernel, method: str
 ) -> None:
+    netd.authorize({"mac": MAC, "ip": "10.40.1.51"})  # something logout could end
+    kernel.calls.clear()
+    sessions = store.active_sessions()
     reply = answer(netd, request(method, {"mac": MAC, "ip": IP}), may_change=False)
     assert error_code(reply) == "forbidden"
     assert "alice(uid 1000)" in reply["error"]["message"]
     assert kernel.calls == []
-    assert store.active_sessions() == []
+    assert store.active_sessions() == sessions
 
 
 def test_mutating_methods_are_not_read_methods(netd: Netd) -> None:
@@ -502,7 +1003,7 @@ def test_mutating_methods_are_not_read_methods(netd: Netd) -> None:
 
 @pytest.mark.parametrize("method", sorted(READ_METHODS))
 def test_answer_non_member_may_read(netd: Netd, method: str) -> None:
-    reply = answer(netd, request(method), may_change=False)
+    reply = answer(netd, request(method, READ_PARAMS.get(method)), may_change=False)
     assert reply["ok"] is True, reply
     assert reply["id"] == 7
 

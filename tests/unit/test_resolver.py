@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from netctl.resolver import UNBOUND, client_networks, render_unbound, unbound_command
-from simpul.config import Config, load_config_text
+from simpul.config import Config, config_to_data, load_config_text, parse_config
 
 CONFIG = """
 node: {name: meranti, regency: Kabupaten Kepulauan Meranti, region_code: "14.10", timezone: WIB}
@@ -57,6 +57,20 @@ ACCESS = [
     "access-control: 10.20.0.0/22 allow",
     "access-control: 10.30.1.0/30 allow",
 ]
+# the portal's name answers with the (only) hotspot site's gateway
+PORTAL = [
+    'local-zone: "portal.wifi.local." static',
+    'local-data: "portal.wifi.local. 60 IN A 10.20.0.1"',
+]
+SECOND_SITE = {
+    "slug": "pelabuhan",
+    "name": "Pelabuhan Tanjung Harapan",
+    "subnet": "10.20.8.0/24",
+    "interface": "hs-pelabuhan",
+    "kecamatan": "Tebing Tinggi",
+    "region_code": "14.10.01",
+    "location": {"lat": 1.0, "lon": 102.7},
+}
 
 
 @pytest.fixture
@@ -110,6 +124,7 @@ def test_lab_config_forwards_without_validation(config: Config) -> None:
         "hide-version: yes",
         "prefetch: yes",
         *ACCESS,
+        *PORTAL,
         'module-config: "iterator"',
         "do-not-query-localhost: no",
         "remote-control:",
@@ -136,9 +151,64 @@ def test_production_config_iterates_and_validates(config: Config) -> None:
     assert "auto-trust-anchor-file" not in "\n".join(statements)
     assert "unbound-anchor" in text  # the comment says where production's anchor comes from
     assert [s for s in statements if s.startswith("access-control")] == ACCESS
+    assert [s for s in statements if s.startswith("local-")] == PORTAL
     assert "forward-zone:" not in statements
     assert "do-not-query-localhost: no" not in statements
     assert statements[-2:] == ["remote-control:", "control-enable: no"]
+
+
+def edited(config: Config, portal: dict[str, object], *, sites: int = 1) -> Config:
+    """`config` with these portal settings and `sites` hotspot sites (0, 1 or 2)."""
+    data = config_to_data(config)
+    data["portal"].update(portal)
+    data["hotspot_sites"] = (data["hotspot_sites"] + [SECOND_SITE])[:sites]
+    return parse_config(data, "edited")
+
+
+@pytest.mark.parametrize(
+    ("portal", "sites", "expected"),
+    [
+        ({}, 1, PORTAL),
+        (
+            {"hostname": "portal.wifi.merantikab.go.id"},
+            1,
+            [
+                'local-zone: "portal.wifi.merantikab.go.id." static',
+                'local-data: "portal.wifi.merantikab.go.id. 60 IN A 10.20.0.1"',
+            ],
+        ),
+        ({}, 2, PORTAL),  # the first site's gateway
+        (
+            {"address": "10.20.8.1"},
+            2,
+            [
+                'local-zone: "portal.wifi.local." static',
+                'local-data: "portal.wifi.local. 60 IN A 10.20.8.1"',
+            ],
+        ),
+        ({"address": "10.20.0.1", "https_port": 8443}, 2, PORTAL),  # ports are not DNS
+        ({}, 0, []),  # no hotspot site, no portal address: no portal name
+    ],
+    ids=["default", "hostname", "two-sites", "address", "port", "no-hotspot"],
+)
+@pytest.mark.parametrize("forwarders", [["172.31.0.53"], []], ids=["lab", "production"])
+def test_portal_name_points_at_the_gateway(
+    config: Config,
+    portal: dict[str, object],
+    sites: int,
+    expected: list[str],
+    forwarders: list[str],
+) -> None:
+    changed = edited(config, portal, sites=sites)
+    text = render_unbound(changed, forwarders=forwarders, pid_file="/run/u.pid", directory="/tmp")
+    statements = lines(text)
+    assert [s for s in statements if s.startswith("local-")] == expected
+    if expected:  # in server:, right after the access lists
+        last_access = max(i for i, s in enumerate(statements) if s.startswith("access-control"))
+        assert statements[last_access + 1 : last_access + 3] == expected
+        assert statements.index("remote-control:") > last_access + 2
+    else:
+        assert "local-zone" not in text and "local-data" not in text
 
 
 @pytest.mark.parametrize(
@@ -180,13 +250,18 @@ def checkconf(path: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize("forwarders", [["172.31.0.53", "127.0.0.1@5300"], []])
+@pytest.mark.parametrize(
+    ("portal", "sites"),
+    [({}, 1), ({"hostname": "portal.wifi.merantikab.go.id", "address": "10.20.8.1"}, 2), ({}, 0)],
+    ids=["portal", "portal-address", "no-hotspot"],
+)
 def test_unbound_checkconf_accepts_the_rendered_config(
-    config: Config, tmp_path: Path, forwarders: list[str]
+    config: Config, tmp_path: Path, forwarders: list[str], portal: dict[str, object], sites: int
 ) -> None:
     conf = tmp_path / "unbound.conf"
     conf.write_text(
         render_unbound(
-            config,
+            edited(config, portal, sites=sites),
             forwarders=forwarders,
             pid_file=str(tmp_path / "unbound.pid"),
             directory=str(tmp_path),

@@ -337,6 +337,51 @@ def test_opening_twice_replaces(store: Store, clock: Clock) -> None:
     assert store.active_sessions() == [second, other]
 
 
+def test_active_session_of(store: Store, clock: Clock) -> None:
+    start = clock.now
+    assert store.active_session_of(IP) is None
+    session = store.open_session(MAC, IP, site="rtm-lam", method="portal", duration_s=60, actor="p")
+    other_ip = store.open_session(
+        "02:5e:00:01:01:03", "10.40.1.52", site="rtm-lam", method="admin", duration_s=600, actor="a"
+    )
+    assert store.active_session_of(IP) == session
+    assert store.active_session_of("10.40.1.52") == other_ip
+    assert store.active_session_of("10.40.1.5") is None  # a prefix of IP is another address
+    assert store.active_session_of("10.40.1.500") is None
+    clock.now = start + 59.9
+    assert store.active_session_of(IP) == session
+    clock.now = start + 60  # expired, though not yet closed by expire_sessions
+    assert store.active_session_of(IP) is None
+    assert store.active_session_of("10.40.1.52") == other_ip
+
+
+def test_active_session_of_ignores_ended_sessions(store: Store, clock: Clock) -> None:
+    store.open_session(MAC, IP, site="rtm-lam", method="portal", duration_s=600, actor="p")
+    assert store.end_session(MAC, IP, reason="logout", actor="p")
+    assert store.active_session_of(IP) is None
+    clock.now += 1
+    again = store.open_session(MAC, IP, site="rtm-lam", method="portal", duration_s=600, actor="p")
+    assert store.active_session_of(IP) == again
+
+
+def test_active_session_of_is_the_newest_on_that_ip(store: Store, clock: Clock) -> None:
+    """Two MACs may hold open sessions on one IP (a DHCP address given again): the newer wins,
+    whichever expires first."""
+    old = store.open_session(MAC, IP, site="rtm-lam", method="portal", duration_s=3600, actor="p")
+    clock.now += 10
+    new = store.open_session(
+        "02:5e:00:01:01:02", IP, site="rtm-lam", method="portal", duration_s=60, actor="p"
+    )
+    assert store.active_session_of(IP) == new
+    assert store.end_session(new.mac, IP, reason="logout", actor="p")
+    assert store.active_session_of(IP) == old
+    # replacing the older pair's session makes it the newest again
+    clock.now += 10
+    newest = store.open_session(MAC, IP, site="rtm-lam", method="admin", duration_s=60, actor="a")
+    assert store.active_session_of(IP) == newest
+    assert newest.id > new.id > old.id
+
+
 # --------------------------------------------------------------------------------------------
 # audit
 
