@@ -70,7 +70,8 @@ def main(start_url: str, news_url: str) -> dict[str, object]:
         status_url = seen["landed_url"].split("?")[0].rstrip("/") + "/status"  # type: ignore[union-attr]
         page.goto(status_url, wait_until="domcontentloaded", timeout=15_000)
         seen["status_text"] = page.inner_text("body")[:600]
-        page.locator("form[action$='/logout'] button, form[action$='/logout'] input[type=submit]").first.click()
+        logout = "form[action$='/logout'] button, form[action$='/logout'] input[type=submit]"
+        page.locator(logout).first.click()
         page.wait_for_load_state("domcontentloaded")
         seen["after_logout_text"] = page.inner_text("body")[:300]
         try:

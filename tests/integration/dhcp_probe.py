@@ -16,7 +16,7 @@ from scapy.all import BOOTP, DHCP, IP, UDP, Ether, conf, srp1  # type: ignore[at
 
 def main(iface: str) -> dict[str, object]:
     conf.checkIPaddr = False
-    mac = "02:%02x:%02x:%02x:%02x:%02x" % tuple(random.randrange(256) for _ in range(5))
+    mac = ":".join(["02", *(f"{random.randrange(256):02x}" for _ in range(5))])
     chaddr = bytes.fromhex(mac.replace(":", ""))
     discover = (
         Ether(src=mac, dst="ff:ff:ff:ff:ff:ff")

@@ -678,7 +678,8 @@ def test_port_443_is_never_redirected(config: Config) -> None:
     assert nat_rules
     assert [r for r in nat_rules if re.search(rf"\b(443|{https})\b", r)] == []
     redirects = [(c.name, r) for c in ruleset.chains for r in c.rules if "redirect to" in r]
-    assert redirects == [("captive_redirect", f"meta l4proto tcp redirect to :{config.portal.http_port}")]
+    port = config.portal.http_port
+    assert redirects == [("captive_redirect", f"meta l4proto tcp redirect to :{port}")]
     jumps = [(c.name, r) for c in ruleset.chains for r in c.rules if "captive_redirect" in r]
     assert len(jumps) == 1
     assert jumps[0][0] == "prerouting_nat"
