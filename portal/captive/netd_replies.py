@@ -1,0 +1,134 @@
+"""Typed views of netd's replies to `portal_config` and `whois` (pure).
+
+A malformed reply is netd's bug, not the citizen's: it raises `ApiError("bad-reply", …)`, which
+the portal answers like netd being unavailable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from netctl.protocol import ApiError
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """A welcome video in the media directory."""
+
+    file: str
+    poster: str | None
+    title: str
+
+
+@dataclass(frozen=True)
+class SiteInfo:
+    """A hotspot site, as shown to citizens."""
+
+    name: str
+    kecamatan: str
+
+
+@dataclass(frozen=True)
+class PortalConfig:
+    """What the portal needs of the node's configuration."""
+
+    regency: str
+    hostname: str
+    address: str | None
+    http_port: int
+    https_port: int
+    news_url: str
+    video_seconds: int
+    session_minutes: int
+    videos: tuple[VideoInfo, ...]
+    sites: dict[str, SiteInfo]
+
+
+@dataclass(frozen=True)
+class Session:
+    """A client's current session and its byte counters."""
+
+    started_at: float
+    expires_at: float
+    seconds_remaining: int
+    up_bytes: int
+    down_bytes: int
+    method: str
+
+
+@dataclass(frozen=True)
+class Whois:
+    """What the gateway knows of one client."""
+
+    ip: str
+    site: str | None
+    authorized: bool
+    session: Session | None
+
+
+def _bad(what: str) -> ApiError:
+    return ApiError("bad-reply", f"netd's reply has no valid {what}")
+
+
+def _field(data: Any, key: str, kind: type | tuple[type, ...], what: str) -> Any:
+    value = data.get(key) if isinstance(data, dict) else None
+    if isinstance(value, bool) and kind is not bool:
+        raise _bad(what)
+    if not isinstance(value, kind):
+        raise _bad(what)
+    return value
+
+
+def parse_portal_config(data: Any) -> PortalConfig:
+    """A `PortalConfig` from netd's `portal_config` result."""
+    videos = tuple(
+        VideoInfo(
+            file=_field(v, "file", str, "video file"),
+            poster=v.get("poster") if isinstance(v.get("poster"), str) else None,
+            title=_field(v, "title", str, "video title"),
+        )
+        for v in _field(data, "videos", list, "videos")
+    )
+    sites = {
+        str(slug): SiteInfo(
+            name=_field(s, "name", str, "site name"),
+            kecamatan=_field(s, "kecamatan", str, "site kecamatan"),
+        )
+        for slug, s in _field(data, "sites", dict, "sites").items()
+    }
+    address = data.get("address")
+    return PortalConfig(
+        regency=_field(data, "regency", str, "regency"),
+        hostname=_field(data, "hostname", str, "hostname").lower(),
+        address=address if isinstance(address, str) and address else None,
+        http_port=_field(data, "http_port", int, "http_port"),
+        https_port=_field(data, "https_port", int, "https_port"),
+        news_url=_field(data, "news_url", str, "news_url"),
+        video_seconds=_field(data, "video_seconds", int, "video_seconds"),
+        session_minutes=_field(data, "session_minutes", int, "session_minutes"),
+        videos=videos,
+        sites=sites,
+    )
+
+
+def parse_whois(data: Any) -> Whois:
+    """A `Whois` from netd's `whois` result."""
+    raw = data.get("session") if isinstance(data, dict) else None
+    session = None
+    if isinstance(raw, dict):
+        session = Session(
+            started_at=float(_field(raw, "started_at", (int, float), "session start")),
+            expires_at=float(_field(raw, "expires_at", (int, float), "session end")),
+            seconds_remaining=_field(raw, "seconds_remaining", int, "seconds_remaining"),
+            up_bytes=_field(raw, "up_bytes", int, "up_bytes"),
+            down_bytes=_field(raw, "down_bytes", int, "down_bytes"),
+            method=str(raw.get("method", "")),
+        )
+    site = data.get("site")
+    return Whois(
+        ip=_field(data, "ip", str, "ip"),
+        site=site if isinstance(site, str) else None,
+        authorized=_field(data, "authorized", bool, "authorized"),
+        session=session,
+    )

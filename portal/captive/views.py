@@ -1,0 +1,309 @@
+"""The captive portal's one blueprint: probes and foreign hosts, the welcome flow, status, API."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_from_directory,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import TooManyRequests
+from werkzeug.http import HTTP_STATUS_CODES
+from werkzeug.wrappers import Response as BaseResponse
+
+from netctl.protocol import ApiError
+from portal.captive.formatting import hours_minutes, megabytes
+from portal.captive.hosts import bare_host, is_portal_host, start_url, user_portal_url
+from portal.captive.i18n import LANGS, t
+from portal.captive.media import media_type
+from portal.captive.netd_access import netd, portal_config, whois
+from portal.captive.netd_replies import PortalConfig, SiteInfo, VideoInfo, Whois
+from portal.captive.pages import client_ip, current_lang, lang_args, set_lang, text, wants_json
+from portal.captive.probes import find_probe, online_answer
+from portal.captive.rotation import pick_video
+from portal.captive.runtime import runtime
+from portal.captive.token import Outcome, issue, verify
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("captive", __name__)
+
+MEDIA_MAX_AGE = 3600
+UNCHECKED_PATHS = ("/healthz",)
+
+
+# -- every request --------------------------------------------------------------------------------
+
+
+@bp.before_app_request
+def send_other_hosts_to_portal() -> ResponseReturnValue | None:
+    """Answer requests for other sites (clients redirected by nftables) before any view.
+
+    Probe paths get the real online answer when the client is authorized, else a redirect to the
+    portal; anything else is redirected to the portal's start page. The target is always built
+    from the configuration, never from the request.
+    """
+    set_lang(request.args.get("lang"))
+    if request.path in UNCHECKED_PATHS:
+        return None
+    config = portal_config()
+    host_header = request.headers.get("Host", "")
+    if is_portal_host(host_header, config.hostname, config.address):
+        return None
+    if find_probe(bare_host(host_header), request.path) is not None:
+        if _is_authorized():
+            status, content_type, body = online_answer(request.path)
+            answer = current_app.response_class(body, status=_status_line(status))
+            if content_type is None:
+                del answer.headers["Content-Type"]
+            else:
+                answer.headers["Content-Type"] = content_type
+            return answer
+        return _found(start_url(config.hostname, config.http_port))
+    return _found(start_url(config.hostname, config.http_port, current_lang()))
+
+
+def _status_line(code: int) -> str:
+    """`302 Found` rather than Werkzeug's `302 FOUND`, as real servers write it."""
+    return f"{code} {HTTP_STATUS_CODES[code]}"
+
+
+def _found(location: str) -> BaseResponse:
+    answer = redirect(location, 302)
+    answer.status = _status_line(302)
+    return answer
+
+
+def _is_authorized() -> bool:
+    try:
+        return whois(client_ip()).authorized
+    except ApiError as exc:
+        log.warning("whois failed (%s: %s); answering the probe as captive", exc.code, exc)
+        return False
+
+
+@bp.app_context_processor
+def template_helpers() -> dict[str, object]:
+    """`t`, `link` (keeps the language), `static_url` (cache-busted) and the languages."""
+    lang = current_lang()
+    version = runtime().static_version
+
+    def link(endpoint: str, **values: str) -> str:
+        return url_for(endpoint, **values, **lang_args(lang))
+
+    def static_url(filename: str) -> str:
+        return url_for("static", filename=filename, v=version)
+
+    other = next(code for code in LANGS if code != lang)
+    return {
+        "lang": lang,
+        "other_lang": other,
+        "t": lambda key, **params: t(key, lang, **params),
+        "link": link,
+        "static_url": static_url,
+    }
+
+
+def _limit() -> None:
+    decision = runtime().limiter.take(client_ip())
+    if not decision.allowed:
+        raise TooManyRequests(retry_after=decision.retry_after)
+
+
+def _site(config: PortalConfig, who: Whois) -> SiteInfo | None:
+    return config.sites.get(who.site) if who.site else None
+
+
+def _poster(video: VideoInfo | None) -> str | None:
+    """The video's poster if it exists and is small enough for the page's weight budget."""
+    if video is None or video.poster is None or media_type(video.poster) is None:
+        return None
+    rt = runtime()
+    try:
+        size = (rt.settings.media_dir / video.poster).stat().st_size
+    except OSError:
+        size = None
+    if size is None or size > rt.poster_max_bytes:
+        if video.poster not in rt.warned:
+            rt.warned.add(video.poster)
+            log.warning(
+                "poster %s left out: %s (limit %d bytes)",
+                video.poster,
+                "missing" if size is None else f"{size} bytes",
+                rt.poster_max_bytes,
+            )
+        return None
+    return video.poster
+
+
+def _status_page(config: PortalConfig, who: Whois) -> str:
+    session = who.session if who.authorized else None
+    lang = current_lang()
+    return render_template(
+        "captive/status.html",
+        portal=config,
+        site=_site(config, who),
+        session=session,
+        time_left=hours_minutes(session.seconds_remaining) if session else "",
+        data_used=megabytes(session.up_bytes + session.down_bytes, lang) if session else "",
+        switch_endpoint="captive.status",
+    )
+
+
+# -- pages ---------------------------------------------------------------------------------------
+
+
+@bp.get("/")
+def index() -> ResponseReturnValue:
+    """The welcome page (video, locked button), or the status page once authorized."""
+    config = portal_config()
+    ip = client_ip()
+    who = whois(ip)
+    if who.authorized:
+        return _status_page(config, who)
+    rt = runtime()
+    video = pick_video(config.videos, rt.next_visit())
+    # A token from page load: without JavaScript the citizen can still press the button (the
+    # server still enforces the time); the page's script replaces it when playback starts.
+    token = issue(rt.secret, ip, video.file if video else "", rt.clock())
+    return render_template(
+        "captive/welcome.html",
+        portal=config,
+        site=_site(config, who),
+        video=video,
+        poster=_poster(video),
+        token=token,
+        switch_endpoint="captive.index",
+    )
+
+
+@bp.post("/watch")
+def watch() -> ResponseReturnValue:
+    """Playback started: a token for this client and video; the button unlocks in `unlock_in` s."""
+    _limit()
+    payload = request.get_json(silent=True) if request.is_json else None
+    form = payload if isinstance(payload, dict) else request.form
+    video = form.get("video", "")
+    config = portal_config()
+    known = {v.file for v in config.videos}
+    if not isinstance(video, str) or (video not in known if known else video != ""):
+        return jsonify(error="unknown-video", message=text("token_invalid")), 400
+    rt = runtime()
+    token = issue(rt.secret, client_ip(), video, rt.clock())
+    return jsonify(token=token, unlock_in=config.video_seconds)
+
+
+@bp.post("/grant")
+def grant() -> ResponseReturnValue:
+    """Let the client through if its token says the video has played long enough."""
+    _limit()
+    set_lang(request.form.get("lang"))
+    token = request.form.get("token", "")
+    config = portal_config()
+    ip = client_ip()
+    rt = runtime()
+    verdict = verify(rt.secret, token, ip, rt.clock(), config.video_seconds)
+    if verdict.outcome is Outcome.TOO_EARLY:
+        message = text("too_early_lead", n=verdict.seconds_left)
+        if wants_json():
+            body = {"error": "too-early", "seconds_left": verdict.seconds_left, "message": message}
+            return jsonify(body), 403
+        page = render_template(
+            "captive/wait.html",
+            portal=config,
+            token=token,
+            seconds_left=verdict.seconds_left,
+            switch_endpoint="captive.index",
+        )
+        return page, 403
+    if not verdict.ok:
+        key = "token_expired" if verdict.outcome is Outcome.EXPIRED else "token_invalid"
+        if wants_json():
+            return jsonify(error=verdict.outcome.value, message=text(key)), 400
+        page = render_template(
+            "captive/message.html",
+            title=text("error_400"),
+            message=text(key),
+            switch_endpoint="captive.index",
+        )
+        return page, 400
+    result = netd().call("authorize", ip=ip, method="video")
+    log.info("authorized a client of site %s", (result or {}).get("site"))
+    if wants_json():
+        return jsonify(ok=True, news_url=config.news_url)
+    return render_template("captive/done.html", portal=config, switch_endpoint="captive.status")
+
+
+@bp.get("/status")
+def status() -> ResponseReturnValue:
+    """Time left, data used and a logout button; a link back to the start if not connected."""
+    return _status_page(portal_config(), whois(client_ip()))
+
+
+@bp.post("/logout")
+def logout() -> ResponseReturnValue:
+    """End this client's session."""
+    _limit()
+    set_lang(request.form.get("lang"))
+    result = netd().call("logout", ip=client_ip())
+    ended = bool(result.get("ended")) if isinstance(result, dict) else False
+    return render_template(
+        "captive/logged_out.html",
+        portal=portal_config(),
+        ended=ended,
+        switch_endpoint="captive.index",
+    )
+
+
+# -- files and machine endpoints -----------------------------------------------------------------
+
+
+@bp.get("/media/<name>")
+def media(name: str) -> ResponseReturnValue:
+    """A video or poster from the media directory, with HTTP Range support."""
+    mimetype = media_type(name)
+    if mimetype is None:
+        abort(404)
+    return send_from_directory(
+        runtime().settings.media_dir,
+        name,
+        mimetype=mimetype,
+        conditional=True,
+        max_age=MEDIA_MAX_AGE,
+    )
+
+
+@bp.get("/api/captive")
+def api_captive() -> ResponseReturnValue:
+    """RFC 8908's captive-portal API for this client."""
+    config = portal_config()
+    who = whois(client_ip())
+    body: dict[str, object] = {
+        "captive": not who.authorized,
+        "user-portal-url": user_portal_url(config.hostname, config.https_port),
+        "venue-info-url": config.news_url,
+    }
+    if who.authorized:
+        if who.session is not None:
+            body["seconds-remaining"] = who.session.seconds_remaining
+        body["can-extend-session"] = True
+    answer = Response(json.dumps(body), mimetype="application/captive+json")
+    answer.headers["Cache-Control"] = "private"
+    return answer
+
+
+@bp.get("/healthz")
+def healthz() -> ResponseReturnValue:
+    """Liveness for the service manager (never calls netd)."""
+    return Response("ok", mimetype="text/plain")
