@@ -121,7 +121,10 @@ class Kernel:
     ) -> Rendered:
         """Render `config` over the live table; the kernel checks it, then it loads atomically."""
         rendered = render(config, self.read_live(clients, now))
-        self.nft.run(rendered.script, check_only=True)
+        # A throwaway context checks: a dry run leaves libnftables' cache believing in objects
+        # the kernel never got, and the real run would then merge intervals against them.
+        with Nft() as checker:
+            checker.run(rendered.script, check_only=True)
         if not check_only:
             self.nft.run(rendered.script)
         return rendered

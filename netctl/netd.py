@@ -26,7 +26,7 @@ from dataclasses import asdict
 from ipaddress import IPv4Address
 from typing import Any
 
-from netctl import neighbors
+from netctl import conntrack, neighbors
 from netctl.apply import Kernel
 from netctl.children import Child, write_atomic
 from netctl.clients import ClientError, parse_client, parse_ip, parse_mac, parse_minutes
@@ -66,12 +66,14 @@ class Netd:
         supervise: bool = False,
         clock: Callable[[], float] = time.time,
         mac_of: Callable[[str], str | None] = neighbors.mac_of,
+        forget_redirected: Callable[[str], int] = conntrack.forget_redirected,
     ) -> None:
         self.store = store
         self.kernel = kernel
         self.state_dir = state_dir
         self.clock = clock
         self.mac_of = mac_of
+        self.forget_redirected = forget_redirected
         self.started_at = clock()
         self.lock = asyncio.Lock()
         self.applied_path = os.path.join(state_dir, "applied.nft")
@@ -229,6 +231,10 @@ class Netd:
         except NftError as exc:
             self.store.end_session(client.mac, client.ip, reason="kernel-refused", actor="netd")
             raise RequestError("kernel-refused", str(exc)) from None
+        try:
+            self.forget_redirected(client.ip)
+        except OSError as exc:  # the grant stands; at worst a stale socket shows the portal once
+            log.warning("could not forget %s's redirected connections: %s", client.ip, exc)
         return {
             "mac": client.mac,
             "ip": client.ip,

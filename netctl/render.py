@@ -274,6 +274,8 @@ def _nat_chains(config: Config) -> list[Chain]:
                 (
                     f"ether saddr . ip saddr @{AUTH_SET} return",
                     f"ip daddr @{GARDEN_SET} return",
+                    # The portal itself (on any of the gateway's addresses) is reached directly.
+                    "fib daddr type local return",
                     # Port 80 only: 443 is never hijacked (its certificate could not match).
                     f"meta l4proto tcp redirect to :{config.portal.http_port}",
                 ),

@@ -69,9 +69,11 @@ def send_other_hosts_to_portal() -> ResponseReturnValue | None:
                 del answer.headers["Content-Type"]
             else:
                 answer.headers["Content-Type"] = content_type
-            return answer
-        return _found(start_url(config.hostname, config.http_port))
-    return _found(start_url(config.hostname, config.http_port, current_lang()))
+        else:
+            answer = _found(start_url(config.hostname, config.http_port))
+    else:
+        answer = _found(start_url(config.hostname, config.http_port, current_lang()))
+    return answer
 
 
 def _status_line(code: int) -> str:

@@ -364,7 +364,7 @@ class Lab:
                 "--inh-caps=+net_bind_service", "--ambient-caps=+net_bind_service"]  # fmt: skip
         gunicorn = [str(Path(self.python).with_name("gunicorn")), "--worker-class", "gthread",
                     "--workers", "2", "--threads", "32", "--worker-tmp-dir", "/dev/shm",
-                    "--keep-alive", "5", "--max-requests", "5000"]  # fmt: skip
+                    "--max-requests", "5000"]  # fmt: skip
         portal = self.config.portal
         tls = root / "tls"
         listeners = {

@@ -92,10 +92,10 @@ class LabHandle:
         """A client of the lab's netd."""
         return NetdClient(str(self.lab.paths.socket))
 
-    def call(self, method: str, **params: object) -> object:
+    def call(self, api_method: str, **params: object) -> object:
         """One netd API call."""
         with self.netd() as client:
-            return client.call(method, **params)
+            return client.call(api_method, **params)
 
     def nft(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """`nft` in the gateway (for looking; the code under test never forks nft)."""

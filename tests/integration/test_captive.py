@@ -4,10 +4,12 @@ and sessions surviving kill -9 of the portal and netd and a lab restart with the
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -178,9 +180,7 @@ def _netd_and_portal_pids(lab: LabHandle) -> dict[str, int]:
     return {name: p["pid"] for name, p in processes.items() if name in ("netd", "portal-http")}
 
 
-def test_kill_9_of_portal_and_netd_cuts_nobody(
-    lab: LabHandle, phone: tuple[str, str, str]
-) -> None:
+def test_kill_9_of_portal_and_netd_cuts_nobody(lab: LabHandle, phone: tuple[str, str, str]) -> None:
     ns, ip, _mac = phone
     lab.call("authorize", ip=ip, method="test", minutes=30)
     size = 20_000_000
@@ -206,12 +206,13 @@ def test_kill_9_of_portal_and_netd_cuts_nobody(
 
 
 def test_sessions_survive_lab_down_and_up_with_the_store_kept(
-    lab: LabHandle, phone: tuple[str, str, str]
+    lab: LabHandle, phone: tuple[str, str, str], tmp_path: Path
 ) -> None:
     """As a reboot: everything goes away but /var/lib/simpul; the client is let through again."""
     ns, ip, mac = phone
     lab.call("authorize", ip=ip, method="test", minutes=30)
-    config = str(lab.lab.paths.config)
+    config = str(tmp_path / "lab.yaml")
+    shutil.copyfile(lab.lab.paths.config, config)
     lab.lab.down(keep_state=True)
     lab.lab.up(config)
     assert lab.ip("hs-2") == ip and mac_of(ns) == mac  # the lease was kept too

@@ -76,10 +76,12 @@ def test_hotspot_client_is_gated_until_authorized(lab: LabHandle) -> None:
     phone = lab.ns("hs-1")
     ip, mac = lab.ip("hs-1"), mac_of(phone)
     assert ip.startswith("10.40.1.")  # DHCP on the RTM LAM bridge
-    # Before authorization: DNS at the gateway answers, the internet is refused at once.
+    # Before authorization: DNS at the gateway answers, web requests go to the portal, the rest
+    # of the internet is refused at once.
     assert ns_run(phone, "getent", "hosts", "example.org").stdout.split()[0] == "198.51.100.40"
+    assert http_code(phone, "http://example.org/") == "302"
     started = time.monotonic()
-    assert http_code(phone, "http://example.org/", timeout_s=5) == "000"
+    assert http_code(phone, "http://example.org:8080/", timeout_s=5) == "000"
     assert time.monotonic() - started < 1.0, "refusals must be quick so phones notice the portal"
     assert ns_run(phone, "ping", "-c", "1", "-W", "1", "198.51.100.40").returncode != 0
     lab.call("authorize", mac=mac, ip=ip, minutes=5)
@@ -89,7 +91,7 @@ def test_hotspot_client_is_gated_until_authorized(lab: LabHandle) -> None:
         assert clients[ip]["in_kernel"] and clients[ip]["down_bytes"] > 0
     finally:
         lab.call("deauthorize", mac=mac, ip=ip)
-    assert http_code(phone, "http://example.org/") == "000"
+    assert http_code(phone, "http://example.org/") == "302"
 
 
 def test_authorization_is_bound_to_the_mac(lab: LabHandle) -> None:
@@ -98,7 +100,7 @@ def test_authorization_is_bound_to_the_mac(lab: LabHandle) -> None:
     ip = lab.ip("hs-1")
     lab.call("authorize", mac="02:00:00:00:be:ef", ip=ip, minutes=5)
     try:
-        assert http_code(phone, "http://example.org/") == "000"
+        assert http_code(phone, "http://example.org/") == "302"  # still sent to the portal
     finally:
         lab.call("deauthorize", mac="02:00:00:00:be:ef", ip=ip)
 
@@ -258,15 +260,24 @@ def test_diff_shows_a_change_before_it_is_applied(lab: LabHandle, tmp_path: Path
     assert "no change" in cli("apply", "--diff").stdout
 
 
-def test_netd_socket_refuses_other_users(lab: LabHandle) -> None:
-    """Only root and netd's group may use the socket (mode 0660); others are told why."""
-    proc = subprocess.run(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-         sys.executable, "-m", "simpul.cli", "--socket", str(lab.lab.paths.socket),
-         "clients", "allow", "02:00:00:00:00:42", "10.40.1.42"],
+def _cli_as(uid: int, gid: int, socket: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups",
+         sys.executable, "-m", "simpul.cli", "--socket", str(socket), *args],
         capture_output=True, text=True, check=False, cwd="/",
         env={"PYTHONPATH": str(LAB_YAML.parents[1]), "PATH": "/usr/bin:/bin"},
     )  # fmt: skip
-    assert proc.returncode == 1
-    assert "no permission" in proc.stderr
-    assert lab.lab.paths.socket.stat().st_mode & 0o777 == 0o660
+
+
+def test_netd_socket_refuses_other_users(lab: LabHandle) -> None:
+    """Only root and netd's group (the portal's) may use the socket (mode 0660)."""
+    socket = lab.lab.paths.socket
+    assert socket.stat().st_mode & 0o777 == 0o660
+    stranger = _cli_as(12345, 12345, socket, "clients", "allow", "02:00:00:00:00:42", "10.40.1.42")
+    assert stranger.returncode == 1
+    assert "no permission" in stranger.stderr
+    portal_user = _cli_as(
+        65534, 65534, socket, "clients", "allow", "02:00:00:00:00:42", "10.40.1.42"
+    )
+    assert portal_user.returncode == 0, portal_user.stderr
+    lab.call("deauthorize", mac="02:00:00:00:00:42", ip="10.40.1.42")

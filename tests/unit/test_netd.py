@@ -72,6 +72,10 @@ class FakeKernel:
     def called(self, name: str) -> list[tuple[Any, ...]]:
         return [c[1:] for c in self.calls if c[0] == name]
 
+    def forget_redirected(self, ip: str) -> int:
+        self._record("forget_redirected", ip)
+        return 0
+
     def table(self, *, elements: bool = True) -> list[dict[str, Any]]:
         self._record("table", elements)
         return list(self.objects)
@@ -158,7 +162,14 @@ def bare(
     store: Store, kernel: FakeKernel, state_dir: Path, clock: Clock, neighbours: Neighbours
 ) -> Netd:
     """netd over a store without configuration."""
-    return Netd(store, kernel, str(state_dir), clock=clock, mac_of=neighbours)  # type: ignore[arg-type]
+    return Netd(  # type: ignore[arg-type]
+        store,
+        kernel,
+        str(state_dir),
+        clock=clock,
+        mac_of=neighbours,
+        forget_redirected=kernel.forget_redirected,
+    )
 
 
 @pytest.fixture
@@ -778,7 +789,13 @@ def test_apply_configures_the_helpers_with_the_portal(
     config = parse_config(data)
     store.import_config(config, actor="test")
     netd = Netd(  # type: ignore[arg-type]
-        store, kernel, str(state_dir), supervise=True, clock=clock, mac_of=neighbours
+        store,
+        kernel,
+        str(state_dir),
+        supervise=True,
+        clock=clock,
+        mac_of=neighbours,
+        forget_redirected=kernel.forget_redirected,
     )
     written: dict[str, str] = {}
 
@@ -1044,3 +1061,23 @@ def test_answer_reports_internal_errors(netd: Netd, kernel: FakeKernel) -> None:
     assert error_code(reply) == "internal"
     assert "KeyError" in reply["error"]["message"]
     assert answer(netd, request("ping"))["ok"] is True  # still serving
+
+
+def test_authorize_forgets_the_clients_redirected_connections(
+    netd: Netd, kernel: FakeKernel
+) -> None:
+    """After a grant, connections redirected to the portal must not carry on (stale sockets)."""
+    netd.authorize({"mac": MAC, "ip": IP})
+    assert ("forget_redirected", IP) in kernel.calls
+    names = [c[0] for c in kernel.calls]
+    assert names.index("authorize") < names.index("forget_redirected")
+
+
+def test_a_conntrack_failure_does_not_undo_the_grant(netd: Netd, kernel: FakeKernel) -> None:
+    def broken(ip: str) -> int:
+        raise OSError(1, "conntrack: Operation not permitted")
+
+    netd.forget_redirected = broken
+    result = netd.authorize({"mac": MAC, "ip": IP})
+    assert result["ip"] == IP
+    assert netd.store.active_session_of(IP) is not None

@@ -630,6 +630,7 @@ def test_captive_chains() -> None:
     assert redirect.rules == (
         f"ether saddr . ip saddr @{AUTH_SET} return",
         f"ip daddr @{GARDEN_SET} return",
+        "fib daddr type local return",
         "meta l4proto tcp redirect to :80",
     )
     names = [c.name for c in RULESET.chains]
@@ -1249,7 +1250,7 @@ def test_nft_loads_and_reloads_the_ruleset_with_hotspot_sites(tmp_path: Path) ->
         tmp_path, [first.script, again.script], f"nft list chain {WHERE} captive_redirect"
     )
     assert "redirect to :80" in out
-    assert out.count("return") == 2  # the reload flushed the chain before refilling it
+    assert out.count("return") == 3  # the reload flushed the chain before refilling it
 
 
 # --------------------------------------------------------------------------------------------
@@ -1277,7 +1278,7 @@ def test_meranti_counts() -> None:
     # between_: reject
     hotspot = 4 + 3 + 1
     remote = 1 + 2 + 2  # between_: established, reject
-    nat = 1 + 3 + 1  # prerouting_nat: jump; captive_redirect: 2 returns, redirect; masquerade
+    nat = 1 + 4 + 1  # prerouting_nat: jump; captive_redirect: 3 returns, redirect; masquerade
     expected_rules = input_rules + 3 + management + nat  # forward has 3 rules
     expected_rules += opd * opds + sharing + hotspot * sites + remote * remotes
     assert stats["rules"] == expected_rules
