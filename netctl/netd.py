@@ -215,7 +215,9 @@ class Netd:
         mac = self._client_mac(params)
         try:
             client = parse_client(config, mac, params.get("ip", ""))
-            minutes = parse_minutes(params.get("minutes"), config.portal.session_minutes)
+            minutes = parse_minutes(
+                params.get("minutes"), config.site(client.site).access.session_minutes
+            )
         except ClientError as exc:
             raise RequestError("invalid", str(exc)) from None
         session = self.store.open_session(
@@ -311,7 +313,6 @@ class Netd:
             "https_port": portal.https_port,
             "news_url": portal.news_url,
             "video_seconds": portal.video_seconds,
-            "session_minutes": portal.session_minutes,
             "videos": [v.model_dump() for v in portal.videos],
             "sites": {
                 s.slug: {"name": s.name, "kecamatan": s.kecamatan} for s in config.hotspot_sites

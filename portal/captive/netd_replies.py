@@ -40,7 +40,6 @@ class PortalConfig:
     https_port: int
     news_url: str
     video_seconds: int
-    session_minutes: int
     videos: tuple[VideoInfo, ...]
     sites: dict[str, SiteInfo]
 
@@ -106,7 +105,6 @@ def parse_portal_config(data: Any) -> PortalConfig:
         https_port=_field(data, "https_port", int, "https_port"),
         news_url=_field(data, "news_url", str, "news_url"),
         video_seconds=_field(data, "video_seconds", int, "video_seconds"),
-        session_minutes=_field(data, "session_minutes", int, "session_minutes"),
         videos=videos,
         sites=sites,
     )

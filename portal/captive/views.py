@@ -240,11 +240,14 @@ def grant() -> ResponseReturnValue:
             switch_endpoint="captive.index",
         )
         return page, 400
-    result = netd().call("authorize", ip=ip, method="video")
-    log.info("authorized a client of site %s", (result or {}).get("site"))
+    result = netd().call("authorize", ip=ip, method="video") or {}
+    log.info("authorized a client of site %s", result.get("site"))
+    minutes = max(1, round((float(result.get("expires_at", 0)) - runtime().clock()) / 60))
     if wants_json():
-        return jsonify(ok=True, news_url=config.news_url)
-    return render_template("captive/done.html", portal=config, switch_endpoint="captive.status")
+        return jsonify(ok=True, news_url=config.news_url, minutes=minutes)
+    return render_template(
+        "captive/done.html", portal=config, minutes=minutes, switch_endpoint="captive.status"
+    )
 
 
 @bp.get("/status")

@@ -195,6 +195,28 @@ class Opd(Model):
         return IPv4Interface(f"{self.subnet.network_address + 1}/{self.subnet.prefixlen}")
 
 
+Kbps = Annotated[int, Field(ge=64, le=10_000_000)]
+
+
+class Access(Model):
+    """How citizens get online at a hotspot site: methods and fair-use limits per device."""
+
+    methods: list[Literal["video", "voucher"]] = Field(
+        default_factory=lambda: ["video"], min_length=1
+    )
+    session_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 120
+    # Kernel-native: a device silent this long is let go (and must pass the portal again).
+    idle_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 15
+    # Minutes a device may be online per day (the node's time zone); None: unlimited.
+    daily_minutes: Annotated[int, Field(ge=1, le=24 * 60)] | None = None
+    # Per device, each direction; None: only the site's own bandwidth limits.
+    client_down_kbps: Kbps | None = 4000
+    client_up_kbps: Kbps | None = 1000
+    # Bytes a device may move per session before it is slowed (not cut) to the throttle rate.
+    quota_mb: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    throttle_kbps: Kbps = 256
+
+
 class HotspotSite(Model):
     """A public free-WiFi hotspot ("WiFi gratis") and the network its access points bridge to."""
 
@@ -209,6 +231,7 @@ class HotspotSite(Model):
     bandwidth: Bandwidth | None = None
     policy: Slug | None = None
     dhcp: Dhcp = Dhcp(lease_minutes=30)
+    access: Access = Access()
 
     @property
     def gateway_address(self) -> IPv4Interface:
@@ -293,8 +316,6 @@ class Portal(Model):
     address: IPv4Address | None = None
     http_port: Annotated[int, Field(ge=1, le=65535)] = 80
     https_port: Annotated[int, Field(ge=1, le=65535)] = 443
-    session_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 120
-    idle_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 15
     news_url: HttpUrl = "https://example.org/"
     video_seconds: Annotated[int, Field(ge=0, le=600)] = 30
     # Latest first: each visit plays the next one.

@@ -1049,8 +1049,6 @@ def test_portal_defaults() -> None:
         "address": None,
         "http_port": 80,
         "https_port": 443,
-        "session_minutes": 120,
-        "idle_minutes": 15,
         "news_url": "https://example.org/",
         "video_seconds": 30,
         "videos": [],

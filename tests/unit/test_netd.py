@@ -206,7 +206,7 @@ def test_authorize_defaults_to_the_portal_session(
 ) -> None:
     result = netd.authorize({"mac": MAC, "ip": "10.40.2.20", "method": "portal"})
     assert result["site"] == "taman-cik-puan"
-    assert result["expires_at"] == T0 + LAB.portal.session_minutes * 60
+    assert result["expires_at"] == T0 + LAB.hotspot_sites[0].access.session_minutes * 60
     assert store.active_sessions()[0].method == "portal"
     ((clients, _now),) = kernel.called("authorize")
     assert clients[0].expires_at == result["expires_at"]
@@ -612,7 +612,6 @@ def test_portal_config(netd: Netd) -> None:
         "https_port": 443,
         "news_url": "https://merantikab.go.id/",
         "video_seconds": 30,
-        "session_minutes": 120,
         "videos": [
             {
                 "file": "meranti-info.webm",
@@ -1035,7 +1034,7 @@ def test_answer_success_and_actor(netd: Netd, store: Store) -> None:
             "mac": MAC,
             "ip": IP,
             "site": "rtm-lam",
-            "expires_at": T0 + LAB.portal.session_minutes * 60,
+            "expires_at": T0 + LAB.hotspot_sites[0].access.session_minutes * 60,
         },
     }
     entry = store.audit_log(1)[0]

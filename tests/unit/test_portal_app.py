@@ -94,7 +94,6 @@ def portal_config(**changes: Any) -> dict[str, Any]:
         "https_port": 443,
         "news_url": NEWS,
         "video_seconds": 30,
-        "session_minutes": 120,
         "videos": [
             {"file": "intro.webm", "poster": "intro.jpg", "title": "Selamat datang di Meranti"},
             {"file": "older.mp4", "poster": None, "title": "Program desa"},
@@ -153,7 +152,12 @@ class FakeNetd:
             }
         if method == "authorize":
             self.authorized[ip] = self.clock.now + 7200
-            return {"mac": "02:5e:00:01:01:01", "ip": ip, "site": "taman-kota", "expires_at": 0}
+            return {
+                "mac": "02:5e:00:01:01:01",
+                "ip": ip,
+                "site": "taman-kota",
+                "expires_at": self.authorized[ip],
+            }
         if method == "logout":
             return {"ended": self.authorized.pop(ip, None) is not None}
         raise ApiError("unknown-method", method)
