@@ -17,6 +17,7 @@ from netctl.render import (
     AUTH_DL_SET,
     AUTH_SET,
     FAMILY,
+    IDLE_SET,
     TABLE,
     Client,
     LiveState,
@@ -90,12 +91,14 @@ class Kernel:
     def read_live(self, clients: Iterable[Client], now: float) -> LiveState:
         """What the kernel holds, together with the store's authorized `clients`."""
         objects = self.table()
-        chains, sets, counters = set(), set(), set()
+        chains, sets, maps, counters = set(), set(), set(), set()
         auth: set[tuple[str, str]] = set()
         auth_dl: set[str] = set()
         for obj in objects:
             if "chain" in obj:
                 chains.add(obj["chain"]["name"])
+            elif "map" in obj:
+                maps.add(obj["map"]["name"])
             elif "counter" in obj:
                 counters.add(obj["counter"]["name"])
             elif "set" in obj:
@@ -111,6 +114,7 @@ class Kernel:
             table_exists=bool(objects),
             chains=frozenset(chains),
             sets=frozenset(sets),
+            maps=frozenset(maps),
             counters=frozenset(counters),
             auth_elements=frozenset(auth),
             auth_dl_elements=frozenset(auth_dl),
@@ -169,6 +173,14 @@ class Kernel:
             except OSError:
                 continue
         return out
+
+    def idle_ips(self) -> set[str]:
+        """Clients the kernel has seen within their idle time (elements of the idle set)."""
+        return {
+            _key(e["val"])[0]
+            for obj in self.nft.query(f"list set {FAMILY} {TABLE} {IDLE_SET}")
+            for e in _elements(obj.get("set", {}))
+        }
 
     def client_counter(self, mac: str, ip: str) -> ClientCounters | None:
         """One client's counters (a lookup by key: cheap however many clients there are)."""

@@ -22,11 +22,11 @@ import socket
 import struct
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from ipaddress import IPv4Address
 from typing import Any
 
-from netctl import conntrack, neighbors
+from netctl import fair_use, neighbors, netlink
 from netctl.apply import Kernel
 from netctl.children import Child, write_atomic
 from netctl.clients import ClientError, parse_client, parse_ip, parse_mac, parse_minutes
@@ -37,7 +37,7 @@ from netctl.render import Client, build_ruleset
 from netctl.resolver import render_unbound, unbound_command
 from simpul import __version__
 from simpul.config import ConfigError
-from simpul.store import Store
+from simpul.store import Session, Store
 
 log = logging.getLogger("simpul.netd")
 EXPIRY_INTERVAL_S = 10.0
@@ -66,7 +66,8 @@ class Netd:
         supervise: bool = False,
         clock: Callable[[], float] = time.time,
         mac_of: Callable[[str], str | None] = neighbors.mac_of,
-        forget_redirected: Callable[[str], int] = conntrack.forget_redirected,
+        forget_redirected: Callable[[str], int] = netlink.forget_redirected,
+        shaper: Any = None,
     ) -> None:
         self.store = store
         self.kernel = kernel
@@ -74,6 +75,7 @@ class Netd:
         self.clock = clock
         self.mac_of = mac_of
         self.forget_redirected = forget_redirected
+        self.shaper = shaper
         self.started_at = clock()
         self.lock = asyncio.Lock()
         self.applied_path = os.path.join(state_dir, "applied.nft")
@@ -106,8 +108,58 @@ class Netd:
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _sessions(self) -> list[Client]:
-        return [Client(s.mac, s.ip, s.expires_at) for s in self.store.active_sessions()]
+    def _client(self, config: Any, session: Session) -> Client:
+        """The kernel's view of a session: expiry, the site's idle time, its shaping class."""
+        try:
+            idle_s = config.site(session.site).access.idle_minutes * 60
+        except KeyError:  # a site removed from the configuration: no idle limit known
+            idle_s = None
+        return Client(session.mac, session.ip, session.expires_at, idle_s, session.class_id)
+
+    def _sessions(self, config: Any) -> list[Client]:
+        return [self._client(config, s) for s in self.store.active_sessions()]
+
+    def _shape(self, config: Any, sessions: list[Session], *, sync: bool = False) -> None:
+        """Give `sessions` their HTB classes; with `sync`, also set up every shaped device and
+        drop classes no open session holds (after an apply or a restart)."""
+        if self.shaper is None:
+            return
+        try:
+            if sync:
+                for device, rate in fair_use.shaped_devices(config).items():
+                    self.shaper.ensure_root(device, rate)
+            wanted: dict[str, set[int]] = {}
+            for s in sessions:
+                if s.class_id is None or s.site is None:
+                    continue
+                for device, rate in fair_use.client_classes(config, s.site, bool(s.throttled)):
+                    self.shaper.set_client(device, s.class_id, rate)
+                    wanted.setdefault(device, set()).add(s.class_id)
+            if sync:
+                for device in fair_use.shaped_devices(config):
+                    for minor in self.shaper.client_minors(device) - wanted.get(device, set()):
+                        self.shaper.remove_client(device, minor)
+        except (OSError, KeyError) as exc:
+            log.error("shaping failed: %s", exc)
+
+    def _unshape(self, config: Any, sessions: list[Session]) -> None:
+        if self.shaper is None:
+            return
+        devices = fair_use.shaped_devices(config)
+        for s in sessions:
+            if s.class_id is None:
+                continue
+            for device in devices:
+                try:
+                    self.shaper.remove_client(device, s.class_id)
+                except OSError as exc:
+                    log.warning("could not remove class 1:%x on %s: %s", s.class_id, device, exc)
+
+    def _end(self, config: Any, sessions: list[Session]) -> None:
+        """Take ended sessions out of the kernel: set elements and shaping classes."""
+        if sessions:
+            self.kernel.deauthorize([Client(s.mac, s.ip, 0) for s in sessions])
+            self._unshape(config, sessions)
 
     def _config(self) -> Any:
         try:
@@ -162,13 +214,14 @@ class Netd:
         config = self._config()
         try:
             rendered = self.kernel.apply(
-                config, self._sessions(), self.clock(), check_only=check_only
+                config, self._sessions(config), self.clock(), check_only=check_only
             )
         except NftError as exc:
             raise RequestError("kernel-refused", f"nftables refused the ruleset: {exc}") from None
         result = {"check_only": check_only, **rendered.stats}
         if not check_only:
             write_atomic(self.applied_path, rendered.ruleset.document())
+            self._shape(config, self.store.active_sessions(), sync=True)
             self._configure_children(config)
             self.last_apply = {"at": self.clock(), **rendered.stats}
             self.store.audit(params.get("_actor", "netd"), "ruleset.apply", rendered.stats)
@@ -220,19 +273,22 @@ class Netd:
             )
         except ClientError as exc:
             raise RequestError("invalid", str(exc)) from None
+        seconds = self._allowed_seconds(config, client.site, client.mac, minutes * 60)
         session = self.store.open_session(
             client.mac,
             client.ip,
             site=client.site,
             method=str(params.get("method", "admin"))[:32],
-            duration_s=minutes * 60,
+            duration_s=seconds,
             actor=params.get("_actor", "netd"),
+            shaped=fair_use.is_shaped(config, client.site),
         )
         try:
-            self.kernel.authorize([Client(client.mac, client.ip, session.expires_at)], self.clock())
+            self.kernel.authorize([self._client(config, session)], self.clock())
         except NftError as exc:
             self.store.end_session(client.mac, client.ip, reason="kernel-refused", actor="netd")
             raise RequestError("kernel-refused", str(exc)) from None
+        self._shape(config, [session])
         try:
             self.forget_redirected(client.ip)
         except OSError as exc:  # the grant stands; at worst a stale socket shows the portal once
@@ -251,6 +307,7 @@ class Netd:
             ip = parse_ip(params.get("ip", ""))
         except ClientError as exc:
             raise RequestError("invalid", str(exc)) from None
+        session = self.store.active_session_of(ip)
         ended = self.store.end_session(
             mac,
             ip,
@@ -258,7 +315,25 @@ class Netd:
             actor=params.get("_actor", "netd"),
         )
         self.kernel.deauthorize([Client(mac, ip, 0)])
+        if session is not None and session.mac == mac and self.store.has_config():
+            self._unshape(self._config(), [session])
         return {"ended": ended}
+
+    def _allowed_seconds(self, config: Any, site: str, mac: str, wanted_s: float) -> float:
+        """The session length a daily allowance leaves (the whole `wanted_s` without one)."""
+        daily = config.site(site).access.daily_minutes
+        if daily is None:
+            return wanted_s
+        now = self.clock()
+        since = fair_use.day_start(now, config.node.zoneinfo)
+        left = daily * 60 - self.store.seconds_online_since(mac, since)
+        if left < 60:
+            raise RequestError(
+                "allowance-used",
+                f"this device has used its {daily} minutes for today; it may connect again "
+                "tomorrow",
+            )
+        return min(wanted_s, left)
 
     def logout(self, params: dict[str, Any]) -> dict[str, Any]:
         """End the session of the client at `ip` (the portal's logout button)."""
@@ -356,14 +431,55 @@ class Netd:
     # -- housekeeping --------------------------------------------------------------------------
 
     def housekeeping(self) -> None:
-        """Close expired sessions in the store (the kernel expires their elements itself)."""
+        """Close expired and idle sessions, slow down clients over their quota, mind helpers."""
         expired = self.store.expire_sessions()
+        config = self.store.config() if self.store.has_config() else None
         if expired:
             log.info("expired %d session(s)", len(expired))
-            self.kernel.deauthorize([Client(s.mac, s.ip, 0) for s in expired])
+            if config is not None:
+                self._end(config, expired)
+            else:
+                self.kernel.deauthorize([Client(s.mac, s.ip, 0) for s in expired])
+        if config is not None:
+            self._end_idle(config)
+            self._throttle(config)
         now = time.monotonic()
         for child in self.children:
             child.watch(now)
+
+    def _end_idle(self, config: Any) -> None:
+        """Sessions whose idle element the kernel let expire (no packet for the site's idle
+        time) end now."""
+        active = self.store.active_sessions()
+        if not active:
+            return
+        seen = self.kernel.idle_ips()
+        idle = [s for s in active if s.ip not in seen]
+        for s in idle:
+            self.store.end_session(s.mac, s.ip, reason="idle", actor="netd")
+        if idle:
+            log.info("%d idle session(s) ended", len(idle))
+            self._end(config, idle)
+
+    def _throttle(self, config: Any) -> None:
+        """Clients past their session's quota are slowed to the fair-use rate, not cut."""
+        candidates = [
+            s
+            for s in self.store.active_sessions()
+            if not s.throttled
+            and s.site is not None
+            and s.site in {site.slug for site in config.hotspot_sites}
+            and config.site(s.site).access.quota_mb is not None
+        ]
+        if not candidates:
+            return
+        counters = {(c.mac, c.ip): c for c in self.kernel.client_counters()}
+        for s in candidates:
+            c = counters.get((s.mac, s.ip))
+            if c is not None and fair_use.over_quota(config, s.site, c.up_bytes + c.down_bytes):
+                self.store.set_throttled(s.id)
+                log.info("a client of %s used its quota: slowed down", s.site)
+                self._shape(config, [replace(s, throttled=1)])
 
     def shutdown(self) -> None:
         """Stop helper daemons. The ruleset stays: clients keep working while netd restarts."""
@@ -496,7 +612,7 @@ async def run(args: argparse.Namespace) -> None:
     """Start netd: restore the ruleset and sessions from the store, then serve the API."""
     os.makedirs(args.state_dir, exist_ok=True)
     store = Store(args.db)
-    netd = Netd(store, Kernel(), args.state_dir, supervise=args.supervise)
+    netd = Netd(store, Kernel(), args.state_dir, supervise=args.supervise, shaper=netlink.Shaper())
     if store.has_config():
         try:
             result = netd.apply({"_actor": "netd (start)"})

@@ -19,6 +19,10 @@ TABLE = "simpul"
 FAMILY = "inet"
 AUTH_SET = "hs_auth"  # ether_addr . ipv4_addr of authorized hotspot clients; counts their upload
 AUTH_DL_SET = "hs_auth_dl"  # ipv4_addr of the same clients; counts their download
+IDLE_SET = "hs_idle"  # ipv4_addr of clients seen within their site's idle time (no counter)
+CLASS_MAP = "client_class"  # ipv4_addr -> the client's HTB class (tc), picked by meta priority
+# Carry no counters, so every apply refills them from the store instead of diffing.
+REFILLED = (IDLE_SET, CLASS_MAP)
 GARDEN_SET = "walled_garden"  # ipv4 ranges open to hotspot clients before they are let through
 AUTH_SET_SIZE = 262_144
 REJECT = "reject with icmpx admin-prohibited"
@@ -60,6 +64,7 @@ class SetDef:
     body: str
     elements: tuple[str, ...] = ()
     static: bool = False
+    kind: str = "set"  # or "map"
 
 
 @dataclass(frozen=True)
@@ -75,7 +80,7 @@ class Ruleset:
         out = [f"table {FAMILY} {TABLE} {{"]
         for s in self.sets:
             elements = f" elements = {{ {', '.join(s.elements)} }};" if s.elements else ""
-            out.append(f"\tset {s.name} {{ {s.body}{elements} }}")
+            out.append(f"\t{s.kind} {s.name} {{ {s.body}{elements} }}")
         for c in self.counters:
             out.append(f"\tcounter {c} {{ }}")
         for chain in self.chains:
@@ -95,6 +100,8 @@ class Client:
     mac: str
     ip: str
     expires_at: float
+    idle_s: int | None = None  # the site's idle timeout (kernel-native)
+    class_id: int | None = None  # minor of the client's HTB class, when its rate is limited
 
 
 @dataclass(frozen=True)
@@ -106,6 +113,7 @@ class LiveState:
     table_exists: bool = False
     chains: frozenset[str] = frozenset()
     sets: frozenset[str] = frozenset()
+    maps: frozenset[str] = frozenset()
     counters: frozenset[str] = frozenset()
     auth_elements: frozenset[tuple[str, str]] = frozenset()
     auth_dl_elements: frozenset[str] = frozenset()
@@ -133,7 +141,9 @@ class _Zone:
 def _zones(config: Config) -> list[_Zone]:
     zones = [_Zone("management", "management", config.zones.management.interface)]
     zones += [_Zone("opd", ident("opd", o.slug), o.interface, o.slug) for o in config.opds]
-    zones += [_Zone("hotspot", ident("site", s.slug), s.interface) for s in config.hotspot_sites]
+    zones += [
+        _Zone("hotspot", ident("site", s.slug), s.interface, s.slug) for s in config.hotspot_sites
+    ]
     zones += [_Zone("remote", ident("remote", r.slug), r.interface) for r in config.remote_sites]
     return zones
 
@@ -228,14 +238,21 @@ def _forward_chains(config: Config, zones: list[_Zone]) -> list[Chain]:
         up = f'counter name "{zone.key}_up"'
         down = f'counter name "{zone.key}_down"'
         if zone.kind == "hotspot":
+            idle_s = config.site(zone.slug).access.idle_minutes * 60
             outbound: tuple[str, ...] = (
-                f"ether saddr . ip saddr @{AUTH_SET} {up} accept",
+                # The client's own HTB class on the uplinks (no match: not rate-limited).
+                f"meta priority set ip saddr map @{CLASS_MAP}",
+                # Authorized and not idle; each packet starts the idle time again (the kernel
+                # lets an idle client go by itself; netd then ends its session).
+                f"ether saddr . ip saddr @{AUTH_SET} ip saddr @{IDLE_SET} "
+                f"update @{IDLE_SET} {{ ip saddr timeout {idle_s}s }} {up} accept",
                 f"ip daddr @{GARDEN_SET} {up} accept",
                 # Refuse at once (a reset for TCP) so a phone notices the portal fast.
                 "meta l4proto tcp reject with tcp reset",
                 REJECT,
             )
             inbound = (
+                f"meta priority set ip daddr map @{CLASS_MAP}",
                 f"ip daddr @{AUTH_DL_SET} ct state established,related {down} accept",
                 f"ip saddr @{GARDEN_SET} ct state established,related {down} accept",
             )
@@ -299,6 +316,12 @@ def build_ruleset(config: Config) -> Ruleset:
             f"type ether_addr . ipv4_addr; flags timeout; counter; size {AUTH_SET_SIZE};",
         ),
         SetDef(AUTH_DL_SET, f"type ipv4_addr; flags timeout; counter; size {AUTH_SET_SIZE};"),
+        SetDef(IDLE_SET, f"type ipv4_addr; flags dynamic, timeout; size {AUTH_SET_SIZE};"),
+        SetDef(
+            CLASS_MAP,
+            f"type ipv4_addr : classid; flags timeout; size {AUTH_SET_SIZE};",
+            kind="map",
+        ),
         SetDef(
             GARDEN_SET,
             "type ipv4_addr; flags interval; auto-merge;",
@@ -315,19 +338,31 @@ def _timeout(client: Client, now: float) -> int:
 
 
 def element_commands(clients: Iterable[Client], now: float, verb: str = "add") -> list[str]:
-    """`add`/`delete element` commands for authorized clients (one command per set)."""
+    """`add`/`delete element` commands for authorized clients (one command per set or map)."""
     live = [c for c in clients if verb == "delete" or c.expires_at > now]
-    if not live:
-        return []
-    if verb == "add":
-        auth = [f"{c.mac} . {c.ip} timeout {_timeout(c, now)}s" for c in live]
-        dl = [f"{c.ip} timeout {_timeout(c, now)}s" for c in live]
+    where = f"{FAMILY} {TABLE}"
+    if verb == "delete":
+        elements = {
+            AUTH_SET: [f"{c.mac} . {c.ip}" for c in live],
+            AUTH_DL_SET: [c.ip for c in live],
+            IDLE_SET: [c.ip for c in live],
+            CLASS_MAP: [c.ip for c in live],
+        }
     else:
-        auth = [f"{c.mac} . {c.ip}" for c in live]
-        dl = [c.ip for c in live]
+        elements = {
+            AUTH_SET: [f"{c.mac} . {c.ip} timeout {_timeout(c, now)}s" for c in live],
+            AUTH_DL_SET: [f"{c.ip} timeout {_timeout(c, now)}s" for c in live],
+            IDLE_SET: [
+                f"{c.ip} timeout {min(c.idle_s, _timeout(c, now))}s" for c in live if c.idle_s
+            ],
+            CLASS_MAP: [
+                f"{c.ip} timeout {_timeout(c, now)}s : 1:{c.class_id:x}" for c in live if c.class_id
+            ],
+        }
     return [
-        f"{verb} element {FAMILY} {TABLE} {AUTH_SET} {{ {', '.join(auth)} }}",
-        f"{verb} element {FAMILY} {TABLE} {AUTH_DL_SET} {{ {', '.join(dl)} }}",
+        f"{verb} element {where} {name} {{ {', '.join(items)} }}"
+        for name, items in elements.items()
+        if items
     ]
 
 
@@ -338,10 +373,18 @@ def render(config: Config, live: LiveState) -> Rendered:
     wanted_chains = {c.name for c in ruleset.chains}
     obsolete_chains = sorted(live.chains - wanted_chains)
     lines = [f"add table {where}"]
-    lines += [f"add set {where} {s.name} {{ {s.body} }}" for s in ruleset.sets]
+    present = live.sets | live.maps
+    # Existing sets and maps stay as they are (with their elements and counters): declaring
+    # them again fails when the kernel has added flags of its own (e.g. `dynamic` on a set
+    # that rules update).
+    lines += [
+        f"add {s.kind} {where} {s.name} {{ {s.body} }}"
+        for s in ruleset.sets
+        if s.name not in present
+    ]
     for s in ruleset.sets:
-        if s.static and s.name in live.sets:
-            lines.append(f"flush set {where} {s.name}")
+        if (s.static or s.name in REFILLED) and s.name in present:
+            lines.append(f"flush {s.kind} {where} {s.name}")
         if s.static and s.elements:
             lines.append(f"add element {where} {s.name} {{ {', '.join(s.elements)} }}")
     lines += [f"add counter {where} {c}" for c in ruleset.counters]
@@ -353,7 +396,9 @@ def render(config: Config, live: LiveState) -> Rendered:
     lines += [f"flush chain {where} {name}" for name in obsolete_chains]
     lines += [f"delete chain {where} {name}" for name in obsolete_chains]
     lines += [f"delete counter {where} {c}" for c in sorted(live.counters - set(ruleset.counters))]
-    lines += [f"delete set {where} {s}" for s in sorted(live.sets - {s.name for s in ruleset.sets})]
+    wanted_sets = {s.name for s in ruleset.sets}
+    lines += [f"delete set {where} {s}" for s in sorted(live.sets - wanted_sets)]
+    lines += [f"delete map {where} {m}" for m in sorted(live.maps - wanted_sets)]
     for chain in ruleset.chains:
         lines += [f"add rule {where} {chain.name} {rule}" for rule in chain.rules]
 
@@ -370,6 +415,7 @@ def render(config: Config, live: LiveState) -> Rendered:
     stale_ips = sorted(live.auth_dl_elements - wanted_ips)
     if stale_ips:
         lines.append(f"delete element {where} {AUTH_DL_SET} {{ {', '.join(stale_ips)} }}")
+
     lines += element_commands(current, live.now)
     stats = {
         "chains": len(ruleset.chains),

@@ -58,7 +58,14 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE UNIQUE INDEX session_active ON session (mac, ip) WHERE ended_at IS NULL;
     CREATE INDEX session_expiry ON session (expires_at) WHERE ended_at IS NULL;
     """,
+    # 3: per-client shaping (the HTB class of a session) and the fair-use throttle
+    """
+    ALTER TABLE session ADD COLUMN class_id INTEGER;
+    ALTER TABLE session ADD COLUMN throttled INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX session_mac ON session (mac, started_at);
+    """,
 )
+FIRST_CLASS_ID, LAST_CLASS_ID = 0x10, 0xFFFE  # HTB minors for clients (1: and 2: are taken)
 
 # Config sections that hold lists of keyed objects, and the key of each object.
 LIST_SECTIONS = {
@@ -101,6 +108,8 @@ class Session:
     expires_at: float
     ended_at: float | None = None
     end_reason: str | None = None
+    class_id: int | None = None
+    throttled: int = 0
 
 
 def _canonical(data: Any) -> str:
@@ -285,25 +294,70 @@ class Store:
     # -- sessions ----------------------------------------------------------------------------
 
     def open_session(
-        self, mac: str, ip: str, *, site: str | None, method: str, duration_s: float, actor: str
+        self,
+        mac: str,
+        ip: str,
+        *,
+        site: str | None,
+        method: str,
+        duration_s: float,
+        actor: str,
+        shaped: bool = False,
     ) -> Session:
-        """Start (or extend) the session of MAC . IP; an open one for the pair is replaced."""
+        """Start (or extend) the session of MAC . IP; an open one for the pair is replaced.
+
+        A `shaped` session gets the lowest HTB class id no open session holds.
+        """
         now = self._clock()
         with self.transaction() as db:
-            db.execute(
+            replaced = db.execute(
                 "UPDATE session SET ended_at = ?, end_reason = 'replaced' "
-                "WHERE mac = ? AND ip = ? AND ended_at IS NULL",
+                "WHERE mac = ? AND ip = ? AND ended_at IS NULL RETURNING class_id",
                 (now, mac, ip),
-            )
+            ).fetchall()
+            class_id = None
+            if shaped:
+                kept = [r[0] for r in replaced if r[0] is not None]
+                class_id = kept[0] if kept else self._free_class_id(db)
             cursor = db.execute(
-                "INSERT INTO session (mac, ip, site, method, started_at, expires_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (mac, ip, site, method, now, now + duration_s),
+                "INSERT INTO session (mac, ip, site, method, started_at, expires_at, class_id) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (mac, ip, site, method, now, now + duration_s, class_id),
             )
             self._audit(db, actor, "client.allow", {"mac": mac, "ip": ip, "site": site})
             session_id = cursor.lastrowid
         assert session_id is not None
-        return Session(session_id, mac, ip, site, method, now, now + duration_s)
+        return Session(
+            session_id, mac, ip, site, method, now, now + duration_s, class_id=class_id
+        )
+
+    @staticmethod
+    def _free_class_id(db: sqlite3.Connection) -> int:
+        used = {
+            row[0]
+            for row in db.execute(
+                "SELECT class_id FROM session WHERE ended_at IS NULL AND class_id IS NOT NULL"
+            )
+        }
+        for candidate in range(FIRST_CLASS_ID, LAST_CLASS_ID + 1):
+            if candidate not in used:
+                return candidate
+        raise RuntimeError("no free shaping class: too many clients online")
+
+    def set_throttled(self, session_id: int) -> None:
+        """Mark a session as slowed to its site's fair-use rate."""
+        with self.transaction() as db:
+            db.execute("UPDATE session SET throttled = 1 WHERE id = ?", (session_id,))
+
+    def seconds_online_since(self, mac: str, since: float) -> float:
+        """How long MAC has been let through since `since` (for a daily allowance)."""
+        now = self._clock()
+        row = self.db.execute(
+            "SELECT COALESCE(SUM(MAX(0, MIN(COALESCE(ended_at, ?), expires_at, ?) "
+            "- MAX(started_at, ?))), 0) FROM session WHERE mac = ? AND expires_at > ?",
+            (now, now, since, mac, since),
+        ).fetchone()
+        return float(row[0])
 
     def end_session(self, mac: str, ip: str, *, reason: str, actor: str) -> bool:
         """End the open session of MAC . IP; False if there was none."""

@@ -178,7 +178,8 @@ def load_config_file(path: str) -> Config:
 
 def config_to_data(config: Config) -> dict[str, Any]:
     """The configuration as plain data, defaults included, in a stable order (for YAML/JSON)."""
-    return config.model_dump(mode="json", exclude_none=True)
+    # None is kept: for some fields it overrides a default (e.g. no per-device rate limit).
+    return config.model_dump(mode="json")
 
 
 def dump_config_yaml(config: Config) -> str:

@@ -12,10 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from simpul.config import load_config_file
 from simpul.lab.runner import REQUIRED_TOOLS, Lab
-from tests.integration.helpers import LAB_YAML, VIDEO_SECONDS, LabHandle, mac_of
+from tests.integration.helpers import LabHandle, lab_data, mac_of
 
 PREFIX = "spt-"
 
@@ -41,11 +42,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabHandle]:
     """The lab built from examples/lab.yaml with the `spt-` prefix, torn down at the end.
 
-    The welcome video need only play VIDEO_SECONDS here, so the browser test is quick.
+    The welcome video need only play VIDEO_SECONDS here, so the browser test is quick, and
+    devices are not rate-limited unless a test says so (see test_fair_use).
     """
-    text = LAB_YAML.read_text().replace("video_seconds: 30", f"video_seconds: {VIDEO_SECONDS}")
     path = tmp_path_factory.mktemp("lab") / "lab.yaml"
-    path.write_text(text)
+    path.write_text(yaml.safe_dump(lab_data()))
     built = Lab(load_config_file(str(path)), prefix=PREFIX)
     try:
         built.up(str(path))

@@ -7,9 +7,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from netctl.protocol import NetdClient
 from simpul.lab.runner import Lab
+from simpul.lab.topology import LAB_DNS
 
 ROOT = Path(__file__).resolve().parents[2]
 LAB_YAML = ROOT / "examples" / "lab.yaml"
@@ -67,6 +71,17 @@ def mac_of(ns: str, dev: str = "eth0") -> str:
     """The MAC address of a lab host's interface."""
     info = json.loads(ns_run(ns, "ip", "-j", "link", "show", "dev", dev, check=True).stdout)
     return str(info[0]["address"])
+
+
+def lab_data(**access: object) -> dict[str, Any]:
+    """examples/lab.yaml as the tests' lab runs it: a short video, and `access` (default: no
+    per-device rate limits) on every hotspot site."""
+    data = yaml.safe_load(LAB_YAML.read_text())
+    data["portal"]["video_seconds"] = VIDEO_SECONDS
+    data["resolver"] = {"forwarders": [LAB_DNS]}  # as `Lab` sets it
+    for site in data["hotspot_sites"]:
+        site["access"] = {"client_down_kbps": None, "client_up_kbps": None, **access}
+    return data
 
 
 class LabHandle:
