@@ -111,6 +111,9 @@ def render_dnsmasq(
     if networks:
         # dnsmasq's default cap is 1000 leases in all; allow every address of every range.
         lines.append(f"dhcp-lease-max={sum(net.size for net in networks)}")
+    if config.portal.mac_block:
+        lines += ["", "# Blocked devices get no address."]
+        lines += [f"dhcp-host={mac},ignore" for mac in config.portal.mac_block]
     for net in opds:
         lines += ["", *_range_lines(net)]
     for net in sites:

@@ -24,6 +24,9 @@ CLASS_MAP = "client_class"  # ipv4_addr -> the client's HTB class (tc), picked b
 # Carry no counters, so every apply refills them from the store instead of diffing.
 REFILLED = (IDLE_SET, CLASS_MAP)
 GARDEN_SET = "walled_garden"  # ipv4 ranges open to hotspot clients before they are let through
+ALLOW_SET = "mac_allow"  # devices let through without the portal
+BLOCK_SET = "mac_block"  # devices refused everything
+BYPASS_MARK = "0x00000001"  # conntrack mark of an allowed device's flows (for their replies)
 AUTH_SET_SIZE = 262_144
 REJECT = "reject with icmpx admin-prohibited"
 
@@ -198,7 +201,15 @@ def _input_chains(config: Config, zones: list[_Zone]) -> list[Chain]:
             if mgmt_services
             else (*COMMON_INPUT, "meta l4proto { tcp, udp } th dport 53 accept", REJECT),
         ),
-        Chain("in_uplink", ("icmp type echo-request limit rate 5/second accept", "drop")),
+        Chain(
+            "in_uplink",
+            (
+                "icmp type echo-request limit rate 5/second accept",
+                # IPv6 on an uplink needs neighbour discovery and the ISP's router adverts.
+                "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert } accept",
+                "drop",
+            ),
+        ),
     ]
     portal = config.portal
     extra = {"hotspot": (f"tcp dport {{ {portal.http_port}, {portal.https_port} }} accept",)}
@@ -240,6 +251,8 @@ def _forward_chains(config: Config, zones: list[_Zone]) -> list[Chain]:
         if zone.kind == "hotspot":
             idle_s = config.site(zone.slug).access.idle_minutes * 60
             outbound: tuple[str, ...] = (
+                f"ether saddr @{BLOCK_SET} drop",
+                f"ether saddr @{ALLOW_SET} ct mark set {BYPASS_MARK} {up} accept",
                 # The client's own HTB class on the uplinks (no match: not rate-limited).
                 f"meta priority set ip saddr map @{CLASS_MAP}",
                 # Authorized and not idle; each packet starts the idle time again (the kernel
@@ -254,6 +267,7 @@ def _forward_chains(config: Config, zones: list[_Zone]) -> list[Chain]:
             inbound = (
                 f"meta priority set ip daddr map @{CLASS_MAP}",
                 f"ip daddr @{AUTH_DL_SET} ct state established,related {down} accept",
+                f"ct mark {BYPASS_MARK} ct state established,related {down} accept",
                 f"ip saddr @{GARDEN_SET} ct state established,related {down} accept",
             )
             between: tuple[str, ...] = (REJECT,)
@@ -290,6 +304,8 @@ def _nat_chains(config: Config) -> list[Chain]:
                 "captive_redirect",
                 (
                     f"ether saddr . ip saddr @{AUTH_SET} return",
+                    f"ether saddr @{ALLOW_SET} return",
+                    f"ether saddr @{BLOCK_SET} return",
                     f"ip daddr @{GARDEN_SET} return",
                     # The portal itself (on any of the gateway's addresses) is reached directly.
                     "fib daddr type local return",
@@ -328,6 +344,8 @@ def build_ruleset(config: Config) -> Ruleset:
             tuple(str(net) for net in config.portal.walled_garden),
             static=True,
         ),
+        SetDef(ALLOW_SET, "type ether_addr;", tuple(config.portal.mac_allow), static=True),
+        SetDef(BLOCK_SET, "type ether_addr;", tuple(config.portal.mac_block), static=True),
     )
     chains = _input_chains(config, zones) + _forward_chains(config, zones) + _nat_chains(config)
     return Ruleset(sets, tuple(counters), tuple(chains))

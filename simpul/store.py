@@ -327,9 +327,7 @@ class Store:
             self._audit(db, actor, "client.allow", {"mac": mac, "ip": ip, "site": site})
             session_id = cursor.lastrowid
         assert session_id is not None
-        return Session(
-            session_id, mac, ip, site, method, now, now + duration_s, class_id=class_id
-        )
+        return Session(session_id, mac, ip, site, method, now, now + duration_s, class_id=class_id)
 
     @staticmethod
     def _free_class_id(db: sqlite3.Connection) -> int:

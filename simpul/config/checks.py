@@ -265,6 +265,9 @@ def _portal(config: Config) -> Iterator[Found]:
         )
     if portal.http_port == portal.https_port:
         yield ("portal", "https_port"), "must differ from portal.http_port"
+    for i, mac in enumerate(portal.mac_allow):
+        if mac in portal.mac_block:
+            yield ("portal", "mac_allow", i), f"{mac} is also in portal.mac_block"
     files = [v.file for v in portal.videos]
     for i, name in enumerate(files):
         if name in files[:i]:

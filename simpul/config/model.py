@@ -296,6 +296,17 @@ def _hostname(value: str) -> str:
 
 
 Hostname = Annotated[str, AfterValidator(_hostname)]
+_MAC = re.compile(r"^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$")
+
+
+def _mac(value: str) -> str:
+    mac = value.lower().replace("-", ":")
+    if not _MAC.match(mac) or int(mac[:2], 16) & 1:
+        raise ValueError(f"{value!r} is not a device's MAC address such as '02:1a:2b:3c:4d:5e'")
+    return mac
+
+
+MacAddress = Annotated[str, AfterValidator(_mac)]
 
 
 class Video(Model):
@@ -322,6 +333,9 @@ class Portal(Model):
     videos: list[Video] = Field(default_factory=list)
     # Open to clients before they are let through (e.g. the regency's own sites).
     walled_garden: list[IPv4Network] = Field(default_factory=list)
+    # Devices let through without the portal (e.g. a kiosk, a camera) and devices refused.
+    mac_allow: list[MacAddress] = Field(default_factory=list)
+    mac_block: list[MacAddress] = Field(default_factory=list)
 
 
 class MonitoringTarget(Model):

@@ -112,6 +112,17 @@ class LabHandle:
         with self.netd() as client:
             return client.call(api_method, **params)
 
+    def configure(self, tmp_path: Path, data: dict[str, Any]) -> None:
+        """Replace the lab's configuration with `data` (as an admin would) and apply it."""
+        from simpul.config import load_config_file
+        from simpul.store import Store
+
+        path = tmp_path / "variant.yaml"
+        path.write_text(yaml.safe_dump(data))
+        with Store(str(self.lab.paths.db)) as store:
+            store.import_config(load_config_file(str(path)), actor="test", replace=True)
+        self.call("apply")
+
     def nft(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """`nft` in the gateway (for looking; the code under test never forks nft)."""
         return ns_run(self.gw, "nft", *args, check=check)

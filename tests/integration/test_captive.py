@@ -19,6 +19,7 @@ from tests.integration.helpers import (
     VIDEO_SECONDS,
     LabHandle,
     http_code,
+    lab_data,
     mac_of,
     ns_run,
 )
@@ -218,3 +219,49 @@ def test_sessions_survive_lab_down_and_up_with_the_store_kept(
     assert lab.ip("hs-2") == ip and mac_of(ns) == mac  # the lease was kept too
     assert lab.call("whois", ip=ip)["authorized"] is True  # type: ignore[index]
     assert http_code(ns, "http://example.org/") == "200"
+
+
+def test_mac_allow_and_block_lists(lab: LabHandle, tmp_path: Path) -> None:
+    """An allowed device (a kiosk) goes straight out; a blocked one reaches nothing."""
+    allowed, blocked = lab.ns("hs-2"), lab.ns("hs-1")
+    data = lab_data()
+    data["portal"]["mac_allow"] = [mac_of(allowed)]
+    data["portal"]["mac_block"] = [mac_of(blocked)]
+    lab.configure(tmp_path, data)
+    try:
+        assert http_code(allowed, "http://example.org/") == "200"
+        assert http_code(blocked, "http://example.org/") == "000"
+        assert http_code(blocked, "http://merantikab.go.id/") == "000"  # not even the garden
+    finally:
+        lab.configure(tmp_path, lab_data())
+    assert http_code(allowed, "http://example.org/") == "302"
+
+
+def test_ipv6_cannot_bypass_the_portal(lab: LabHandle, phone: tuple[str, str, str]) -> None:
+    """Even on a gateway that forwards IPv6, a captive client's IPv6 goes nowhere."""
+    ns = phone[0]
+    steps = [
+        (ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=0"),
+        (ns, "ip", "-6", "addr", "add", "2001:db8:40::10/64", "dev", "eth0", "nodad"),
+        (ns, "ip", "-6", "route", "add", "default", "via", "2001:db8:40::1"),
+        (lab.gw, "ip", "-6", "addr", "add", "2001:db8:40::1/64", "dev", "hs-cikpuan", "nodad"),
+        (lab.gw, "ip", "-6", "addr", "add", "2001:db8:99::2/64", "dev", "wan0", "nodad"),
+        (lab.gw, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"),
+        (lab.inet, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=0"),
+        (lab.inet, "ip", "-6", "addr", "add", "2001:db8:99::1/64", "dev", "eth0", "nodad"),
+        (lab.inet, "ip", "-6", "route", "add", "2001:db8:40::/64", "via", "2001:db8:99::2"),
+    ]
+    try:
+        for host, *argv in steps:
+            ns_run(host, *argv, check=True)
+        assert ns_run(lab.gw, "ping", "-6", "-c1", "-W1", "2001:db8:99::1").returncode == 0
+        proc = ns_run(ns, "curl", "-s", "-m", "3", "-o", "/dev/null", "-w", "%{http_code}",
+                      "http://[2001:db8:99::1]/")  # fmt: skip
+        assert proc.stdout == "000"
+        assert ns_run(ns, "ping", "-6", "-c1", "-W1", "2001:db8:99::1").returncode != 0
+    finally:
+        ns_run(lab.gw, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=0")
+        ns_run(lab.gw, "ip", "-6", "addr", "flush", "dev", "hs-cikpuan", "scope", "global")
+        ns_run(lab.gw, "ip", "-6", "addr", "flush", "dev", "wan0", "scope", "global")
+        ns_run(lab.inet, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1")
+        ns_run(ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1")

@@ -9,21 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from simpul.lab.topology import LAB_BULK
 from tests.integration.helpers import LabHandle, http_code, lab_data, mac_of, ns_run
-
-
-def _import(lab: LabHandle, tmp_path: Path, data: dict[str, object]) -> None:
-    path = tmp_path / "variant.yaml"
-    path.write_text(yaml.safe_dump(data))
-    from simpul.config import load_config_file
-    from simpul.store import Store
-
-    with Store(str(lab.lab.paths.db)) as store:
-        store.import_config(load_config_file(str(path)), actor="test", replace=True)
-    lab.call("apply")
 
 
 @pytest.fixture
@@ -31,12 +19,12 @@ def access(lab: LabHandle, tmp_path: Path) -> Iterator[object]:
     """Set the hotspot sites' access policy for one test; the test lab's returns after it."""
 
     def set_access(**policy: object) -> None:
-        _import(lab, tmp_path, lab_data(**policy))
+        lab.configure(tmp_path, lab_data(**policy))
 
     try:
         yield set_access
     finally:
-        _import(lab, tmp_path, lab_data())
+        lab.configure(tmp_path, lab_data())
 
 
 def _iperf_mbps(ns: str, *, download: bool, seconds: int = 4) -> float:
