@@ -19,6 +19,7 @@ LEADS = {404, 405, 413, 429, 500}
 NETD_CLIENT_ERRORS: dict[str, tuple[int, str]] = {
     "unknown-client": (400, "unknown_client"),
     "invalid": (403, "not_hotspot"),
+    "allowance-used": (403, "allowance_used"),
 }
 KEPT_HEADERS = ("Allow", "Retry-After")
 NETD_RETRY_AFTER_S = 5

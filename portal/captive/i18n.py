@@ -84,6 +84,11 @@ CATALOG: dict[str, dict[str, str]] = {
         "en": "The network does not recognise your device yet. Disconnect from the WiFi, "
         "connect again and retry.",
     },
+    "allowance_used": {
+        "id": "Jatah waktu internet perangkat ini untuk hari ini sudah habis. Silakan kembali "
+        "besok.",
+        "en": "This device has used its internet time for today. Please come back tomorrow.",
+    },
     "not_hotspot": {
         "id": "Halaman ini hanya untuk perangkat yang tersambung ke WiFi Gratis.",
         "en": "This page is only for devices connected to the free WiFi.",

@@ -978,3 +978,16 @@ def test_the_script_starts_the_token_on_playing_and_on_error(phone: Phone) -> No
     assert '"/watch"' in script
     assert "import " not in script
     assert "await " not in script
+
+
+
+def test_a_used_daily_allowance_is_explained_in_bahasa(
+    phone: Phone, netd: FakeNetd, clock: Clock
+) -> None:
+    """netd refuses a device whose daily minutes are used: the citizen is told, politely."""
+    netd.errors["authorize"] = ApiError("allowance-used", "used its 120 minutes for today")
+    token = phone.watch()
+    clock.now += 30
+    response = phone.post("/grant", data={"token": token, "lang": "id"})
+    assert response.status_code == 403
+    assert "sudah habis" in page(response)
