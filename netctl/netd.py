@@ -29,13 +29,20 @@ from typing import Any
 from netctl import fair_use, neighbors, netlink
 from netctl.apply import Kernel
 from netctl.children import Child, write_atomic
-from netctl.clients import ClientError, parse_client, parse_ip, parse_mac, parse_minutes
+from netctl.clients import (
+    ClientError,
+    ClientId,
+    parse_client,
+    parse_ip,
+    parse_mac,
+    parse_minutes,
+)
 from netctl.dhcp import dnsmasq_command, render_dnsmasq
 from netctl.libnft import NftError
 from netctl.protocol import DEFAULT_SOCKET, MAX_LINE, encode
 from netctl.render import Client, build_ruleset
 from netctl.resolver import render_unbound, unbound_command
-from simpul import __version__
+from simpul import __version__, vouchers
 from simpul.config import ConfigError
 from simpul.store import Session, Store
 
@@ -100,6 +107,7 @@ class Netd:
             "authorize": self.authorize,
             "deauthorize": self.deauthorize,
             "logout": self.logout,
+            "redeem_voucher": self.redeem_voucher,
             "whois": self.whois,
             "portal_config": self.portal_config,
             "clients": self.clients,
@@ -274,14 +282,28 @@ class Netd:
         except ClientError as exc:
             raise RequestError("invalid", str(exc)) from None
         seconds = self._allowed_seconds(config, client.site, client.mac, minutes * 60)
+        method = str(params.get("method", "admin"))[:32]
+        return self._grant(config, client, seconds, method, params.get("_actor", "netd"))
+
+    def _grant(
+        self,
+        config: Any,
+        client: ClientId,
+        seconds: float,
+        method: str,
+        actor: str,
+        credential: str | None = None,
+    ) -> dict[str, Any]:
+        """Open the session and let the client through (set elements, shaping, stale flows)."""
         session = self.store.open_session(
             client.mac,
             client.ip,
             site=client.site,
-            method=str(params.get("method", "admin"))[:32],
+            method=method,
             duration_s=seconds,
-            actor=params.get("_actor", "netd"),
+            actor=actor,
             shaped=fair_use.is_shaped(config, client.site),
+            credential=credential,
         )
         try:
             self.kernel.authorize([self._client(config, session)], self.clock())
@@ -299,6 +321,39 @@ class Netd:
             "site": client.site,
             "expires_at": session.expires_at,
         }
+
+    def redeem_voucher(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Let the client at `ip` through with a voucher `code`, for what is left of the voucher's
+        time since its first use. A voucher still running on another device moves here (a
+        phone that changed its randomized MAC, or a second device of the same person)."""
+        config = self._config()
+        mac = self._client_mac(params)
+        try:
+            client = parse_client(config, mac, params.get("ip", ""))
+        except ClientError as exc:
+            raise RequestError("invalid", str(exc)) from None
+        try:
+            code = vouchers.normalize(params.get("code", ""))
+        except vouchers.VoucherError as exc:
+            raise RequestError("voucher-invalid", str(exc)) from None
+        if "voucher" not in config.site(client.site).access.methods:
+            raise RequestError("method-not-offered", f"{client.site} does not take vouchers")
+        voucher = self.store.voucher(code)
+        if voucher is None or voucher.site not in (None, client.site):
+            raise RequestError("voucher-unknown", "no such voucher for this site")
+        first_use = self.store.first_use_of(code)
+        left = first_use + voucher.minutes * 60 - self.clock()
+        if left < 30:
+            raise RequestError("voucher-used", "this voucher's time is used up")
+        moved = [
+            s for s in self.store.sessions_with(code) if (s.mac, s.ip) != (client.mac, client.ip)
+        ]
+        actor = params.get("_actor", "netd")
+        for s in moved:
+            self.store.end_session(s.mac, s.ip, reason="moved", actor=actor)
+        self._end(config, moved)
+        result = self._grant(config, client, left, "voucher", actor, credential=code)
+        return {**result, "moved_from": len(moved)}
 
     def deauthorize(self, params: dict[str, Any]) -> dict[str, Any]:
         """End a client's session and remove it from the kernel at once."""
@@ -390,7 +445,8 @@ class Netd:
             "video_seconds": portal.video_seconds,
             "videos": [v.model_dump() for v in portal.videos],
             "sites": {
-                s.slug: {"name": s.name, "kecamatan": s.kecamatan} for s in config.hotspot_sites
+                s.slug: {"name": s.name, "kecamatan": s.kecamatan, "methods": s.access.methods}
+                for s in config.hotspot_sites
             },
         }
 

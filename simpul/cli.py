@@ -246,6 +246,67 @@ def clients_deny(ctx: click.Context, mac: str, ip: str) -> None:
     console.print("denied" if result["ended"] else "no open session; removed from the kernel")
 
 
+@main.group("vouchers")
+def vouchers_group() -> None:
+    """Voucher codes for hotspot sites: generate a batch, print its sheet."""
+
+
+@vouchers_group.command("generate")
+@click.option("--count", type=click.IntRange(1, 5000), required=True)
+@click.option(
+    "--minutes",
+    type=click.IntRange(1, 7 * 24 * 60),
+    required=True,
+    help="online time from the first use",
+)
+@click.option("--site", help="only valid at this hotspot site (default: any)")
+@click.option("--note", default="", help="what the batch is for")
+@click.option("-o", "--sheet", type=click.Path(dir_okay=False), help="write the printable sheet")
+@click.pass_context
+def vouchers_generate(
+    ctx: click.Context, count: int, minutes: int, site: str | None, note: str, sheet: str | None
+) -> None:
+    """Generate a batch of voucher codes (stored; print them with the sheet)."""
+    from simpul.store import Store
+    from simpul.vouchers import new_codes
+
+    with Store(ctx.obj["db"]) as store:
+        config = store.config()
+        if site is not None and site not in {s.slug for s in config.hotspot_sites}:
+            _fail(f"no hotspot site {site!r}")
+        batch = store.add_voucher_batch(
+            new_codes(count), minutes=minutes, site=site, actor=_whoami(), note=note
+        )
+    console.print(f"batch {batch}: {count} vouchers of {minutes} minutes")
+    if sheet:
+        _write_sheet(ctx, batch, sheet)
+
+
+@vouchers_group.command("sheet")
+@click.argument("batch", type=int)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True)
+@click.pass_context
+def vouchers_sheet(ctx: click.Context, batch: int, output: str) -> None:
+    """Write the printable A4 sheet of a batch (HTML; print it from any browser)."""
+    _write_sheet(ctx, batch, output)
+
+
+def _write_sheet(ctx: click.Context, batch: int, output: str) -> None:
+    from simpul.store import Store
+    from simpul.vouchers import SheetInfo, sheet_html
+
+    with Store(ctx.obj["db"]) as store:
+        config = store.config()
+        codes = store.voucher_batch(batch)
+        if not codes:
+            _fail(f"no voucher batch {batch}")
+        site = codes[0].site
+        where = config.site(site).name if site else "semua lokasi"
+        info = SheetInfo(config.node.regency, where, codes[0].minutes, batch)
+        Path(output).write_text(sheet_html(info, [v.code for v in codes]), encoding="utf-8")
+    console.print(f"sheet of batch {batch} written to {output}")
+
+
 def _whoami() -> str:
     import pwd
 

@@ -64,6 +64,25 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE session ADD COLUMN throttled INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX session_mac ON session (mac, started_at);
     """,
+    # 4: vouchers, and the credential (a voucher code) a session was opened with, for reclaim
+    """
+    CREATE TABLE voucher_batch (
+        id INTEGER PRIMARY KEY,
+        created_at REAL NOT NULL,
+        actor TEXT NOT NULL,
+        site TEXT,
+        minutes INTEGER NOT NULL,
+        note TEXT NOT NULL
+    );
+    CREATE TABLE voucher (
+        code TEXT PRIMARY KEY,
+        batch INTEGER NOT NULL REFERENCES voucher_batch (id),
+        redeemed_at REAL
+    );
+    CREATE INDEX voucher_batch_codes ON voucher (batch);
+    ALTER TABLE session ADD COLUMN credential TEXT;
+    CREATE INDEX session_credential ON session (credential) WHERE ended_at IS NULL;
+    """,
 )
 FIRST_CLASS_ID, LAST_CLASS_ID = 0x10, 0xFFFE  # HTB minors for clients (1: and 2: are taken)
 
@@ -110,6 +129,18 @@ class Session:
     end_reason: str | None = None
     class_id: int | None = None
     throttled: int = 0
+    credential: str | None = None
+
+
+@dataclass(frozen=True)
+class Voucher:
+    """A voucher code, its batch's terms, and when it was first used."""
+
+    code: str
+    batch: int
+    site: str | None
+    minutes: int
+    redeemed_at: float | None
 
 
 def _canonical(data: Any) -> str:
@@ -303,6 +334,7 @@ class Store:
         duration_s: float,
         actor: str,
         shaped: bool = False,
+        credential: str | None = None,
     ) -> Session:
         """Start (or extend) the session of MAC . IP; an open one for the pair is replaced.
 
@@ -320,14 +352,24 @@ class Store:
                 kept = [r[0] for r in replaced if r[0] is not None]
                 class_id = kept[0] if kept else self._free_class_id(db)
             cursor = db.execute(
-                "INSERT INTO session (mac, ip, site, method, started_at, expires_at, class_id) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (mac, ip, site, method, now, now + duration_s, class_id),
+                "INSERT INTO session (mac, ip, site, method, started_at, expires_at, class_id, "
+                "credential) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (mac, ip, site, method, now, now + duration_s, class_id, credential),
             )
             self._audit(db, actor, "client.allow", {"mac": mac, "ip": ip, "site": site})
             session_id = cursor.lastrowid
         assert session_id is not None
-        return Session(session_id, mac, ip, site, method, now, now + duration_s, class_id=class_id)
+        return Session(
+            session_id,
+            mac,
+            ip,
+            site,
+            method,
+            now,
+            now + duration_s,
+            class_id=class_id,
+            credential=credential,
+        )
 
     @staticmethod
     def _free_class_id(db: sqlite3.Connection) -> int:
@@ -341,6 +383,64 @@ class Store:
             if candidate not in used:
                 return candidate
         raise RuntimeError("no free shaping class: too many clients online")
+
+    # -- vouchers ------------------------------------------------------------------------------
+
+    def add_voucher_batch(
+        self, codes: list[str], *, minutes: int, site: str | None, actor: str, note: str = ""
+    ) -> int:
+        """Store a batch of new codes; returns the batch number."""
+        with self.transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO voucher_batch (created_at, actor, site, minutes, note) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (self._clock(), actor, site, minutes, note),
+            )
+            batch = cursor.lastrowid
+            assert batch is not None
+            db.executemany(
+                "INSERT INTO voucher (code, batch) VALUES (?, ?)", [(c, batch) for c in codes]
+            )
+            self._audit(
+                db, actor, "voucher.batch", {"batch": batch, "count": len(codes), "site": site}
+            )
+        return batch
+
+    def voucher(self, code: str) -> Voucher | None:
+        """A voucher by its (normalized) code."""
+        row = self.db.execute(
+            "SELECT v.code, v.batch, b.site, b.minutes, v.redeemed_at FROM voucher v "
+            "JOIN voucher_batch b ON b.id = v.batch WHERE v.code = ?",
+            (code,),
+        ).fetchone()
+        return Voucher(*row) if row else None
+
+    def voucher_batch(self, batch: int) -> tuple[Voucher, ...]:
+        """The vouchers of a batch, by code."""
+        rows = self.db.execute(
+            "SELECT v.code, v.batch, b.site, b.minutes, v.redeemed_at FROM voucher v "
+            "JOIN voucher_batch b ON b.id = v.batch WHERE v.batch = ? ORDER BY v.code",
+            (batch,),
+        )
+        return tuple(Voucher(*row) for row in rows)
+
+    def first_use_of(self, code: str) -> float:
+        """When the voucher was first used (now, if this is its first use)."""
+        now = self._clock()
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE voucher SET redeemed_at = ? WHERE code = ? AND redeemed_at IS NULL",
+                (now, code),
+            )
+            row = db.execute("SELECT redeemed_at FROM voucher WHERE code = ?", (code,)).fetchone()
+        return float(row[0])
+
+    def sessions_with(self, credential: str) -> list[Session]:
+        """Open sessions opened with `credential` (for moving them to a new device)."""
+        rows = self.db.execute(
+            "SELECT * FROM session WHERE credential = ? AND ended_at IS NULL", (credential,)
+        )
+        return [Session(**dict(r)) for r in rows]
 
     def set_throttled(self, session_id: int) -> None:
         """Mark a session as slowed to its site's fair-use rate."""

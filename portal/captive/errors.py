@@ -20,6 +20,10 @@ NETD_CLIENT_ERRORS: dict[str, tuple[int, str]] = {
     "unknown-client": (400, "unknown_client"),
     "invalid": (403, "not_hotspot"),
     "allowance-used": (403, "allowance_used"),
+    "voucher-unknown": (400, "voucher_unknown"),
+    "voucher-invalid": (400, "voucher_typo"),
+    "voucher-used": (403, "voucher_used"),
+    "method-not-offered": (403, "not_hotspot"),
 }
 KEPT_HEADERS = ("Allow", "Retry-After")
 NETD_RETRY_AFTER_S = 5

@@ -84,6 +84,20 @@ CATALOG: dict[str, dict[str, str]] = {
         "en": "The network does not recognise your device yet. Disconnect from the WiFi, "
         "connect again and retry.",
     },
+    "voucher_label": {"id": "Punya kode voucher? Ketik di sini:", "en": "Have a voucher code?"},
+    "voucher_submit": {"id": "Pakai voucher", "en": "Use voucher"},
+    "voucher_unknown": {
+        "id": "Kode voucher tidak dikenal untuk lokasi ini. Periksa lagi kodenya.",
+        "en": "This voucher code is not known here. Please check it.",
+    },
+    "voucher_typo": {
+        "id": "Kode voucher salah ketik: kode berisi 10 huruf dan angka seperti tercetak.",
+        "en": "The voucher code has a typo: it has 10 letters and digits as printed.",
+    },
+    "voucher_used": {
+        "id": "Waktu voucher ini sudah habis.",
+        "en": "This voucher's time is used up.",
+    },
     "allowance_used": {
         "id": "Jatah waktu internet perangkat ini untuk hari ini sudah habis. Silakan kembali "
         "besok.",

@@ -27,6 +27,7 @@ class SiteInfo:
 
     name: str
     kecamatan: str
+    methods: tuple[str, ...] = ("video",)
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ def parse_portal_config(data: Any) -> PortalConfig:
         str(slug): SiteInfo(
             name=_field(s, "name", str, "site name"),
             kecamatan=_field(s, "kecamatan", str, "site kecamatan"),
+            methods=tuple(str(m) for m in s.get("methods", ["video"])),
         )
         for slug, s in _field(data, "sites", dict, "sites").items()
     }

@@ -206,6 +206,22 @@ def watch() -> ResponseReturnValue:
     return jsonify(token=token, unlock_in=config.video_seconds)
 
 
+@bp.post("/voucher")
+def voucher() -> ResponseReturnValue:
+    """Let the client through with a voucher code (netd checks the code and its time)."""
+    _limit()
+    set_lang(request.form.get("lang"))
+    config = portal_config()
+    code = request.form.get("code", "")[:40]
+    result = netd().call("redeem_voucher", ip=client_ip(), code=code) or {}
+    minutes = max(1, round((float(result.get("expires_at", 0)) - runtime().clock()) / 60))
+    if wants_json():
+        return jsonify(ok=True, news_url=config.news_url, minutes=minutes)
+    return render_template(
+        "captive/done.html", portal=config, minutes=minutes, switch_endpoint="captive.status"
+    )
+
+
 @bp.post("/grant")
 def grant() -> ResponseReturnValue:
     """Let the client through if its token says the video has played long enough."""

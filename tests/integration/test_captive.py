@@ -265,3 +265,33 @@ def test_ipv6_cannot_bypass_the_portal(lab: LabHandle, phone: tuple[str, str, st
         ns_run(lab.gw, "ip", "-6", "addr", "flush", "dev", "wan0", "scope", "global")
         ns_run(lab.inet, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1")
         ns_run(ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1")
+
+
+def test_voucher_login_and_reclaim_on_a_new_device(lab: LabHandle, tmp_path: Path) -> None:
+    """A voucher lets a phone through; the same code on another device moves the session
+    there (a phone that randomized its MAC), with the time that is left."""
+    from simpul.store import Store
+    from simpul.vouchers import new_codes, printed
+
+    lab.configure(tmp_path, lab_data(methods=["video", "voucher"]))
+    with Store(str(lab.lab.paths.db)) as store:
+        code = new_codes(1)[0]
+        store.add_voucher_batch([code], minutes=60, site=None, actor="test")
+    first, second = lab.ns("hs-2"), lab.ns("hs-1")
+    try:
+        assert "XXXXX-XXXXX" in fetch(first, PORTAL_URL)[2]  # the voucher form is offered
+        typo = code[:-1] + ("2" if code[-1] != "2" else "3")
+        assert fetch(first, f"{PORTAL_URL}voucher", "-d", f"code={typo}")[0] == 400
+        status, _h, text = fetch(first, f"{PORTAL_URL}voucher", "-d", f"code={printed(code)}")
+        assert status == 200 and "60 menit" in text
+        assert lab.call("whois", ip=lab.ip("hs-2"))["authorized"] is True  # type: ignore[index]
+        status, _h, text = fetch(second, f"{PORTAL_URL}voucher", "-d", f"code={code.lower()}")
+        assert status == 200
+        assert lab.call("whois", ip=lab.ip("hs-1"))["authorized"] is True  # type: ignore[index]
+        assert lab.call("whois", ip=lab.ip("hs-2"))["authorized"] is False  # type: ignore[index]
+        assert http_code(second, "http://example.org/") == "200"
+        assert http_code(first, "http://example.org/") == "302"
+    finally:
+        for short in ("hs-1", "hs-2"):
+            lab.call("logout", ip=lab.ip(short))
+        lab.configure(tmp_path, lab_data())
