@@ -13,10 +13,12 @@ import asyncio
 import contextlib
 import difflib
 import grp
+import hashlib
 import json
 import logging
 import os
 import pwd
+import secrets
 import signal
 import socket
 import struct
@@ -42,7 +44,7 @@ from netctl.libnft import NftError
 from netctl.protocol import DEFAULT_SOCKET, MAX_LINE, encode
 from netctl.render import Client, build_ruleset
 from netctl.resolver import render_unbound, unbound_command
-from simpul import __version__, vouchers
+from simpul import __version__, phones, vouchers
 from simpul.config import ConfigError
 from simpul.store import Session, Store
 
@@ -83,6 +85,7 @@ class Netd:
         self.mac_of = mac_of
         self.forget_redirected = forget_redirected
         self.shaper = shaper
+        self.secret = _node_secret(os.path.join(state_dir, "node.key"))
         self.started_at = clock()
         self.lock = asyncio.Lock()
         self.applied_path = os.path.join(state_dir, "applied.nft")
@@ -108,6 +111,8 @@ class Netd:
             "deauthorize": self.deauthorize,
             "logout": self.logout,
             "redeem_voucher": self.redeem_voucher,
+            "otp_issue": self.otp_issue,
+            "otp_verify": self.otp_verify,
             "whois": self.whois,
             "portal_config": self.portal_config,
             "clients": self.clients,
@@ -345,15 +350,76 @@ class Netd:
         left = first_use + voucher.minutes * 60 - self.clock()
         if left < 30:
             raise RequestError("voucher-used", "this voucher's time is used up")
+        return self._grant_to_holder(config, client, code, left, "voucher", params)
+
+    def _grant_to_holder(
+        self,
+        config: Any,
+        client: ClientId,
+        credential: str,
+        seconds: float,
+        method: str,
+        params: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Let in whoever proved `credential`; its sessions on other devices move here, with
+        the time they had left (reclaim after a phone randomized its MAC)."""
         moved = [
-            s for s in self.store.sessions_with(code) if (s.mac, s.ip) != (client.mac, client.ip)
+            s
+            for s in self.store.sessions_with(credential)
+            if (s.mac, s.ip) != (client.mac, client.ip)
         ]
+        if moved:
+            seconds = max(s.expires_at for s in moved) - self.clock()
         actor = params.get("_actor", "netd")
         for s in moved:
             self.store.end_session(s.mac, s.ip, reason="moved", actor=actor)
         self._end(config, moved)
-        result = self._grant(config, client, left, "voucher", actor, credential=code)
+        result = self._grant(config, client, seconds, method, actor, credential=credential)
         return {**result, "moved_from": len(moved)}
+
+    def _otp_client(self, params: dict[str, Any]) -> tuple[Any, ClientId, str]:
+        config = self._config()
+        mac = self._client_mac(params)
+        try:
+            client = parse_client(config, mac, params.get("ip", ""))
+        except ClientError as exc:
+            raise RequestError("invalid", str(exc)) from None
+        if "otp" not in config.site(client.site).access.methods or config.portal.otp is None:
+            raise RequestError("method-not-offered", f"{client.site} does not offer phone OTP")
+        try:
+            e164 = phones.normalize(params.get("phone", ""))
+        except phones.PhoneError as exc:
+            raise RequestError("phone-invalid", str(exc)) from None
+        return config, client, e164
+
+    @staticmethod
+    def _otp_hash(pseudonym: str, code: str) -> str:
+        return hashlib.sha256(f"{pseudonym}:{code}".encode()).hexdigest()
+
+    def otp_issue(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A one-time code for `phone`, for the portal to send through the configured gateway.
+        Only a pseudonym of the number and a hash of the code are kept."""
+        config, _client, e164 = self._otp_client(params)
+        pseudonym = phones.pseudonym(self.secret, e164)
+        code = f"{secrets.randbelow(10**6):06d}"
+        ttl_s = config.portal.otp.code_minutes * 60
+        if not self.store.otp_issue(pseudonym, self._otp_hash(pseudonym, code), ttl_s):
+            raise RequestError("otp-too-many", "too many codes for this number lately")
+        return {"code": code, "to": e164, "masked": phones.masked(e164), "expires_in": ttl_s}
+
+    def otp_verify(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Let the client through when `code` is the one sent to `phone`; a session of the same
+        number on another device moves here."""
+        config, client, e164 = self._otp_client(params)
+        pseudonym = phones.pseudonym(self.secret, e164)
+        code = str(params.get("code", "")).strip()[:12]
+        verdict = self.store.otp_check(pseudonym, self._otp_hash(pseudonym, code))
+        if verdict != "ok":
+            raise RequestError(f"otp-{verdict}", f"the code is {verdict}")
+        seconds = self._allowed_seconds(
+            config, client.site, client.mac, config.site(client.site).access.session_minutes * 60
+        )
+        return self._grant_to_holder(config, client, f"otp:{pseudonym}", seconds, "otp", params)
 
     def deauthorize(self, params: dict[str, Any]) -> dict[str, Any]:
         """End a client's session and remove it from the kernel at once."""
@@ -444,6 +510,7 @@ class Netd:
             "news_url": portal.news_url,
             "video_seconds": portal.video_seconds,
             "videos": [v.model_dump() for v in portal.videos],
+            "otp": portal.otp.model_dump() if portal.otp else None,
             "sites": {
                 s.slug: {"name": s.name, "kecamatan": s.kecamatan, "methods": s.access.methods}
                 for s in config.hotspot_sites
@@ -541,6 +608,22 @@ class Netd:
         """Stop helper daemons. The ruleset stays: clients keep working while netd restarts."""
         for child in self.children:
             child.stop()
+
+
+def _node_secret(path: str) -> bytes:
+    """The node's key for pseudonyms, made at the first start and kept (mode 0600)."""
+    try:
+        with open(path, "rb") as handle:
+            key = handle.read()
+        if len(key) >= 32:
+            return key
+    except FileNotFoundError:
+        pass
+    key = secrets.token_bytes(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(key)
+    return key
 
 
 def _peer(sock: socket.socket) -> tuple[int, int, int]:

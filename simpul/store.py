@@ -6,6 +6,7 @@ in order inside one transaction each; ``PRAGMA user_version`` records the last o
 
 from __future__ import annotations
 
+import hmac
 import json
 import os
 import sqlite3
@@ -83,7 +84,19 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE session ADD COLUMN credential TEXT;
     CREATE INDEX session_credential ON session (credential) WHERE ended_at IS NULL;
     """,
+    # 5: one-time codes sent by SMS/WhatsApp, keyed by the phone's pseudonym (never the number)
+    """
+    CREATE TABLE otp (
+        phone TEXT PRIMARY KEY,
+        code_hash TEXT NOT NULL,
+        expires_at REAL NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        sends INTEGER NOT NULL,
+        window_start REAL NOT NULL
+    );
+    """,
 )
+OTP_SENDS_PER_WINDOW, OTP_WINDOW_S, OTP_ATTEMPTS = 3, 600, 5
 FIRST_CLASS_ID, LAST_CLASS_ID = 0x10, 0xFFFE  # HTB minors for clients (1: and 2: are taken)
 
 # Config sections that hold lists of keyed objects, and the key of each object.
@@ -434,6 +447,41 @@ class Store:
             )
             row = db.execute("SELECT redeemed_at FROM voucher WHERE code = ?", (code,)).fetchone()
         return float(row[0])
+
+    def otp_issue(self, phone: str, code_hash: str, ttl_s: float) -> bool:
+        """Keep a new code for `phone` (a pseudonym); False when it had too many lately."""
+        now = self._clock()
+        with self.transaction() as db:
+            row = db.execute("SELECT sends, window_start FROM otp WHERE phone = ?", (phone,))
+            found = row.fetchone()
+            sends, window = (0, now) if found is None else (found[0], found[1])
+            if now - window > OTP_WINDOW_S:
+                sends, window = 0, now
+            if sends >= OTP_SENDS_PER_WINDOW:
+                return False
+            db.execute(
+                "INSERT OR REPLACE INTO otp (phone, code_hash, expires_at, attempts, sends, "
+                "window_start) VALUES (?, ?, ?, 0, ?, ?)",
+                (phone, code_hash, now + ttl_s, sends + 1, window),
+            )
+        return True
+
+    def otp_check(self, phone: str, code_hash: str) -> str:
+        """'ok' (and the code is spent), 'wrong', 'expired' or 'locked' (too many tries)."""
+        now = self._clock()
+        with self.transaction() as db:
+            row = db.execute(
+                "SELECT code_hash, expires_at, attempts FROM otp WHERE phone = ?", (phone,)
+            ).fetchone()
+            if row is None or row[1] <= now:
+                return "expired"
+            if row[2] >= OTP_ATTEMPTS:
+                return "locked"
+            if not hmac.compare_digest(row[0], code_hash):
+                db.execute("UPDATE otp SET attempts = attempts + 1 WHERE phone = ?", (phone,))
+                return "wrong"
+            db.execute("UPDATE otp SET expires_at = 0 WHERE phone = ?", (phone,))
+        return "ok"
 
     def sessions_with(self, credential: str) -> list[Session]:
         """Open sessions opened with `credential` (for moving them to a new device)."""

@@ -84,6 +84,35 @@ CATALOG: dict[str, dict[str, str]] = {
         "en": "The network does not recognise your device yet. Disconnect from the WiFi, "
         "connect again and retry.",
     },
+    "otp_label": {"id": "Atau masuk dengan nomor HP:", "en": "Or sign in with your phone number:"},
+    "otp_send": {"id": "Kirim kode", "en": "Send code"},
+    "otp_sent": {
+        "id": "Kode 6 angka sudah dikirim ke {to}.",
+        "en": "A 6-digit code was sent to {to}.",
+    },
+    "otp_code_label": {"id": "Masukkan kode:", "en": "Enter the code:"},
+    "otp_verify": {"id": "Masuk", "en": "Sign in"},
+    "otp_wrong": {"id": "Kode salah. Coba lagi.", "en": "Wrong code. Try again."},
+    "otp_expired": {
+        "id": "Kode sudah kedaluwarsa. Minta kode baru.",
+        "en": "The code has expired. Ask for a new one.",
+    },
+    "otp_locked": {
+        "id": "Terlalu banyak percobaan. Minta kode baru.",
+        "en": "Too many tries. Ask for a new code.",
+    },
+    "otp_too_many": {
+        "id": "Terlalu banyak kode dikirim ke nomor ini. Coba lagi 10 menit lagi.",
+        "en": "Too many codes for this number. Try again in 10 minutes.",
+    },
+    "phone_invalid": {
+        "id": "Nomor HP tidak valid. Gunakan nomor Indonesia, misalnya 0812 3456 7890.",
+        "en": "Not a valid number. Use an Indonesian mobile number, e.g. 0812 3456 7890.",
+    },
+    "otp_not_sent": {
+        "id": "Kode tidak dapat dikirim saat ini. Silakan coba lagi nanti.",
+        "en": "The code could not be sent right now. Please try again later.",
+    },
     "voucher_label": {"id": "Punya kode voucher? Ketik di sini:", "en": "Have a voucher code?"},
     "voucher_submit": {"id": "Pakai voucher", "en": "Use voucher"},
     "voucher_unknown": {

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from netctl.protocol import ApiError
+from portal.captive.otp_gateway import OtpGateway
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class PortalConfig:
     video_seconds: int
     videos: tuple[VideoInfo, ...]
     sites: dict[str, SiteInfo]
+    otp: OtpGateway | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,17 @@ def parse_portal_config(data: Any) -> PortalConfig:
         video_seconds=_field(data, "video_seconds", int, "video_seconds"),
         videos=videos,
         sites=sites,
+        otp=_otp(data.get("otp")),
+    )
+
+
+def _otp(data: Any) -> OtpGateway | None:
+    if not isinstance(data, dict):
+        return None
+    return OtpGateway(
+        url=_field(data, "url", str, "otp url"),
+        token=str(data.get("token", "")),
+        channel=str(data.get("channel", "sms")),
     )
 
 

@@ -29,6 +29,7 @@ from portal.captive.i18n import LANGS, t
 from portal.captive.media import media_type
 from portal.captive.netd_access import netd, portal_config, whois
 from portal.captive.netd_replies import PortalConfig, SiteInfo, VideoInfo, Whois
+from portal.captive.otp_gateway import GatewayError, deliver, message_text
 from portal.captive.pages import client_ip, current_lang, lang_args, set_lang, text, wants_json
 from portal.captive.probes import find_probe, online_answer
 from portal.captive.rotation import pick_video
@@ -217,6 +218,59 @@ def voucher() -> ResponseReturnValue:
     minutes = max(1, round((float(result.get("expires_at", 0)) - runtime().clock()) / 60))
     if wants_json():
         return jsonify(ok=True, news_url=config.news_url, minutes=minutes)
+    return render_template(
+        "captive/done.html", portal=config, minutes=minutes, switch_endpoint="captive.status"
+    )
+
+
+@bp.post("/otp/send")
+def otp_send() -> ResponseReturnValue:
+    """Send a one-time code to the phone number typed (netd makes it; the gateway delivers)."""
+    _limit()
+    set_lang(request.form.get("lang"))
+    config = portal_config()
+    phone = request.form.get("phone", "")[:32]
+    issued = netd().call("otp_issue", ip=client_ip(), phone=phone) or {}
+    minutes = max(1, int(issued.get("expires_in", 300)) // 60)
+    try:
+        if config.otp is None:  # netd refuses first; a cached config may lag by seconds
+            raise GatewayError("no OTP gateway configured")
+        deliver(
+            config.otp, str(issued["to"]), message_text(config.regency, issued["code"], minutes)
+        )
+    except GatewayError as exc:
+        log.warning("the OTP gateway refused a message: %s", exc)
+        page = render_template(
+            "captive/message.html",
+            title=text("error_503"),
+            message=text("otp_not_sent"),
+            switch_endpoint="captive.index",
+        )
+        return page, 503
+    return render_template(
+        "captive/otp_code.html",
+        phone=phone,
+        masked=issued.get("masked", ""),
+        switch_endpoint="captive.index",
+    )
+
+
+@bp.post("/otp/verify")
+def otp_verify() -> ResponseReturnValue:
+    """Let the client through when the code matches the one sent to the number."""
+    _limit()
+    set_lang(request.form.get("lang"))
+    config = portal_config()
+    result = (
+        netd().call(
+            "otp_verify",
+            ip=client_ip(),
+            phone=request.form.get("phone", "")[:32],
+            code=request.form.get("code", "")[:12],
+        )
+        or {}
+    )
+    minutes = max(1, round((float(result.get("expires_at", 0)) - runtime().clock()) / 60))
     return render_template(
         "captive/done.html", portal=config, minutes=minutes, switch_endpoint="captive.status"
     )

@@ -265,6 +265,12 @@ def _portal(config: Config) -> Iterator[Found]:
         )
     if portal.http_port == portal.https_port:
         yield ("portal", "https_port"), "must differ from portal.http_port"
+    for i, site in enumerate(config.hotspot_sites):
+        if "otp" in site.access.methods and portal.otp is None:
+            yield (
+                ("hotspot_sites", i, "access", "methods"),
+                ("offers 'otp' but portal.otp names no SMS/WhatsApp gateway"),
+            )
     for i, mac in enumerate(portal.mac_allow):
         if mac in portal.mac_block:
             yield ("portal", "mac_allow", i), f"{mac} is also in portal.mac_block"

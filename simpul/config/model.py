@@ -201,7 +201,7 @@ Kbps = Annotated[int, Field(ge=64, le=10_000_000)]
 class Access(Model):
     """How citizens get online at a hotspot site: methods and fair-use limits per device."""
 
-    methods: list[Literal["video", "voucher"]] = Field(
+    methods: list[Literal["video", "voucher", "otp"]] = Field(
         default_factory=lambda: ["video"], min_length=1
     )
     session_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 120
@@ -319,6 +319,16 @@ class Video(Model):
     title: str = Field(min_length=1, max_length=120)
 
 
+class OtpGateway(Model):
+    """An HTTP gateway that delivers a one-time code: POST JSON {"to", "message", "channel"}
+    with `Authorization: Bearer <token>`. Adding a provider is adding a gateway."""
+
+    url: HttpUrl
+    token: str = Field(default="", max_length=400)
+    channel: Literal["sms", "whatsapp"] = "sms"
+    code_minutes: Annotated[int, Field(ge=1, le=30)] = 5
+
+
 class Portal(Model):
     """Captive-portal settings shared by every hotspot site."""
 
@@ -336,6 +346,8 @@ class Portal(Model):
     # Devices let through without the portal (e.g. a kiosk, a camera) and devices refused.
     mac_allow: list[MacAddress] = Field(default_factory=list)
     mac_block: list[MacAddress] = Field(default_factory=list)
+    # Phone OTP: the SMS or WhatsApp gateway the portal asks to deliver codes.
+    otp: OtpGateway | None = None
 
 
 class MonitoringTarget(Model):

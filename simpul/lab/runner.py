@@ -27,7 +27,7 @@ from pathlib import Path
 from simpul.config import Config
 from simpul.config.model import Resolver
 from simpul.lab.tls import make_lab_tls
-from simpul.lab.topology import LAB_BULK, LAB_DNS, LabPlan, lab_dns_records, plan
+from simpul.lab.topology import LAB_BULK, LAB_DNS, LAB_SMS_GATEWAY, LabPlan, lab_dns_records, plan
 from simpul.store import Store
 
 MEDIA = Path(__file__).resolve().parents[2] / "examples" / "media"
@@ -317,6 +317,13 @@ class Lab:
             "inet-iperf3",
             inet,
             ["iperf3", "--server", "--bind", LAB_BULK],
+        )
+        gateway = ["--listen", LAB_SMS_GATEWAY, "--port", "8025", "--token", "lab-token"]
+        self._spawn(
+            manifest,
+            "inet-sms-gateway",
+            inet,
+            [self.python, "-m", "simpul.lab.sms_gateway", *gateway],
         )
 
     def _start_gateway(self, manifest: Manifest) -> None:

@@ -295,3 +295,48 @@ def test_voucher_login_and_reclaim_on_a_new_device(lab: LabHandle, tmp_path: Pat
         for short in ("hs-1", "hs-2"):
             lab.call("logout", ip=lab.ip(short))
         lab.configure(tmp_path, lab_data())
+
+
+def _sms_inbox(lab: LabHandle) -> list[dict[str, str]]:
+    from simpul.lab.topology import LAB_SMS_GATEWAY
+
+    proc = ns_run(lab.inet, "curl", "-s", "-m", "3", f"http://{LAB_SMS_GATEWAY}:8025/messages")
+    return json.loads(proc.stdout)
+
+
+def test_phone_otp_login_through_the_gateway_and_reclaim(lab: LabHandle, tmp_path: Path) -> None:
+    """The code travels through the (recording) SMS gateway; the same number proved on another
+    device moves the session there. The store never holds the number."""
+    lab.configure(tmp_path, lab_data(methods=["video", "otp"]))
+    first, second = lab.ns("hs-2"), lab.ns("hs-1")
+
+    def login(ns: str) -> tuple[int, str]:
+        before = len(_sms_inbox(lab))
+        status, _h, text = fetch(ns, f"{PORTAL_URL}otp/send", "-d", "phone=0812-3456-7890")
+        assert status == 200 and "+62812****7890" in text
+        inbox = _sms_inbox(lab)
+        assert len(inbox) == before + 1 and inbox[-1]["to"] == "+6281234567890"
+        code = inbox[-1]["message"].split(": ")[1][:6]
+        wrong = "000000" if code != "000000" else "111111"
+        assert (
+            fetch(ns, f"{PORTAL_URL}otp/verify", "-d", f"phone=081234567890&code={wrong}")[0] == 400
+        )
+        status, _h, text = fetch(
+            ns, f"{PORTAL_URL}otp/verify", "-d", f"phone=081234567890&code={code}"
+        )
+        return status, text
+
+    try:
+        assert login(first)[0] == 200
+        assert lab.call("whois", ip=lab.ip("hs-2"))["authorized"] is True  # type: ignore[index]
+        assert login(second)[0] == 200
+        assert lab.call("whois", ip=lab.ip("hs-1"))["authorized"] is True  # type: ignore[index]
+        assert lab.call("whois", ip=lab.ip("hs-2"))["authorized"] is False  # type: ignore[index]
+        dump = subprocess.run(
+            ["sqlite3", str(lab.lab.paths.db), ".dump"], capture_output=True, text=True, check=False
+        ).stdout or lab.lab.paths.db.read_bytes().decode(errors="replace")
+        assert "6281234567890" not in dump and "081234567890" not in dump
+    finally:
+        for short in ("hs-1", "hs-2"):
+            lab.call("logout", ip=lab.ip(short))
+        lab.configure(tmp_path, lab_data())
