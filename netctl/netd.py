@@ -288,6 +288,11 @@ class Netd:
             raise RequestError("invalid", str(exc)) from None
         seconds = self._allowed_seconds(config, client.site, client.mac, minutes * 60)
         method = str(params.get("method", "admin"))[:32]
+        credential = params.get("credential")
+        if credential:  # proved by the caller (e.g. the portal's RADIUS login): may move here
+            return self._grant_to_holder(
+                config, client, str(credential)[:80], seconds, method, params
+            )
         return self._grant(config, client, seconds, method, params.get("_actor", "netd"))
 
     def _grant(
@@ -511,6 +516,7 @@ class Netd:
             "video_seconds": portal.video_seconds,
             "videos": [v.model_dump() for v in portal.videos],
             "otp": portal.otp.model_dump() if portal.otp else None,
+            "radius": portal.radius.model_dump(mode="json") if portal.radius else None,
             "sites": {
                 s.slug: {"name": s.name, "kecamatan": s.kecamatan, "methods": s.access.methods}
                 for s in config.hotspot_sites

@@ -15,6 +15,7 @@ packages=(
   openssl                                   # the lab's CA and the portal's certificate
   busybox iperf3 curl iputils-ping procps util-linux  # lab hosts and tests
   chromium wrk                              # the browser tests (Playwright) and benchmarks
+  freeradius                                # the lab's RADIUS server (portal logins by PAP)
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -26,9 +27,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
   # netd runs Unbound itself with a configuration rendered from the node's model; Debian's own
   # unbound service would only hold port 53 on the host.
-  if command -v systemctl >/dev/null && systemctl is-enabled unbound.service >/dev/null 2>&1; then
-    systemctl disable --now unbound.service || true
-  fi
+  # The lab runs its own FreeRADIUS in a namespace; Debian's service is not needed either.
+  for unit in unbound.service freeradius.service; do
+    if command -v systemctl >/dev/null && systemctl is-enabled "$unit" >/dev/null 2>&1; then
+      systemctl disable --now "$unit" || true
+    fi
+  done
 fi
 
 if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import sys; assert sys.version_info >= (3, 11)'; then

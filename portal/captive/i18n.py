@@ -84,6 +84,17 @@ CATALOG: dict[str, dict[str, str]] = {
         "en": "The network does not recognise your device yet. Disconnect from the WiFi, "
         "connect again and retry.",
     },
+    "radius_user": {"id": "Nama pengguna", "en": "Username"},
+    "radius_password": {"id": "Kata sandi", "en": "Password"},
+    "radius_submit": {"id": "Masuk", "en": "Sign in"},
+    "radius_rejected": {
+        "id": "Nama pengguna atau kata sandi salah.",
+        "en": "Wrong username or password.",
+    },
+    "radius_down": {
+        "id": "Server akun sedang tidak menjawab. Silakan coba lagi nanti.",
+        "en": "The account server does not answer. Please try again later.",
+    },
     "otp_label": {"id": "Atau masuk dengan nomor HP:", "en": "Or sign in with your phone number:"},
     "otp_send": {"id": "Kirim kode", "en": "Send code"},
     "otp_sent": {

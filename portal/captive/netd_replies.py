@@ -11,6 +11,7 @@ from typing import Any
 
 from netctl.protocol import ApiError
 from portal.captive.otp_gateway import OtpGateway
+from portal.captive.radius import RadiusServer
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class PortalConfig:
     videos: tuple[VideoInfo, ...]
     sites: dict[str, SiteInfo]
     otp: OtpGateway | None = None
+    radius: RadiusServer | None = None
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,7 @@ class Whois:
     site: str | None
     authorized: bool
     session: Session | None
+    mac: str | None = None
 
 
 def _bad(what: str) -> ApiError:
@@ -112,6 +115,20 @@ def parse_portal_config(data: Any) -> PortalConfig:
         videos=videos,
         sites=sites,
         otp=_otp(data.get("otp")),
+        radius=_radius(data.get("radius")),
+    )
+
+
+def _radius(data: Any) -> RadiusServer | None:
+    if not isinstance(data, dict):
+        return None
+    return RadiusServer(
+        host=_field(data, "server", str, "radius server"),
+        port=_field(data, "port", int, "radius port"),
+        secret=_field(data, "secret", str, "radius secret").encode(),
+        nas_identifier=_field(data, "nas_identifier", str, "radius nas_identifier"),
+        timeout_s=float(_field(data, "timeout_s", (int, float), "radius timeout")),
+        tries=_field(data, "tries", int, "radius tries"),
     )
 
 
@@ -144,4 +161,5 @@ def parse_whois(data: Any) -> Whois:
         site=site if isinstance(site, str) else None,
         authorized=_field(data, "authorized", bool, "authorized"),
         session=session,
+        mac=data.get("mac") if isinstance(data.get("mac"), str) else None,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 
@@ -32,6 +33,7 @@ from portal.captive.netd_replies import PortalConfig, SiteInfo, VideoInfo, Whois
 from portal.captive.otp_gateway import GatewayError, deliver, message_text
 from portal.captive.pages import client_ip, current_lang, lang_args, set_lang, text, wants_json
 from portal.captive.probes import find_probe, online_answer
+from portal.captive.radius import RadiusError, authenticate
 from portal.captive.rotation import pick_video
 from portal.captive.runtime import runtime
 from portal.captive.token import Outcome, issue, verify
@@ -274,6 +276,47 @@ def otp_verify() -> ResponseReturnValue:
     return render_template(
         "captive/done.html", portal=config, minutes=minutes, switch_endpoint="captive.status"
     )
+
+
+@bp.post("/radius")
+def radius_login() -> ResponseReturnValue:
+    """Username and password, checked by the regency's RADIUS server (PAP)."""
+    _limit()
+    set_lang(request.form.get("lang"))
+    config = portal_config()
+    ip = client_ip()
+    user = request.form.get("username", "").strip()[:64]
+    mac = whois(ip).mac or ""
+    try:
+        if config.radius is None:  # netd refuses first; a cached config may lag by seconds
+            raise RadiusError("no RADIUS server configured")
+        verdict = authenticate(config.radius, user, request.form.get("password", "")[:128], mac)
+    except RadiusError as exc:
+        log.warning("RADIUS login failed: %s", exc)
+        return _message(503, "radius_down")
+    if not verdict.accepted:
+        return _message(403, "radius_rejected")
+    minutes = verdict.session_timeout_s // 60 if verdict.session_timeout_s else None
+    # The account name is personal data: the session keeps only its hash (for reclaim).
+    credential = "radius:" + hashlib.sha256(user.encode()).hexdigest()[:20]
+    result = (
+        netd().call("authorize", ip=ip, method="radius", minutes=minutes, credential=credential)
+        or {}
+    )
+    left = max(1, round((float(result.get("expires_at", 0)) - runtime().clock()) / 60))
+    return render_template(
+        "captive/done.html", portal=config, minutes=left, switch_endpoint="captive.status"
+    )
+
+
+def _message(status: int, key: str) -> ResponseReturnValue:
+    page = render_template(
+        "captive/message.html",
+        title=text(f"error_{status}"),
+        message=text(key),
+        switch_endpoint="captive.index",
+    )
+    return page, status
 
 
 @bp.post("/grant")

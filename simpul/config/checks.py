@@ -266,11 +266,13 @@ def _portal(config: Config) -> Iterator[Found]:
     if portal.http_port == portal.https_port:
         yield ("portal", "https_port"), "must differ from portal.http_port"
     for i, site in enumerate(config.hotspot_sites):
-        if "otp" in site.access.methods and portal.otp is None:
-            yield (
-                ("hotspot_sites", i, "access", "methods"),
-                ("offers 'otp' but portal.otp names no SMS/WhatsApp gateway"),
-            )
+        needs = {"otp": ("otp", "SMS/WhatsApp gateway"), "radius": ("radius", "RADIUS server")}
+        for method, (field, what) in needs.items():
+            if method in site.access.methods and getattr(portal, field) is None:
+                yield (
+                    ("hotspot_sites", i, "access", "methods"),
+                    (f"offers {method!r} but portal.{field} names no {what}"),
+                )
     for i, mac in enumerate(portal.mac_allow):
         if mac in portal.mac_block:
             yield ("portal", "mac_allow", i), f"{mac} is also in portal.mac_block"

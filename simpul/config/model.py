@@ -201,7 +201,7 @@ Kbps = Annotated[int, Field(ge=64, le=10_000_000)]
 class Access(Model):
     """How citizens get online at a hotspot site: methods and fair-use limits per device."""
 
-    methods: list[Literal["video", "voucher", "otp"]] = Field(
+    methods: list[Literal["video", "voucher", "otp", "radius"]] = Field(
         default_factory=lambda: ["video"], min_length=1
     )
     session_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 120
@@ -329,6 +329,17 @@ class OtpGateway(Model):
     code_minutes: Annotated[int, Field(ge=1, le=30)] = 5
 
 
+class Radius(Model):
+    """A RADIUS server for username/password logins (PAP, RFC 2865)."""
+
+    server: IPv4Address
+    port: Annotated[int, Field(ge=1, le=65535)] = 1812
+    secret: str = Field(min_length=8, max_length=128)
+    nas_identifier: str = Field(default="simpul", min_length=1, max_length=64)
+    timeout_s: Annotated[float, Field(gt=0, le=10)] = 3.0
+    tries: Annotated[int, Field(ge=1, le=5)] = 2
+
+
 class Portal(Model):
     """Captive-portal settings shared by every hotspot site."""
 
@@ -348,6 +359,8 @@ class Portal(Model):
     mac_block: list[MacAddress] = Field(default_factory=list)
     # Phone OTP: the SMS or WhatsApp gateway the portal asks to deliver codes.
     otp: OtpGateway | None = None
+    # Username and password logins checked by a RADIUS server (PAP).
+    radius: Radius | None = None
 
 
 class MonitoringTarget(Model):

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from simpul.config import Config
 from simpul.config.model import Resolver
+from simpul.lab import radius as radius_lab
 from simpul.lab.tls import make_lab_tls
 from simpul.lab.topology import LAB_BULK, LAB_DNS, LAB_SMS_GATEWAY, LabPlan, lab_dns_records, plan
 from simpul.store import Store
@@ -35,6 +36,7 @@ UNPRIVILEGED = ("nobody", "nogroup")  # the lab's stand-in for production's serv
 PORTAL_PROCESSES = ("portal-http", "portal-https")
 REQUIRED_TOOLS = (
     "ip", "nft", "dnsmasq", "unbound", "busybox", "iperf3", "openssl", "setpriv", "curl",
+    "freeradius",
 )  # fmt: skip
 NETNS_ETC = Path("/etc/netns")
 UDHCPC_SCRIPT = """#!/bin/sh
@@ -112,7 +114,8 @@ def preflight() -> None:
     if missing:
         raise LabError(
             f"missing tools: {', '.join(missing)} — run './run setup' (it installs iproute2, "
-            "nftables, dnsmasq-base, unbound, busybox, iperf3, openssl, util-linux, curl)"
+            "nftables, dnsmasq-base, unbound, busybox, iperf3, openssl, util-linux, curl, "
+            "freeradius)"
         )
 
 
@@ -317,6 +320,12 @@ class Lab:
             "inet-iperf3",
             inet,
             ["iperf3", "--server", "--bind", LAB_BULK],
+        )
+        radius = radius_lab.prepare(
+            self.paths.root / "freeradius", str(self.config.uplinks[0].address.ip)
+        )
+        self._spawn(
+            manifest, "inet-radius", inet, ["freeradius", "-f", "-d", str(radius), "-l", "stdout"]
         )
         gateway = ["--listen", LAB_SMS_GATEWAY, "--port", "8025", "--token", "lab-token"]
         self._spawn(

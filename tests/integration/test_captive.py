@@ -340,3 +340,22 @@ def test_phone_otp_login_through_the_gateway_and_reclaim(lab: LabHandle, tmp_pat
         for short in ("hs-1", "hs-2"):
             lab.call("logout", ip=lab.ip(short))
         lab.configure(tmp_path, lab_data())
+
+
+def test_radius_login_against_freeradius(lab: LabHandle, tmp_path: Path) -> None:
+    """Username/password checked by Debian's FreeRADIUS (PAP); its Session-Timeout is the
+    session's length; a wrong password is refused and changes nothing."""
+    lab.configure(tmp_path, lab_data(methods=["video", "radius"]))
+    ns, ip = lab.ns("hs-2"), lab.ip("hs-2")
+    try:
+        assert 'name="username"' in fetch(ns, PORTAL_URL)[2]
+        status, _h, _ = fetch(ns, f"{PORTAL_URL}radius", "-d", "username=warga&password=salah")
+        assert status == 403
+        assert lab.call("whois", ip=ip)["authorized"] is False  # type: ignore[index]
+        status, _h, text = fetch(ns, f"{PORTAL_URL}radius", "-d", "username=tamu&password=tamu2026")
+        assert status == 200 and "10 menit" in text  # FreeRADIUS's Session-Timeout = 600
+        session = lab.call("whois", ip=ip)["session"]  # type: ignore[index]
+        assert session["method"] == "radius" and 590 <= session["seconds_remaining"] <= 600
+    finally:
+        lab.call("logout", ip=ip)
+        lab.configure(tmp_path, lab_data())
