@@ -50,6 +50,7 @@ from simpul.store import Session, Store
 
 log = logging.getLogger("simpul.netd")
 EXPIRY_INTERVAL_S = 10.0
+PURGE_INTERVAL_S = 3600.0
 READ_METHODS = frozenset(
     {"ping", "status", "clients", "diff", "counters", "whois", "portal_config"}
 )
@@ -86,6 +87,7 @@ class Netd:
         self.forget_redirected = forget_redirected
         self.shaper = shaper
         self.secret = _node_secret(os.path.join(state_dir, "node.key"))
+        self._next_purge = 0.0
         self.started_at = clock()
         self.lock = asyncio.Lock()
         self.applied_path = os.path.join(state_dir, "applied.nft")
@@ -517,6 +519,7 @@ class Netd:
             "videos": [v.model_dump() for v in portal.videos],
             "otp": portal.otp.model_dump() if portal.otp else None,
             "radius": portal.radius.model_dump(mode="json") if portal.radius else None,
+            "retention_days": config.privacy.session_days,
             "sites": {
                 s.slug: {"name": s.name, "kecamatan": s.kecamatan, "methods": s.access.methods}
                 for s in config.hotspot_sites
@@ -572,6 +575,12 @@ class Netd:
         if config is not None:
             self._end_idle(config)
             self._throttle(config)
+            if time.monotonic() >= self._next_purge:
+                self._next_purge = time.monotonic() + PURGE_INTERVAL_S
+                cutoff = self.clock() - config.privacy.session_days * 86400
+                purged = self.store.purge_sessions(cutoff)
+                if purged:
+                    log.info("deleted %d session(s) past the retention limit", purged)
         now = time.monotonic()
         for child in self.children:
             child.watch(now)

@@ -109,7 +109,7 @@ LIST_SECTIONS = {
     "policies": "name",
     "admins": "username",
 }
-SINGLE_SECTIONS = ("node", "zones", "resolver", "portal", "monitoring")
+SINGLE_SECTIONS = ("node", "zones", "resolver", "privacy", "portal", "monitoring")
 
 
 @dataclass(frozen=True)
@@ -489,6 +489,14 @@ class Store:
             "SELECT * FROM session WHERE credential = ? AND ended_at IS NULL", (credential,)
         )
         return [Session(**dict(r)) for r in rows]
+
+    def purge_sessions(self, ended_before: float) -> int:
+        """Delete sessions that ended before `ended_before` (the retention limit)."""
+        with self.transaction() as db:
+            cursor = db.execute(
+                "DELETE FROM session WHERE ended_at IS NOT NULL AND ended_at < ?", (ended_before,)
+            )
+        return cursor.rowcount
 
     def set_throttled(self, session_id: int) -> None:
         """Mark a session as slowed to its site's fair-use rate."""

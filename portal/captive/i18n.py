@@ -37,8 +37,9 @@ CATALOG: dict[str, dict[str, str]] = {
     "continue": {"id": "Lanjutkan", "en": "Continue"},
     "privacy": {
         "id": "Kami hanya mencatat alamat perangkat dan jumlah data yang dipakai, "
-        "untuk mengelola jaringan.",
-        "en": "We only record your device's address and how much data it uses, to run the network.",
+        "untuk mengelola jaringan, dan menghapusnya setelah {days} hari.",
+        "en": "We only record your device's address and how much data it uses, to run the "
+        "network, and delete it after {days} days.",
     },
     "done_title": {"id": "Anda sudah terhubung", "en": "You are connected"},
     "done_lead": {

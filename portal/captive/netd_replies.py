@@ -47,6 +47,7 @@ class PortalConfig:
     sites: dict[str, SiteInfo]
     otp: OtpGateway | None = None
     radius: RadiusServer | None = None
+    retention_days: int = 90
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,7 @@ def parse_portal_config(data: Any) -> PortalConfig:
         sites=sites,
         otp=_otp(data.get("otp")),
         radius=_radius(data.get("radius")),
+        retention_days=int(data.get("retention_days", 90)),
     )
 
 

@@ -385,6 +385,12 @@ class Resolver(Model):
     forwarders: list[IPv4Address] = Field(default_factory=list)
 
 
+class Privacy(Model):
+    """How long the node keeps what it records about citizens (UU 27/2022)."""
+
+    session_days: Annotated[int, Field(ge=1, le=3650)] = 90
+
+
 class Admin(Model):
     """A person who signs in to the admin console (password hashes only, never passwords)."""
 
@@ -406,6 +412,7 @@ class Config(Model):
     remote_sites: list[RemoteSite] = Field(default_factory=list)
     policies: list[Policy] = Field(default_factory=list)
     resolver: Resolver = Resolver()
+    privacy: Privacy = Privacy()
     portal: Portal = Portal()
     monitoring: Monitoring = Monitoring()
     admins: list[Admin] = Field(default_factory=list)
