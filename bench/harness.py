@@ -197,16 +197,19 @@ def say(message: str) -> None:
 
 
 @contextmanager
-def lab(prefix: str = LAB_PREFIX, clients_per_site: int = 1) -> Iterator[Any]:
-    """The lab of examples/lab.yaml under `prefix`, fresh, and always brought down afterwards."""
+def lab(
+    prefix: str = LAB_PREFIX, clients_per_site: int = 1, config_path: str = LAB_CONFIG
+) -> Iterator[Any]:
+    """The lab of `config_path` (examples/lab.yaml by default) under `prefix`, fresh, and always
+    brought down afterwards."""
     from simpul.config import load_config_file
     from simpul.lab.runner import Lab
 
-    the_lab = Lab(load_config_file(LAB_CONFIG), prefix=prefix, clients_per_site=clients_per_site)
+    the_lab = Lab(load_config_file(config_path), prefix=prefix, clients_per_site=clients_per_site)
     the_lab.down()  # whatever an interrupted benchmark left under this prefix
     started = time.monotonic()
     try:
-        the_lab.up(LAB_CONFIG, progress=lambda m: say(f"lab: {m}"))
+        the_lab.up(config_path, progress=lambda m: say(f"lab: {m}"))
         say(f"lab {prefix}* up in {time.monotonic() - started:.1f} s")
         yield the_lab
     finally:

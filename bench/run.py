@@ -14,12 +14,15 @@ import time
 import traceback
 from collections.abc import Callable
 
-from bench import bench_authorize, bench_forward
+from bench import bench_authorize, bench_forward, bench_portal
 from bench.harness import Result, table, write_json
 
 REGISTRY: dict[str, Callable[[], list[Result]]] = {
     "authorize": bench_authorize.run,
     "forward": bench_forward.run,
+    "probe": bench_portal.probe_run,
+    "storm": bench_portal.storm_run,
+    "grant": bench_portal.grant_run,
 }
 
 

@@ -1,11 +1,17 @@
 """netctl.apply's parsing of nft's text answers; `Kernel.client_counter` over a fake libnftables.
 
 libnftables 1.0 prints `get element` as text even when asked for JSON, so one client's counters
-and remaining time are read from text like the samples below (nft 1.0.6's own output).
+and remaining time are read from text like the samples below (nft 1.0.6's own output). The last
+test runs the real `Kernel` against nftables in a new network namespace (idle set, class map).
 """
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +19,7 @@ import pytest
 from netctl.apply import ClientCounters, Kernel, _counter_in, _expires_in
 from netctl.libnft import NftError
 
+ROOT = Path(__file__).resolve().parents[2]
 MAC = "02:5e:00:01:01:01"
 IP = "10.40.1.50"
 
@@ -112,3 +119,74 @@ def test_client_counter_is_none_when_the_kernel_lacks_the_client(
 ) -> None:
     nft = FakeNft({GET_UP: UP, GET_DOWN: DOWN}, missing)
     assert Kernel(nft).client_counter(MAC, IP) is None  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------------------------
+# the real Kernel against nftables, in a new, empty network namespace (`unshare -rn`)
+
+KERNEL_SCRIPT = """
+import json, time
+from netctl.apply import Kernel
+from netctl.libnft import NftError
+from netctl.render import Client
+from simpul.config import load_config_file
+
+def attempt(call):
+    try:
+        value = call()
+    except NftError as exc:
+        return ["NftError", "No such file or directory" in str(exc)]
+    return sorted(value) if isinstance(value, set) else value
+
+config = load_config_file("examples/lab.yaml")
+now = time.time()
+a = Client("02:5e:00:01:01:01", "10.40.1.50", now + 600, 900, 0x10)  # shaped
+b = Client("02:5e:00:01:01:02", "10.40.2.20", now + 600, 300, None)  # not rate-limited
+k = Kernel()
+out = {"before": attempt(k.idle_ips)}
+k.apply(config, [a, b], now)
+live = k.read_live([a, b], now)
+out["sets"] = sorted(live.sets)
+out["maps"] = sorted(live.maps)
+out["auth"] = sorted(map(list, live.auth_elements))
+out["idle"] = attempt(k.idle_ips)
+k.apply(config, [a], now)  # b's session is gone from the store
+out["after_reload"] = attempt(k.idle_ips)
+k.authorize([b], now)
+out["after_authorize"] = attempt(k.idle_ips)
+k.deauthorize([Client(a.mac, a.ip, 0), Client(b.mac, b.ip, 0)])  # b has no class element
+out["after_deauthorize"] = attempt(k.idle_ips)
+out["counters"] = k.client_counters()
+print(json.dumps(out))
+"""
+
+
+def test_kernel_reads_the_idle_set_and_the_class_map_from_nftables() -> None:
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        pytest.skip("unshare is not installed")
+    probe = subprocess.run([unshare, "-rn", "true"], capture_output=True, timeout=30, check=False)
+    if probe.returncode != 0:
+        pytest.skip(f"cannot make a network namespace here: {probe.stderr!r}")
+    result = subprocess.run(
+        [unshare, "-rn", sys.executable, "-c", KERNEL_SCRIPT],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if "libnftables" in result.stderr and result.returncode != 0:
+        pytest.skip("libnftables is not available")
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout.splitlines()[-1])
+    assert out == {
+        "before": ["NftError", True],  # no table yet: the kernel says so, nothing is made up
+        "sets": ["hs_auth", "hs_auth_dl", "hs_idle", "mac_allow", "mac_block", "walled_garden"],
+        "maps": ["client_class"],
+        "auth": [["02:5e:00:01:01:01", "10.40.1.50"], ["02:5e:00:01:01:02", "10.40.2.20"]],
+        "idle": ["10.40.1.50", "10.40.2.20"],
+        "after_reload": ["10.40.1.50"],
+        "after_authorize": ["10.40.1.50", "10.40.2.20"],
+        "after_deauthorize": [],
+        "counters": [],
+    }

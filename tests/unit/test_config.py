@@ -7,6 +7,7 @@ are found in the edited text by a snippet, never hard-coded.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from ipaddress import IPv4Address
@@ -165,12 +166,19 @@ def test_meranti_example_is_whole() -> None:
 
 def test_lab_is_the_subset_of_meranti() -> None:
     """Same-slug objects agree, except shared_services (lab-only services), simpeg's port and
-    the portal's media and walled garden (the lab's own video and fake news site)."""
+    the portal's media, walled garden, OTP gateway and RADIUS server (the lab's own video, fake
+    news site, recording SMS gateway and FreeRADIUS)."""
     lab = load_config_file(str(LAB))
     meranti = load_config_file(str(MERANTI))
     for section in ("node", "uplinks", "zones"):
         assert getattr(lab, section) == getattr(meranti, section), section
-    assert lab.portal.model_copy(update={"videos": [], "walled_garden": []}) == meranti.portal
+    lab_only = {"videos": [], "walled_garden": [], "otp": None, "radius": None}
+    assert lab.portal.model_copy(update=lab_only) == meranti.portal
+    assert lab.portal.otp is not None
+    assert (str(lab.portal.otp.url), lab.portal.otp.channel) == (
+        "http://198.51.100.70:8025/send",
+        "sms",
+    )
     assert [v.model_dump() for v in lab.portal.videos] == [
         {
             "file": "meranti-info.webm",
@@ -1053,6 +1061,10 @@ def test_portal_defaults() -> None:
         "video_seconds": 30,
         "videos": [],
         "walled_garden": [],
+        "mac_allow": [],
+        "mac_block": [],
+        "otp": None,
+        "radius": None,
     }
 
 
@@ -1363,3 +1375,250 @@ def test_config_error_joins_problems() -> None:
         "  - b[0]: y",
     ]
     assert str(ConfigError([Problem((), "z")])) == "(top level): z"
+
+
+# --------------------------------------------------------------------------------------------
+# a hotspot site's access policy
+
+RTM_LAM_END = "    policy: hotspot-umum\n\n  - slug: taman-cik-puan\n"
+CIK_PUAN_POLICY = "    policy: hotspot-umum\n\nremote_sites:\n"
+
+
+def site_access(lines: str, anchor: str = RTM_LAM_END) -> tuple[str, str]:
+    """An edit giving rtm-lam (hotspot_sites[0]), or the site `anchor` ends, an `access`
+    section (YAML lines, indented under the site)."""
+    return anchor, lines + anchor
+
+
+ACCESS_DEFAULTS = {
+    "methods": ["video"],
+    "session_minutes": 120,
+    "idle_minutes": 15,
+    "daily_minutes": None,
+    "client_down_kbps": 4000,
+    "client_up_kbps": 1000,
+    "quota_mb": None,
+    "throttle_kbps": 256,
+}
+
+
+def test_access_defaults() -> None:
+    config = load_config_text(LAB_TEXT)
+    for site in config.hotspot_sites:
+        assert site.access.model_dump() == ACCESS_DEFAULTS
+
+
+def flow(key: str, value: str) -> list[tuple[str, str]]:
+    return [site_access(f"    access: {{{key}: {value}}}\n")]
+
+
+BELOW = "greater than or equal to"
+ABOVE = "less than or equal to"
+
+INVALID_ACCESS = [
+    pytest.param(
+        flow("methods", "[]"),
+        [Want("hotspot_sites[0].access.methods", ("at least 1 item",), "access:")],
+        id="methods-empty",
+    ),
+    pytest.param(
+        flow("methods", "[sms]"),
+        [Want("hotspot_sites[0].access.methods[0]", ("'video'", "'voucher'"), "access:")],
+        id="method-unknown",
+    ),
+    pytest.param(
+        flow("methods", "[Video]"),
+        [Want("hotspot_sites[0].access.methods[0]", ("'video'", "'voucher'"), "access:")],
+        id="method-capitalised",
+    ),
+    pytest.param(
+        [
+            site_access(
+                "    access:\n      session_minutes: 60\n"
+                "      methods:\n        - video\n        - portal\n"
+            )
+        ],
+        [Want("hotspot_sites[0].access.methods[1]", ("'video'", "'voucher'"), "- portal")],
+        id="second-method-unknown-names-its-line",
+    ),
+    pytest.param(
+        flow("methods", "video"),
+        [Want("hotspot_sites[0].access.methods", ("valid list",), "access:")],
+        id="methods-not-a-list",
+    ),
+    pytest.param(
+        flow("session_minutes", "0"),
+        [Want("hotspot_sites[0].access.session_minutes", (BELOW, "1"), "access:")],
+        id="session-zero",
+    ),
+    pytest.param(
+        flow("session_minutes", "1441"),
+        [Want("hotspot_sites[0].access.session_minutes", (ABOVE, "1440"), "access:")],
+        id="session-over-a-day",
+    ),
+    pytest.param(
+        flow("idle_minutes", "0"),
+        [Want("hotspot_sites[0].access.idle_minutes", (BELOW, "1"), "access:")],
+        id="idle-zero",
+    ),
+    pytest.param(
+        flow("idle_minutes", "1441"),
+        [Want("hotspot_sites[0].access.idle_minutes", (ABOVE, "1440"), "access:")],
+        id="idle-over-a-day",
+    ),
+    pytest.param(
+        flow("daily_minutes", "0"),
+        [Want("hotspot_sites[0].access.daily_minutes", (BELOW, "1"), "access:")],
+        id="daily-zero",
+    ),
+    pytest.param(
+        flow("daily_minutes", "1441"),
+        [Want("hotspot_sites[0].access.daily_minutes", (ABOVE, "1440"), "access:")],
+        id="daily-over-a-day",
+    ),
+    pytest.param(
+        flow("client_down_kbps", "63"),
+        [Want("hotspot_sites[0].access.client_down_kbps", (BELOW, "64"), "access:")],
+        id="down-rate-too-low",
+    ),
+    pytest.param(
+        flow("client_up_kbps", "10000001"),
+        [Want("hotspot_sites[0].access.client_up_kbps", (ABOVE, "10000000"), "access:")],
+        id="up-rate-too-high",
+    ),
+    pytest.param(
+        flow("client_down_kbps", "1.5"),
+        [Want("hotspot_sites[0].access.client_down_kbps", ("valid integer",), "access:")],
+        id="rate-fractional",
+    ),
+    pytest.param(
+        flow("client_up_kbps", "0"),
+        [Want("hotspot_sites[0].access.client_up_kbps", (BELOW, "64"), "access:")],
+        id="up-rate-zero-is-not-unlimited",
+    ),
+    pytest.param(
+        flow("quota_mb", "0"),
+        [Want("hotspot_sites[0].access.quota_mb", (BELOW, "1"), "access:")],
+        id="quota-zero",
+    ),
+    pytest.param(
+        flow("quota_mb", "1000001"),
+        [Want("hotspot_sites[0].access.quota_mb", (ABOVE, "1000000"), "access:")],
+        id="quota-too-big",
+    ),
+    pytest.param(
+        flow("throttle_kbps", "63"),
+        [Want("hotspot_sites[0].access.throttle_kbps", (BELOW, "64"), "access:")],
+        id="throttle-too-low",
+    ),
+    pytest.param(
+        flow("throttle_kbps", "10000001"),
+        [Want("hotspot_sites[0].access.throttle_kbps", (ABOVE, "10000000"), "access:")],
+        id="throttle-too-high",
+    ),
+    pytest.param(
+        flow("throttle_kbps", "null"),
+        [Want("hotspot_sites[0].access.throttle_kbps", ("valid integer",), "access:")],
+        id="throttle-null",
+    ),
+    pytest.param(
+        flow("idle", "5"),
+        [Want("hotspot_sites[0].access.idle", ("unknown field",), "access:")],
+        id="unknown-access-field",
+    ),
+    pytest.param(
+        [site_access("    access: [video]\n")],
+        [Want("hotspot_sites[0].access", ("valid dictionary",), "access:")],
+        id="access-not-a-mapping",
+    ),
+    # the second site, and several problems in block style: each on its own line
+    pytest.param(
+        [
+            site_access(
+                "    access:\n      quota_mb: 0\n      throttle_kbps: 32\n      idle_minutes: 5\n",
+                CIK_PUAN_POLICY,
+            )
+        ],
+        [
+            Want("hotspot_sites[1].access.quota_mb", (BELOW, "1"), "quota_mb: 0"),
+            Want("hotspot_sites[1].access.throttle_kbps", (BELOW, "64"), "throttle_kbps: 32"),
+        ],
+        id="second-site-several-problems",
+    ),
+]
+
+
+@pytest.mark.parametrize(("changes", "wants"), INVALID_ACCESS)
+def test_invalid_access_is_refused_precisely(
+    changes: list[tuple[str, str]], wants: list[Want]
+) -> None:
+    assert_problems(edit(*changes), wants)
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        ("    access: {methods: [voucher]}\n", {"methods": ["voucher"]}),
+        ("    access: {methods: [video, voucher]}\n", {"methods": ["video", "voucher"]}),
+        (
+            "    access: {session_minutes: 1, idle_minutes: 1, daily_minutes: 1}\n",
+            {"session_minutes": 1, "idle_minutes": 1, "daily_minutes": 1},
+        ),
+        (
+            "    access: {session_minutes: 1440, idle_minutes: 1440, daily_minutes: 1440}\n",
+            {"session_minutes": 1440, "idle_minutes": 1440, "daily_minutes": 1440},
+        ),
+        (
+            "    access: {client_down_kbps: 64, client_up_kbps: 10000000, throttle_kbps: 64}\n",
+            {"client_down_kbps": 64, "client_up_kbps": 10_000_000, "throttle_kbps": 64},
+        ),
+        # null turns a default rate off: no per-device limit
+        (
+            "    access: {client_down_kbps: null, client_up_kbps: null}\n",
+            {"client_down_kbps": None, "client_up_kbps": None},
+        ),
+        ("    access: {quota_mb: 1}\n", {"quota_mb": 1}),
+        ("    access: {quota_mb: 1000000}\n", {"quota_mb": 1_000_000}),
+        ("    access: {daily_minutes: null, quota_mb: null}\n", {}),
+        ("    access: {}\n", {}),
+    ],
+)
+def test_access_values_are_parsed(lines: str, expected: dict[str, object]) -> None:
+    config = load_config_text(edit(site_access(lines)))
+    assert config.hotspot_sites[0].access.model_dump() == {**ACCESS_DEFAULTS, **expected}
+    assert config.hotspot_sites[1].access.model_dump() == ACCESS_DEFAULTS  # the other site
+
+
+# --------------------------------------------------------------------------------------------
+# None survives a dump: it may override a default
+
+
+UNLIMITED = "    access: {client_down_kbps: null, client_up_kbps: null, quota_mb: 500}\n"
+
+
+def test_config_to_data_keeps_explicit_none() -> None:
+    config = load_config_text(edit(site_access(UNLIMITED)))
+    data = config_to_data(config)
+    assert data["hotspot_sites"][0]["access"] == {
+        **ACCESS_DEFAULTS,
+        "client_down_kbps": None,
+        "client_up_kbps": None,
+        "quota_mb": 500,
+    }
+    assert data["hotspot_sites"][1]["access"] == ACCESS_DEFAULTS
+    # fields whose default is None are written out too
+    assert data["portal"]["address"] is None
+    assert data["hotspot_sites"][0]["access"]["daily_minutes"] is None
+    assert data["zones"]["remote"] == {"supernet": "10.60.0.0/16"}
+    again = parse_config(data)
+    assert again == config
+    assert again.hotspot_sites[0].access.client_down_kbps is None
+
+
+def test_none_survives_yaml_and_json() -> None:
+    config = load_config_text(edit(site_access(UNLIMITED)))
+    text = dump_config_yaml(config)
+    assert "client_down_kbps: null" in text
+    assert load_config_text(text) == config
+    data = json.loads(json.dumps(config_to_data(config)))
+    assert parse_config(data).hotspot_sites[0].access.client_up_kbps is None

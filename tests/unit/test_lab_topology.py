@@ -10,7 +10,17 @@ import pytest
 from netctl.clients import parse_mac
 from simpul.config import Config, config_to_data, load_config_file, parse_config
 from simpul.config.model import Uplink
-from simpul.lab.topology import LAB_DNS, LAB_SITES, Host, LabPlan, Link, lab_dns_records, plan
+from simpul.lab.topology import (
+    LAB_DNS,
+    LAB_RADIUS,
+    LAB_SITES,
+    LAB_SMS_GATEWAY,
+    Host,
+    LabPlan,
+    Link,
+    lab_dns_records,
+    plan,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 LAB = load_config_file(str(ROOT / "examples" / "lab.yaml"))
@@ -190,7 +200,8 @@ def test_extra_addresses_on_the_internet(lab: LabPlan) -> None:
     cidrs = [cidr for _, _, cidr in lab.extra_addresses]
     assert len(cidrs) == len(set(cidrs))
     assert cidrs[0] == f"{LAB_DNS}/32"
-    assert set(cidrs) == {f"{LAB_DNS}/32"} | {f"{addr}/32" for addr, _ in LAB_SITES.values()}
+    sites = {f"{addr}/32" for addr, _ in LAB_SITES.values()}
+    assert set(cidrs) == {f"{a}/32" for a in (LAB_DNS, LAB_SMS_GATEWAY, LAB_RADIUS)} | sites
 
 
 def test_lab_dns_records() -> None:

@@ -2,7 +2,9 @@
 
 No root, no nftables: `FakeKernel` has the methods of `netctl.apply.Kernel`, renders with the real
 (pure) renderer, records every call, and raises `NftError` for the methods told to refuse.
-`Neighbours` stands in for the gateway's ARP table (netd's `mac_of`).
+`FakeShaper` has the methods of `netctl.netlink.Shaper` (tc HTB classes), keeps the classes it
+was given and records every call. `Neighbours` stands in for the gateway's ARP table (netd's
+`mac_of`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from netctl.netd import READ_METHODS, Netd, RequestError, Server
 from netctl.protocol import encode
 from netctl.render import Client, LiveState, Rendered, build_ruleset, render
 from simpul.config import Config, config_to_data, load_config_file, parse_config
-from simpul.store import Store
+from simpul.store import FIRST_CLASS_ID, Store
 
 ROOT = Path(__file__).resolve().parents[2]
 LAB = load_config_file(str(ROOT / "examples" / "lab.yaml"))
@@ -63,6 +65,10 @@ class FakeKernel:
         self.named: dict[str, tuple[int, int]] = {}
         self.per_client: list[ClientCounters] = []
         self.absent: set[str] = set()  # interfaces the kernel has no statistics for
+        # What idle_ips() answers; None: like the kernel, every address given an idle element
+        # (by authorize or apply) and not deauthorized since.
+        self.seen: set[str] | None = None
+        self.idle: set[str] = set()
 
     def _record(self, name: str, *args: Any) -> None:
         self.calls.append((name, *args))
@@ -85,13 +91,23 @@ class FakeKernel:
     ) -> Rendered:
         clients = tuple(clients)
         self._record("apply", clients, now, check_only)
+        if not check_only:  # the idle set is refilled from the store's clients
+            self.idle = {c.ip for c in clients if c.idle_s and c.expires_at > now}
         return render(config, LiveState(now=now, clients=clients))
 
     def authorize(self, clients: Any, now: float) -> None:
-        self._record("authorize", tuple(clients), now)
+        clients = tuple(clients)
+        self._record("authorize", clients, now)
+        self.idle |= {c.ip for c in clients if c.idle_s}
 
     def deauthorize(self, clients: Any) -> None:
-        self._record("deauthorize", tuple(clients))
+        clients = tuple(clients)
+        self._record("deauthorize", clients)
+        self.idle -= {c.ip for c in clients}
+
+    def idle_ips(self) -> set[str]:
+        self._record("idle_ips")
+        return set(self.idle if self.seen is None else self.seen)
 
     def counters(self) -> dict[str, tuple[int, int]]:
         self._record("counters")
@@ -115,6 +131,41 @@ class FakeKernel:
         interfaces = tuple(interfaces)
         self._record("interface_counters", interfaces)
         return {name: if_stats(name) for name in interfaces if name not in self.absent}
+
+
+class FakeShaper:
+    """HTB classes per device as `netctl.netlink.Shaper` keeps them; `fail` names methods that
+    raise OSError like the real one does when tc refuses."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+        self.fail: set[str] = set()
+        self.roots: dict[str, int | None] = {}
+        self.classes: dict[str, dict[int, int]] = {}  # device -> minor -> rate (kbit/s)
+
+    def _record(self, name: str, *args: Any) -> None:
+        self.calls.append((name, *args))
+        if name in self.fail:
+            raise OSError(1, f"tc: {name}: Operation not permitted")
+
+    def called(self, name: str) -> list[tuple[Any, ...]]:
+        return [c[1:] for c in self.calls if c[0] == name]
+
+    def ensure_root(self, device: str, rate_kbit: int | None) -> None:
+        self._record("ensure_root", device, rate_kbit)
+        self.roots[device] = rate_kbit
+
+    def set_client(self, device: str, minor: int, rate_kbit: int) -> None:
+        self._record("set_client", device, minor, rate_kbit)
+        self.classes.setdefault(device, {})[minor] = rate_kbit
+
+    def remove_client(self, device: str, minor: int) -> None:
+        self._record("remove_client", device, minor)
+        self.classes.get(device, {}).pop(minor, None)
+
+    def client_minors(self, device: str) -> set[int]:
+        self._record("client_minors", device)
+        return set(self.classes.get(device, {}))
 
 
 class Neighbours:
@@ -145,6 +196,11 @@ def kernel() -> FakeKernel:
 
 
 @pytest.fixture
+def shaper() -> FakeShaper:
+    return FakeShaper()
+
+
+@pytest.fixture
 def store(tmp_path: Path, clock: Clock) -> Iterator[Store]:
     with Store(str(tmp_path / "simpul.db"), clock=clock) as s:
         yield s
@@ -159,7 +215,12 @@ def state_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def bare(
-    store: Store, kernel: FakeKernel, state_dir: Path, clock: Clock, neighbours: Neighbours
+    store: Store,
+    kernel: FakeKernel,
+    state_dir: Path,
+    clock: Clock,
+    neighbours: Neighbours,
+    shaper: FakeShaper,
 ) -> Netd:
     """netd over a store without configuration."""
     return Netd(  # type: ignore[arg-type]
@@ -169,6 +230,7 @@ def bare(
         clock=clock,
         mac_of=neighbours,
         forget_redirected=kernel.forget_redirected,
+        shaper=shaper,
     )
 
 
@@ -198,7 +260,10 @@ def test_authorize_opens_a_session_and_tells_the_kernel(
     (session,) = store.active_sessions()
     assert (session.mac, session.ip, session.site, session.method) == (MAC, IP, "rtm-lam", "admin")
     assert (session.started_at, session.expires_at) == (T0, expires)
-    assert kernel.called("authorize") == [((Client(MAC, IP, expires),), clock.now)]
+    assert session.class_id == FIRST_CLASS_ID  # the lab's sites limit every device
+    # the kernel gets the site's idle time (15 minutes by default) and the client's class
+    client = Client(MAC, IP, expires, idle_s=900, class_id=FIRST_CLASS_ID)
+    assert kernel.called("authorize") == [((client,), clock.now)]
 
 
 def test_authorize_defaults_to_the_portal_session(
@@ -270,7 +335,8 @@ def test_authorize_without_mac_takes_the_neighbours_mac(
     assert neighbours.asked == [IP]
     (session,) = store.active_sessions()
     assert (session.mac, session.ip, session.method) == (MAC, IP, "portal")
-    assert kernel.called("authorize") == [((Client(MAC, IP, T0 + 30 * 60),), clock.now)]
+    client = Client(MAC, IP, T0 + 30 * 60, 900, FIRST_CLASS_ID)
+    assert kernel.called("authorize") == [((client,), clock.now)]
 
 
 def test_authorize_without_mac_normalises_the_ip_it_looks_up(
@@ -619,9 +685,32 @@ def test_portal_config(netd: Netd) -> None:
                 "title": "Info Kabupaten Kepulauan Meranti",
             }
         ],
+        "otp": {
+            "url": "http://198.51.100.70:8025/send",
+            "token": "lab-token",
+            "channel": "sms",
+            "code_minutes": 5,
+        },
+        "radius": {
+            "server": "203.0.113.20",
+            "port": 1812,
+            "secret": "lab-radius-secret",
+            "nas_identifier": "meranti-pusat",
+            "timeout_s": 3.0,
+            "tries": 2,
+        },
+        "retention_days": 90,
         "sites": {
-            "rtm-lam": {"name": "RTM LAM Selatpanjang", "kecamatan": "Tebing Tinggi"},
-            "taman-cik-puan": {"name": "Taman Cik Puan", "kecamatan": "Tebing Tinggi"},
+            "rtm-lam": {
+                "name": "RTM LAM Selatpanjang",
+                "kecamatan": "Tebing Tinggi",
+                "methods": ["video"],
+            },
+            "taman-cik-puan": {
+                "name": "Taman Cik Puan",
+                "kecamatan": "Tebing Tinggi",
+                "methods": ["video"],
+            },
         },
     }
     json.dumps(result)  # it crosses the socket as JSON
@@ -707,7 +796,7 @@ def test_apply_writes_the_applied_ruleset(
     assert result["clients"] == 1
     assert (state_dir / "applied.nft").read_text() == expected.document()
     ((clients, now, check_only),) = kernel.called("apply")
-    assert clients == (Client(MAC, IP, T0 + 600),)
+    assert clients == (Client(MAC, IP, T0 + 600, 900, FIRST_CLASS_ID),)
     assert (now, check_only) == (clock.now, False)
     assert netd.last_apply is not None and netd.last_apply["at"] == clock.now
     entry = store.audit_log(1)[0]
@@ -995,7 +1084,15 @@ def test_answer_params_not_an_object(netd: Netd, params: Any) -> None:
     assert "params" in reply["error"]["message"]
 
 
-MUTATING = ("apply", "authorize", "deauthorize", "logout")
+MUTATING = (
+    "apply",
+    "authorize",
+    "deauthorize",
+    "logout",
+    "redeem_voucher",
+    "otp_issue",
+    "otp_verify",
+)
 READ_PARAMS: dict[str, dict[str, Any]] = {"whois": {"ip": IP}}  # the others need none
 
 
@@ -1080,3 +1177,622 @@ def test_a_conntrack_failure_does_not_undo_the_grant(netd: Netd, kernel: FakeKer
     result = netd.authorize({"mac": MAC, "ip": IP})
     assert result["ip"] == IP
     assert netd.store.active_session_of(IP) is not None
+
+
+# --------------------------------------------------------------------------------------------
+# fair use: per-device classes (tc), idle time, quota, daily allowance
+
+OTHER_IP = "10.40.1.51"
+CIK_PUAN_IP = "10.40.2.20"
+DEVICES = ("hs-rtmlam", "hs-cikpuan", "wan0")  # every shaped device of the lab, in order
+WAN1 = {"name": "vsat-dua", "interface": "wan1"}  # an uplink without a known bandwidth
+
+
+def with_access(
+    store: Store,
+    sites: tuple[str, ...] = ("rtm-lam",),
+    uplinks: tuple[dict[str, Any], ...] = (),
+    timezone: str | None = None,
+    **access: Any,
+) -> Config:
+    """Store LAB with `access` changed at `sites`, `uplinks` added, the node's time zone."""
+    data = config_to_data(LAB)
+    for site in data["hotspot_sites"]:
+        if site["slug"] in sites:
+            site["access"].update(access)
+    data["uplinks"] += list(uplinks)
+    if timezone is not None:
+        data["node"]["timezone"] = timezone
+    config = parse_config(data)
+    store.import_config(config, actor="test", replace=True)
+    return config
+
+
+def classes_of(minor: int, devices: Iterable[str] = DEVICES) -> list[tuple[str, int]]:
+    return [(device, minor) for device in devices]
+
+
+@pytest.mark.parametrize(
+    ("access", "uplinks", "class_id", "tc"),
+    [
+        # the lab's defaults: 4000 kbit/s down on the bridge, 1000 up on the uplink
+        ({}, (), FIRST_CLASS_ID, [("hs-rtmlam", 4000), ("wan0", 1000)]),
+        (
+            {"client_down_kbps": 2000, "client_up_kbps": 512},
+            (WAN1,),
+            FIRST_CLASS_ID,
+            [("hs-rtmlam", 2000), ("wan0", 512), ("wan1", 512)],
+        ),
+        ({"client_down_kbps": None}, (), FIRST_CLASS_ID, [("wan0", 1000)]),
+        ({"client_up_kbps": None}, (WAN1,), FIRST_CLASS_ID, [("hs-rtmlam", 4000)]),
+        # a quota alone: a class to slow the device down later, no tc class yet
+        ({"client_down_kbps": None, "client_up_kbps": None, "quota_mb": 10}, (), 0x10, []),
+        # nothing to shape: no class at all
+        ({"client_down_kbps": None, "client_up_kbps": None}, (), None, []),
+    ],
+    ids=["defaults", "rates-two-uplinks", "upload-only", "download-only", "quota-only", "none"],
+)
+def test_authorize_shapes_a_client_of_a_shaped_site(
+    netd: Netd,
+    store: Store,
+    kernel: FakeKernel,
+    shaper: FakeShaper,
+    access: dict[str, Any],
+    uplinks: tuple[dict[str, Any], ...],
+    class_id: int | None,
+    tc: list[tuple[str, int]],
+) -> None:
+    with_access(store, uplinks=uplinks, **access)
+    netd.authorize({"mac": MAC, "ip": IP, "minutes": 30})
+    (session,) = store.active_sessions()
+    assert session.class_id == class_id
+    ((clients, _now),) = kernel.called("authorize")
+    assert clients == (Client(MAC, IP, T0 + 1800, 900, class_id),)
+    assert shaper.calls == [("set_client", device, class_id, rate) for device, rate in tc]
+
+
+def test_each_device_gets_its_own_class_and_keeps_it(
+    netd: Netd, store: Store, shaper: FakeShaper, clock: Clock
+) -> None:
+    other = "02:5e:00:01:01:02"
+    third = "02:5e:00:01:01:03"
+    netd.authorize({"mac": MAC, "ip": IP})
+    netd.authorize({"mac": other, "ip": OTHER_IP})
+    netd.authorize({"mac": third, "ip": CIK_PUAN_IP})  # the other site: its own bridge
+    assert shaper.classes == {
+        "hs-rtmlam": {0x10: 4000, 0x11: 4000},
+        "wan0": {0x10: 1000, 0x11: 1000, 0x12: 1000},
+        "hs-cikpuan": {0x12: 4000},
+    }
+    clock.now += 60
+    netd.authorize({"mac": MAC, "ip": IP, "minutes": 10})  # extended: the same class
+    netd.deauthorize({"mac": other, "ip": OTHER_IP})
+    netd.authorize({"mac": "02:5e:00:01:01:04", "ip": "10.40.1.52"})  # takes the freed class
+    assert {s.mac: s.class_id for s in store.active_sessions()} == {
+        MAC: 0x10,
+        third: 0x12,
+        "02:5e:00:01:01:04": 0x11,
+    }
+    assert shaper.classes == {
+        "hs-rtmlam": {0x10: 4000, 0x11: 4000},
+        "wan0": {0x10: 1000, 0x11: 1000, 0x12: 1000},
+        "hs-cikpuan": {0x12: 4000},
+    }
+
+
+def test_an_unshaped_site_never_touches_tc(
+    netd: Netd, store: Store, kernel: FakeKernel, shaper: FakeShaper, clock: Clock
+) -> None:
+    with_access(store, client_down_kbps=None, client_up_kbps=None)
+    netd.authorize({"mac": MAC, "ip": IP})
+    netd.deauthorize({"mac": MAC, "ip": IP})
+    netd.authorize({"mac": MAC, "ip": IP, "minutes": 1})
+    clock.now += 60
+    netd.housekeeping()
+    assert store.active_sessions() == []
+    assert shaper.calls == []
+    assert len(kernel.called("deauthorize")) == 2
+
+
+def test_without_a_shaper_fair_use_still_works(
+    store: Store, kernel: FakeKernel, state_dir: Path, clock: Clock, neighbours: Neighbours
+) -> None:
+    store.import_config(LAB, actor="test")
+    netd = Netd(  # type: ignore[arg-type]
+        store, kernel, str(state_dir), clock=clock, mac_of=neighbours,
+        forget_redirected=kernel.forget_redirected,
+    )  # fmt: skip
+    netd.authorize({"mac": MAC, "ip": IP})
+    netd.apply({})
+    netd.deauthorize({"mac": MAC, "ip": IP})
+    assert store.active_sessions() == []
+
+
+def test_apply_sets_up_every_shaped_device_and_drops_stale_classes(
+    netd: Netd, store: Store, shaper: FakeShaper, clock: Clock
+) -> None:
+    with_access(store, uplinks=(WAN1,), throttle_kbps=128)
+    netd.authorize({"mac": MAC, "ip": IP})
+    netd.authorize({"mac": "02:5e:00:01:01:02", "ip": CIK_PUAN_IP})
+    store.set_throttled(store.active_sessions()[0].id)
+    # classes no open session holds: from sessions ended while netd was down, or a crash
+    for device in ("hs-rtmlam", "wan1"):
+        shaper.classes.setdefault(device, {}).update({0x13: 4000, 0x99: 256})
+    shaper.classes["hs-tua"] = {0x42: 1000}  # a device no longer in the configuration
+    shaper.calls.clear()
+    netd.apply({})
+    devices = ["hs-rtmlam", "hs-cikpuan", "wan0", "wan1"]
+    assert shaper.called("ensure_root") == [
+        ("hs-rtmlam", 20_000),
+        ("hs-cikpuan", 20_000),
+        ("wan0", 300_000),
+        ("wan1", None),  # no bandwidth known: no total limit
+    ]
+    assert shaper.called("set_client") == [
+        ("hs-rtmlam", 0x10, 128),  # throttled: the fair-use rate both ways
+        ("wan0", 0x10, 128),
+        ("wan1", 0x10, 128),
+        ("hs-cikpuan", 0x11, 4000),
+        ("wan0", 0x11, 1000),
+        ("wan1", 0x11, 1000),
+    ]
+    assert shaper.called("client_minors") == [(d,) for d in devices]
+    assert sorted(shaper.called("remove_client")) == [
+        ("hs-rtmlam", 0x13),
+        ("hs-rtmlam", 0x99),
+        ("wan1", 0x13),
+        ("wan1", 0x99),
+    ]
+    assert shaper.classes == {
+        "hs-rtmlam": {0x10: 128},
+        "hs-cikpuan": {0x11: 4000},
+        "wan0": {0x10: 128, 0x11: 1000},
+        "wan1": {0x10: 128, 0x11: 1000},
+        "hs-tua": {0x42: 1000},  # not shaped any more: left alone
+    }
+    # roots first, then the clients' classes, then the clean-up
+    names = [c[0] for c in shaper.calls]
+    last_root = max(i for i, n in enumerate(names) if n == "ensure_root")
+    last_client = max(i for i, n in enumerate(names) if n == "set_client")
+    assert last_root < names.index("set_client")
+    assert last_client < names.index("client_minors")
+
+
+def test_apply_without_sessions_removes_every_client_class(netd: Netd, shaper: FakeShaper) -> None:
+    shaper.classes = {"hs-rtmlam": {0x10: 4000}, "wan0": {0x10: 1000, 0x11: 1000}}
+    netd.apply({})
+    assert shaper.classes == {"hs-rtmlam": {}, "wan0": {}}
+    assert shaper.roots == {"hs-rtmlam": 20_000, "hs-cikpuan": 20_000, "wan0": 300_000}
+
+
+def test_apply_check_only_leaves_tc_alone(netd: Netd, shaper: FakeShaper) -> None:
+    netd.authorize({"mac": MAC, "ip": IP})
+    shaper.calls.clear()
+    netd.apply({"check_only": True})
+    assert shaper.calls == []
+
+
+def test_apply_refused_by_the_kernel_leaves_tc_alone(
+    netd: Netd, kernel: FakeKernel, shaper: FakeShaper
+) -> None:
+    kernel.refuse.add("apply")
+    assert code_of(netd.apply, {}) == "kernel-refused"
+    assert shaper.calls == []
+
+
+def end_by(how: str, netd: Netd, store: Store, kernel: FakeKernel, clock: Clock) -> None:
+    if how == "deauthorize":
+        netd.deauthorize({"mac": MAC, "ip": IP})
+    elif how == "logout":
+        netd.logout({"ip": IP})
+    elif how == "expiry":
+        clock.now = T0 + 10 * 60
+        netd.housekeeping()
+    elif how == "idle":
+        kernel.seen = {OTHER_IP}
+        netd.housekeeping()
+    else:
+        raise AssertionError(how)
+
+
+@pytest.mark.parametrize("how", ["deauthorize", "logout", "expiry", "idle"])
+def test_ending_a_session_removes_its_classes(
+    netd: Netd, store: Store, kernel: FakeKernel, shaper: FakeShaper, clock: Clock, how: str
+) -> None:
+    netd.authorize({"mac": MAC, "ip": IP, "minutes": 10})
+    netd.authorize({"mac": "02:5e:00:01:01:02", "ip": OTHER_IP, "minutes": 60})
+    shaper.calls.clear()
+    end_by(how, netd, store, kernel, clock)
+    assert [s.ip for s in store.active_sessions()] == [OTHER_IP]
+    assert shaper.calls == [("remove_client", *c) for c in classes_of(FIRST_CLASS_ID)]
+    assert shaper.classes == {"hs-rtmlam": {0x11: 4000}, "wan0": {0x11: 1000}}
+    assert kernel.called("deauthorize") == [((Client(MAC, IP, 0),),)]
+
+
+@pytest.mark.parametrize("how", ["deauthorize", "logout", "expiry", "idle"])
+def test_ending_an_unshaped_session_removes_no_class(
+    netd: Netd, store: Store, kernel: FakeKernel, shaper: FakeShaper, clock: Clock, how: str
+) -> None:
+    with_access(store, client_down_kbps=None, client_up_kbps=None)
+    netd.authorize({"mac": MAC, "ip": IP, "minutes": 10})
+    netd.authorize({"mac": "02:5e:00:01:01:02", "ip": OTHER_IP, "minutes": 60})
+    end_by(how, netd, store, kernel, clock)
+    assert [s.ip for s in store.active_sessions()] == [OTHER_IP]
+    assert shaper.calls == []
+
+
+def test_deauthorizing_nobody_removes_no_class(netd: Netd, shaper: FakeShaper) -> None:
+    netd.authorize({"mac": "02:5e:00:01:01:02", "ip": OTHER_IP})
+    shaper.calls.clear()
+    assert netd.deauthorize({"mac": MAC, "ip": IP}) == {"ended": False}
+    assert shaper.calls == []
+
+
+# -- idle -------------------------------------------------------------------------------------
+
+
+def test_housekeeping_ends_idle_sessions(
+    netd: Netd, store: Store, kernel: FakeKernel, shaper: FakeShaper, clock: Clock
+) -> None:
+    other = "02:5e:00:01:01:02"
+    netd.authorize({"mac": MAC, "ip": IP})
+    netd.authorize({"mac": other, "ip": OTHER_IP})
+    netd.authorize({"mac": "02:5e:00:01:01:03", "ip": CIK_PUAN_IP})
+    kernel.calls.clear()
+    clock.now += 15 * 60
+    kernel.seen = {OTHER_IP, "10.40.1.99"}  # the kernel let two of them go
+    netd.housekeeping()
+    assert [s.mac for s in store.active_sessions()] == [other]
+    rows = store.db.execute(
+        "SELECT ip, ended_at, end_reason FROM session WHERE ended_at IS NOT NULL ORDER BY id"
+    ).fetchall()
+    assert [tuple(r) for r in rows] == [(IP, clock.now, "idle"), (CIK_PUAN_IP, clock.now, "idle")]
+    assert kernel.called("deauthorize") == [
+        ((Client(MAC, IP, 0), Client("02:5e:00:01:01:03", CIK_PUAN_IP, 0)),)
+    ]
+    assert sorted(shaper.called("remove_client")) == sorted(classes_of(0x10) + classes_of(0x12))
+    denied = [json.loads(r["detail"]) for r in store.audit_log(2)]
+    assert [(d["ip"], d["reason"]) for d in denied] == [(CIK_PUAN_IP, "idle"), (IP, "idle")]
+    kernel.calls.clear()
+    netd.housekeeping()  # nothing more to end
+    assert kernel.called("deauthorize") == []
+    assert [s.mac for s in store.active_sessions()] == [other]
+
+
+def test_housekeeping_without_sessions_does_not_read_the_idle_set(
+    netd: Netd, kernel: FakeKernel
+) -> None:
+    netd.housekeeping()
+    assert kernel.called("idle_ips") == []
+
+
+def test_housekeeping_keeps_clients_the_kernel_still_sees(
+    netd: Netd, store: Store, kernel: FakeKernel, shaper: FakeShaper
+) -> None:
+    netd.authorize({"mac": MAC, "ip": IP})
+    netd.authorize({"mac": "02:5e:00:01:01:02", "ip": OTHER_IP})
+    kernel.calls.clear()
+    shaper.calls.clear()
+    for _ in range(3):
+        netd.housekeeping()
+    assert len(store.active_sessions()) == 2
+    assert kernel.called("idle_ips") == [()] * 3
+    assert kernel.called("deauthorize") == [] and shaper.calls == []
+
+
+@pytest.mark.parametrize(("idle_minutes", "idle_s"), [(1, 60), (15, 900), (24 * 60, 86_400)])
+def test_the_kernel_gets_each_sites_idle_time(
+    netd: Netd, store: Store, kernel: FakeKernel, idle_minutes: int, idle_s: int
+) -> None:
+    with_access(store, idle_minutes=idle_minutes)
+    netd.authorize({"mac": MAC, "ip": IP})
+    netd.authorize({"mac": "02:5e:00:01:01:02", "ip": CIK_PUAN_IP})
+    got = [c.idle_s for (clients, _) in kernel.called("authorize") for c in clients]
+    assert got == [idle_s, 900]  # taman-cik-puan keeps the default
+    netd.apply({})
+    ((clients, _, _),) = kernel.called("apply")
+    assert [c.idle_s for c in clients] == [idle_s, 900]
+
+
+def test_a_session_of_a_removed_site_has_no_idle_time(
+    netd: Netd, store: Store, kernel: FakeKernel
+) -> None:
+    netd.authorize({"mac": MAC, "ip": CIK_PUAN_IP})
+    data = config_to_data(LAB)
+    data["hotspot_sites"] = data["hotspot_sites"][:1]
+    store.import_config(parse_config(data), actor="test", replace=True)
+    netd.apply({})
+    ((clients, _, _),) = kernel.called("apply")
+    assert clients == (Client(MAC, CIK_PUAN_IP, T0 + 120 * 60, None, FIRST_CLASS_ID),)
+
+
+# -- quota ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("up", "down", "throttled"),
+    [
+        (0, 0, False),
+        (999_999, 0, False),
+        (400_000, 599_999, False),
+        (600_000, 400_000, True),  # up and down together
+        (1_000_000, 0, True),
+        (0, 1_000_000, True),
+        (5_000_000_000, 7_000_000_000, True),
+    ],
+)
+def test_a_client_over_its_quota_is_slowed_once_not_cut(
+    netd: Netd,
+    store: Store,
+    kernel: FakeKernel,
+    shaper: FakeShaper,
+    up: int,
+    down: int,
+    throttled: bool,
+) -> None:
+    with_access(store, quota_mb=1, throttle_kbps=128)
+    other = "02:5e:00:01:01:02"
+    netd.authorize({"mac": MAC, "ip": IP})
+    netd.authorize({"mac": other, "ip": OTHER_IP})
+    kernel.per_client = [
+        ClientCounters(MAC, IP, up, 1, down, 1, 3600),
+        ClientCounters(other, OTHER_IP, 10, 1, 10, 1, 3600),
+    ]
+    shaper.calls.clear()
+    netd.housekeeping()
+    assert [(s.mac, s.throttled) for s in store.active_sessions()] == [
+        (MAC, int(throttled)),
+        (other, 0),
+    ]
+    expected = [("set_client", "hs-rtmlam", 0x10, 128), ("set_client", "wan0", 0x10, 128)]
+    assert shaper.calls == (expected if throttled else [])
+    assert kernel.called("deauthorize") == []
+    # once is enough: the next rounds change nothing
+    shaper.calls.clear()
+    netd.housekeeping()
+    netd.housekeeping()
+    assert shaper.calls == []
+    assert [s.throttled for s in store.active_sessions()] == [int(throttled), 0]
+
+
+def test_the_throttle_outlives_an_apply(
+    netd: Netd, store: Store, kernel: FakeKernel, shaper: FakeShaper
+) -> None:
+    with_access(store, quota_mb=1, throttle_kbps=128)
+    netd.authorize({"mac": MAC, "ip": IP})
+    kernel.per_client = [ClientCounters(MAC, IP, 2_000_000, 1, 0, 0, 3600)]
+    netd.housekeeping()
+    netd.apply({})
+    assert shaper.classes == {"hs-rtmlam": {0x10: 128}, "wan0": {0x10: 128}}
+
+
+def test_quota_checks_only_sites_with_a_quota(
+    netd: Netd, store: Store, kernel: FakeKernel, shaper: FakeShaper
+) -> None:
+    netd.authorize({"mac": MAC, "ip": IP})  # the lab's sites have no quota
+    kernel.per_client = [ClientCounters(MAC, IP, 10**12, 1, 10**12, 1, 3600)]
+    kernel.calls.clear()
+    shaper.calls.clear()
+    netd.housekeeping()
+    assert kernel.called("client_counters") == []
+    assert shaper.calls == []
+    assert store.active_sessions()[0].throttled == 0
+
+
+def test_a_client_missing_from_the_kernel_is_not_throttled(
+    netd: Netd, store: Store, kernel: FakeKernel, shaper: FakeShaper
+) -> None:
+    with_access(store, quota_mb=1)
+    netd.authorize({"mac": MAC, "ip": IP})
+    kernel.per_client = [ClientCounters("02:5e:00:01:01:09", IP, 10**9, 1, 0, 0, 60)]
+    shaper.calls.clear()
+    netd.housekeeping()
+    assert store.active_sessions()[0].throttled == 0
+    assert shaper.calls == []
+
+
+# -- daily allowance --------------------------------------------------------------------------
+
+# T0 is 05:13:20 WIB (UTC+7) on 15 November 2023: the day began 18,800 seconds before.
+SINCE_MIDNIGHT = 5 * 3600 + 13 * 60 + 20
+
+
+def online(store: Store, clock: Clock, mac: str, ip: str, start: float, end: float | None) -> None:
+    """A session of `mac` from T0+start to T0+end (None: still open)."""
+    clock.now = T0 + start
+    store.open_session(mac, ip, site="rtm-lam", method="portal", duration_s=86_400, actor="p")
+    if end is not None:
+        clock.now = T0 + end
+        store.end_session(mac, ip, reason="logout", actor="p")
+    clock.now = T0
+
+
+@pytest.mark.parametrize(
+    ("earlier", "minutes", "granted_s"),
+    [
+        ([], 30, 1800),
+        ([], None, 3600),  # the site's 120 minutes, capped to the 60 a day
+        ([], 60, 3600),
+        ([(-7200, -4500)], 30, 900),  # 45 minutes used today
+        ([(-7200, -5400), (-3600, -2700)], 60, 900),  # 30 + 15 minutes in two sessions
+        ([(-7200, -3660)], 30, 60),  # 59 minutes used: one is left
+        # yesterday does not count; a session over midnight counts from midnight
+        ([(-SINCE_MIDNIGHT - 7200, -SINCE_MIDNIGHT - 60)], 30, 1800),
+        ([(-SINCE_MIDNIGHT - 1800, -SINCE_MIDNIGHT + 1800)], 60, 1800),
+        # the device's session still open elsewhere counts up to now
+        ([(-1200, None)], 60, 2400),
+    ],
+)
+def test_daily_allowance_caps_the_session(
+    netd: Netd,
+    store: Store,
+    kernel: FakeKernel,
+    clock: Clock,
+    earlier: list[tuple[float, float | None]],
+    minutes: int | None,
+    granted_s: float,
+) -> None:
+    with_access(store, daily_minutes=60)
+    for n, (start, end) in enumerate(earlier):
+        online(store, clock, MAC, f"10.40.1.{100 + n}", start, end)
+    online(store, clock, "02:5e:00:01:01:02", OTHER_IP, -7200, -60)  # another device's hours
+    params: dict[str, Any] = {"mac": MAC, "ip": IP}
+    if minutes is not None:
+        params["minutes"] = minutes
+    result = netd.authorize(params)
+    assert result["expires_at"] == T0 + granted_s
+    assert store.active_session_of(IP).expires_at == T0 + granted_s  # type: ignore[union-attr]
+    ((clients, _),) = kernel.called("authorize")
+    assert clients[0].expires_at == T0 + granted_s
+
+
+@pytest.mark.parametrize(
+    "earlier",
+    [
+        [(-7200, -3600)],  # 60 minutes
+        [(-7200, -3630)],  # 59.5: less than a minute left
+        [(-7200, -3600 - 59)],
+        [(-SINCE_MIDNIGHT + 60, None)],  # open since shortly after midnight
+        [(-9000, -7200), (-3600, -1800)],  # 30 + 30
+    ],
+)
+def test_daily_allowance_used_up(
+    netd: Netd,
+    store: Store,
+    kernel: FakeKernel,
+    shaper: FakeShaper,
+    clock: Clock,
+    earlier: list[tuple[float, float | None]],
+) -> None:
+    with_access(store, daily_minutes=60)
+    for n, (start, end) in enumerate(earlier):
+        online(store, clock, MAC, f"10.40.1.{100 + n}", start, end)
+    before = store.active_sessions()
+    with pytest.raises(RequestError) as exc:
+        netd.authorize({"mac": MAC, "ip": IP, "minutes": 30})
+    assert exc.value.code == "allowance-used"
+    assert "60 minutes" in str(exc.value)
+    assert store.active_sessions() == before
+    assert kernel.calls == [] and shaper.calls == []
+
+
+def test_daily_allowance_comes_back_the_next_day(netd: Netd, store: Store, clock: Clock) -> None:
+    with_access(store, daily_minutes=60)
+    online(store, clock, MAC, "10.40.1.100", -7200, -3600)
+    assert code_of(netd.authorize, {"mac": MAC, "ip": IP}) == "allowance-used"
+    clock.now = T0 - SINCE_MIDNIGHT + 86_400  # midnight WIB
+    assert netd.authorize({"mac": MAC, "ip": IP})["expires_at"] == clock.now + 3600
+
+
+@pytest.mark.parametrize(
+    ("timezone", "granted_s"),
+    [
+        ("WIB", 3600),  # the day began at 05:13:20 ago: the session was yesterday
+        ("WITA", 1800),  # 06:13:20 WITA: it was today
+        ("WIT", 1800),
+    ],
+)
+def test_daily_allowance_follows_the_nodes_time_zone(
+    netd: Netd, store: Store, clock: Clock, timezone: str, granted_s: int
+) -> None:
+    with_access(store, timezone=timezone, daily_minutes=60)
+    online(store, clock, MAC, "10.40.1.100", -6 * 3600, -5.5 * 3600)
+    assert netd.authorize({"mac": MAC, "ip": IP, "minutes": 60})["expires_at"] == T0 + granted_s
+
+
+def test_no_daily_allowance_no_cap(netd: Netd, store: Store, clock: Clock) -> None:
+    online(store, clock, MAC, "10.40.1.100", -5 * 3600, -60)
+    assert netd.authorize({"mac": MAC, "ip": IP, "minutes": 24 * 60})["expires_at"] == T0 + 86_400
+
+
+# -- a failing tc ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("failing", ["set_client"])
+def test_a_tc_failure_does_not_undo_a_grant(
+    netd: Netd,
+    store: Store,
+    kernel: FakeKernel,
+    shaper: FakeShaper,
+    caplog: pytest.LogCaptureFixture,
+    failing: str,
+) -> None:
+    shaper.fail = {failing}
+    result = netd.authorize({"mac": MAC, "ip": IP})
+    assert result["ip"] == IP
+    assert store.active_session_of(IP) is not None
+    assert [c[0] for c in kernel.calls] == ["authorize", "forget_redirected"]
+    assert "shaping failed" in caplog.text and "Operation not permitted" in caplog.text
+
+
+@pytest.mark.parametrize("failing", ["ensure_root", "set_client", "client_minors", "remove_client"])
+def test_a_tc_failure_does_not_break_an_apply(
+    store: Store,
+    kernel: FakeKernel,
+    shaper: FakeShaper,
+    state_dir: Path,
+    clock: Clock,
+    neighbours: Neighbours,
+    caplog: pytest.LogCaptureFixture,
+    failing: str,
+) -> None:
+    store.import_config(LAB, actor="test")
+    netd = Netd(  # type: ignore[arg-type]
+        store, kernel, str(state_dir), supervise=True, clock=clock, mac_of=neighbours,
+        forget_redirected=kernel.forget_redirected, shaper=shaper,
+    )  # fmt: skip
+    configured: list[str] = []
+    for child in netd.children:  # never start dnsmasq or unbound here
+        child.configure = lambda text, name=child.name: configured.append(name)  # type: ignore[method-assign]
+    netd.authorize({"mac": MAC, "ip": IP})
+    shaper.classes["wan0"][0x99] = 1000  # a stale class, for remove_client to fail on
+    shaper.fail = {failing}
+    result = netd.apply({"_actor": "alice"})
+    assert result["check_only"] is False
+    assert (state_dir / "applied.nft").read_text() == build_ruleset(LAB).document()
+    assert configured == ["dnsmasq", "unbound"]
+    assert netd.last_apply is not None
+    assert store.audit_log(1)[0]["action"] == "ruleset.apply"
+    assert "shaping failed" in caplog.text
+
+
+def test_a_tc_failure_does_not_undo_a_deauthorize(
+    netd: Netd, store: Store, kernel: FakeKernel, shaper: FakeShaper,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    netd.authorize({"mac": MAC, "ip": IP})
+    shaper.fail = {"remove_client"}
+    assert netd.deauthorize({"mac": MAC, "ip": IP}) == {"ended": True}
+    assert store.active_sessions() == []
+    assert kernel.called("deauthorize") == [((Client(MAC, IP, 0),),)]
+    assert shaper.called("remove_client") == classes_of(0x10)  # tried on every device
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [
+        f"could not remove class 1:10 on {d}: [Errno 1] tc: remove_client: Operation not permitted"
+        for d in DEVICES
+    ]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: housekeeping reads the idle set unguarded; when the kernel has no table or "
+    "no hs_idle set (e.g. the ruleset could not be restored at start), every round raises "
+    "NftError before quota checks and before the helper daemons are watched",
+)
+def test_housekeeping_goes_on_when_the_idle_set_cannot_be_read(
+    netd: Netd, store: Store, kernel: FakeKernel
+) -> None:
+    watched: list[float] = []
+
+    class Watched:
+        name = "dnsmasq"
+
+        def watch(self, now: float) -> None:
+            watched.append(now)
+
+    netd.children = [Watched()]  # type: ignore[list-item]
+    netd.authorize({"mac": MAC, "ip": IP})
+    kernel.refuse.add("idle_ips")
+    netd.housekeeping()
+    assert len(watched) == 1
+    assert len(store.active_sessions()) == 1  # nobody is let go on a failed read

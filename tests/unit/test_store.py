@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from simpul.config import Config, ConfigError, config_to_data, load_config_file, parse_config
-from simpul.store import LIST_SECTIONS, MIGRATIONS, Store
+from simpul.store import FIRST_CLASS_ID, LAST_CLASS_ID, LIST_SECTIONS, MIGRATIONS, Session, Store
 
 ROOT = Path(__file__).resolve().parents[2]
 LAB = load_config_file(str(ROOT / "examples" / "lab.yaml"))
@@ -108,7 +108,10 @@ def test_partly_migrated_database_gets_the_rest(db_path: str) -> None:
 
 def test_migrate_reports_what_it_applied(db_path: str) -> None:
     with Store(db_path) as store:
-        store.db.execute("DROP TABLE session")
+        store.db.execute("PRAGMA foreign_keys = OFF")
+        for table in tables(store.db) - {"config_object", "config_revision", "audit"}:
+            store.db.execute(f"DROP TABLE {table}")  # every table after migration 1's
+        store.db.execute("PRAGMA foreign_keys = ON")
         store.db.execute("PRAGMA user_version = 1")
         assert store.migrate() == list(range(2, len(MIGRATIONS) + 1))
         assert store.schema_version == len(MIGRATIONS)
@@ -123,6 +126,54 @@ def test_newer_database_is_refused(db_path: str) -> None:
         Store(db_path)
     assert db_path in str(exc.value)
     assert "backup" in str(exc.value)
+
+
+def columns(db: sqlite3.Connection, table: str) -> dict[str, tuple[str, int, Any]]:
+    """Column name -> (type, not null, default) of `table`."""
+    return {r[1]: (r[2], r[3], r[4]) for r in db.execute(f"PRAGMA table_info({table})")}
+
+
+def test_migration_3_adds_shaping_to_sessions(store: Store) -> None:
+    assert store.schema_version == len(MIGRATIONS) >= 3
+    assert "class_id" in MIGRATIONS[2] and "throttled" in MIGRATIONS[2]
+    cols = columns(store.db, "session")
+    assert cols["class_id"] == ("INTEGER", 0, None)
+    assert cols["throttled"] == ("INTEGER", 1, "0")
+    indexes = {r[1] for r in store.db.execute("PRAGMA index_list(session)")}
+    assert "session_mac" in indexes
+    assert [r[2] for r in store.db.execute("PRAGMA index_info(session_mac)")] == [
+        "mac",
+        "started_at",
+    ]
+
+
+def test_sessions_from_version_2_survive_migration_3(db_path: str, clock: Clock) -> None:
+    """A database from before shaping: its open sessions stay open, with no class, unthrottled."""
+    Path(db_path).parent.mkdir(parents=True)
+    db = sqlite3.connect(db_path)
+    for migration in MIGRATIONS[:2]:
+        db.executescript(migration)
+    db.execute("PRAGMA user_version = 2")
+    db.execute(
+        "INSERT INTO session (mac, ip, site, method, started_at, expires_at) "
+        "VALUES (?, ?, 'rtm-lam', 'portal', ?, ?)",
+        (MAC, IP, clock.now - 60, clock.now + 600),
+    )
+    db.commit()
+    db.close()
+    with Store(db_path, clock=clock) as store:
+        assert store.schema_version == len(MIGRATIONS)
+        assert store.active_sessions() == [
+            Session(1, MAC, IP, "rtm-lam", "portal", clock.now - 60, clock.now + 600)
+        ]
+        (session,) = store.active_sessions()
+        assert (session.class_id, session.throttled) == (None, 0)
+        # the first shaped session after the upgrade takes the first class
+        other = store.open_session(
+            "02:5e:00:01:01:02", "10.40.1.51", site="rtm-lam", method="p", duration_s=60,
+            actor="p", shaped=True,
+        )  # fmt: skip
+        assert other.class_id == FIRST_CLASS_ID
 
 
 def test_wal_mode(store: Store) -> None:
@@ -163,6 +214,48 @@ def test_config_round_trips(store: Store) -> None:
     store.import_config(MERANTI, actor="alice")
     assert store.config() == MERANTI
     assert config_to_data(store.config()) == config_to_data(MERANTI)
+
+
+@pytest.mark.parametrize(
+    ("access", "expected"),
+    [
+        # an explicit null overrides a default rate: no per-device limit
+        ({"client_down_kbps": None}, (None, 1000, None)),
+        ({"client_down_kbps": None, "client_up_kbps": None}, (None, None, None)),
+        ({"client_up_kbps": None, "quota_mb": 300}, (4000, None, 300)),
+        ({"quota_mb": 300}, (4000, 1000, 300)),
+        ({}, (4000, 1000, None)),
+    ],
+)
+def test_config_round_trips_explicit_none(
+    store: Store, access: dict[str, Any], expected: tuple[int | None, ...]
+) -> None:
+    def change(data: dict[str, Any]) -> None:
+        data["hotspot_sites"][0]["access"].update(access)
+
+    config = edited(LAB, change)
+    store.import_config(config, actor="alice")
+    stored = store.config()
+    assert stored == config
+    got = stored.hotspot_sites[0].access
+    assert (got.client_down_kbps, got.client_up_kbps, got.quota_mb) == expected
+    assert stored.hotspot_sites[1].access == LAB.hotspot_sites[1].access
+    # importing the same again changes nothing
+    assert not store.import_config(config, actor="alice").changed
+
+
+def test_turning_a_rate_off_is_an_update(store: Store) -> None:
+    store.import_config(LAB, actor="alice")
+
+    def unlimited(data: dict[str, Any]) -> None:
+        data["hotspot_sites"][1]["access"]["client_down_kbps"] = None
+
+    result = store.import_config(edited(LAB, unlimited), actor="alice")
+    assert result.updated == ["hotspot_sites/taman-cik-puan"]
+    assert store.config().site("taman-cik-puan").access.client_down_kbps is None
+    back = store.import_config(LAB, actor="alice")
+    assert back.updated == ["hotspot_sites/taman-cik-puan"]
+    assert store.config().site("taman-cik-puan").access.client_down_kbps == 4000
 
 
 def test_upsert_of_a_modified_opd_reports_updated(store: Store, clock: Clock) -> None:
@@ -380,6 +473,237 @@ def test_active_session_of_is_the_newest_on_that_ip(store: Store, clock: Clock) 
     newest = store.open_session(MAC, IP, site="rtm-lam", method="admin", duration_s=60, actor="a")
     assert store.active_session_of(IP) == newest
     assert newest.id > new.id > old.id
+
+
+# --------------------------------------------------------------------------------------------
+# shaping classes and the fair-use throttle
+
+
+def nth_mac(n: int) -> str:
+    return f"02:5e:00:01:{n >> 8:02x}:{n & 0xFF:02x}"
+
+
+def open_shaped(store: Store, n: int, *, shaped: bool = True, duration_s: float = 600) -> Session:
+    """Open a session for device `n` (its own MAC and IP)."""
+    return store.open_session(
+        nth_mac(n),
+        f"10.40.{1 + n // 250}.{10 + n % 250}",
+        site="rtm-lam",
+        method="portal",
+        duration_s=duration_s,
+        actor="p",
+        shaped=shaped,
+    )
+
+
+def test_class_ids_are_fixed_hex_minors() -> None:
+    assert (FIRST_CLASS_ID, LAST_CLASS_ID) == (0x10, 0xFFFE)
+
+
+@pytest.mark.parametrize(
+    ("steps", "expected"),
+    [
+        # (device, "open" | "open-unshaped" | "end" | "expire-all"), class of each open
+        ([(1, "open"), (2, "open"), (3, "open")], {1: 0x10, 2: 0x11, 3: 0x12}),
+        ([(1, "open"), (2, "open-unshaped"), (3, "open")], {1: 0x10, 2: None, 3: 0x11}),
+        # an ended session frees its class: the lowest free one is taken
+        (
+            [(1, "open"), (2, "open"), (3, "open"), (2, "end"), (4, "open")],
+            {1: 0x10, 3: 0x12, 4: 0x11},
+        ),
+        ([(1, "open"), (2, "open"), (1, "end"), (2, "end"), (3, "open")], {3: 0x10}),
+        (
+            [(1, "open"), (2, "open"), (1, "end"), (3, "open"), (4, "open")],
+            {2: 0x11, 3: 0x10, 4: 0x12},
+        ),
+        # replacing a session keeps its class
+        ([(1, "open"), (2, "open"), (1, "open")], {1: 0x10, 2: 0x11}),
+        ([(1, "open"), (2, "open"), (2, "open"), (3, "open")], {1: 0x10, 2: 0x11, 3: 0x12}),
+        # replaced by an unshaped session: no class (and it is free again)
+        ([(1, "open"), (1, "open-unshaped"), (2, "open")], {1: None, 2: 0x10}),
+        # an unshaped session replaced by a shaped one gets a free class
+        ([(1, "open-unshaped"), (2, "open"), (1, "open")], {1: 0x11, 2: 0x10}),
+    ],
+)
+def test_open_session_allocates_the_lowest_free_class(
+    store: Store, clock: Clock, steps: list[tuple[int, str]], expected: dict[int, int | None]
+) -> None:
+    for device, step in steps:
+        clock.now += 1
+        if step == "end":
+            ip = f"10.40.1.{10 + device}"
+            assert store.end_session(nth_mac(device), ip, reason="logout", actor="p")
+        else:
+            session = open_shaped(store, device, shaped=step == "open")
+            assert (session.class_id is None) is (step == "open-unshaped")
+    active = {int(s.mac[-2:], 16): s.class_id for s in store.active_sessions()}
+    assert active == expected
+    # what open_session returned is what the store holds
+    for s in store.active_sessions():
+        row = store.db.execute("SELECT class_id FROM session WHERE id = ?", (s.id,)).fetchone()
+        assert row[0] == s.class_id
+
+
+def test_open_session_returns_the_class_it_stored(store: Store) -> None:
+    first = open_shaped(store, 1)
+    assert first.class_id == FIRST_CLASS_ID
+    assert store.active_sessions() == [first]
+    plain = open_shaped(store, 2, shaped=False)
+    assert plain.class_id is None
+    assert store.active_sessions() == [first, plain]
+
+
+def test_expired_but_open_sessions_keep_their_class(store: Store, clock: Clock) -> None:
+    """A session past its time that housekeeping has not closed yet still holds its class (the
+    kernel may still hold it too); once closed, the class is free."""
+    open_shaped(store, 1, duration_s=60)
+    clock.now += 120
+    assert open_shaped(store, 2).class_id == FIRST_CLASS_ID + 1
+    store.expire_sessions()
+    assert open_shaped(store, 3).class_id == FIRST_CLASS_ID
+
+
+def test_the_same_mac_on_another_ip_gets_another_class(store: Store) -> None:
+    first = open_shaped(store, 1)
+    moved = store.open_session(
+        first.mac, "10.40.1.99", site="rtm-lam", method="p", duration_s=60, actor="p", shaped=True
+    )
+    assert (first.class_id, moved.class_id) == (FIRST_CLASS_ID, FIRST_CLASS_ID + 1)
+
+
+def test_classes_run_out(store: Store) -> None:
+    used = LAST_CLASS_ID - FIRST_CLASS_ID  # every class but the last one is held
+    with store.transaction() as db:
+        db.executemany(
+            "INSERT INTO session (mac, ip, site, method, started_at, expires_at, class_id) "
+            "VALUES (?, ?, 'rtm-lam', 'p', 0, 1e12, ?)",
+            [
+                (
+                    f"02:5f:00:00:{n >> 8:02x}:{n & 0xFF:02x}",
+                    f"10.41.{n >> 8}.{n & 0xFF}",
+                    FIRST_CLASS_ID + n,
+                )
+                for n in range(used)
+            ],
+        )
+    assert open_shaped(store, 1).class_id == LAST_CLASS_ID
+    with pytest.raises(RuntimeError, match="no free shaping class"):
+        open_shaped(store, 2)
+    assert store.active_session_of(open_shaped(store, 1).ip) is not None  # a replacement fits
+    assert [s.mac for s in store.active_sessions()].count(nth_mac(2)) == 0  # nothing half-done
+    assert open_shaped(store, 2, shaped=False).class_id is None  # unshaped clients still fit
+    assert [s.mac for s in store.active_sessions()].count(nth_mac(2)) == 1
+
+
+def test_set_throttled(store: Store, clock: Clock) -> None:
+    first = open_shaped(store, 1)
+    second = open_shaped(store, 2)
+    assert [s.throttled for s in store.active_sessions()] == [0, 0]
+    store.set_throttled(first.id)
+    assert [(s.id, s.throttled) for s in store.active_sessions()] == [(first.id, 1), (second.id, 0)]
+    store.set_throttled(first.id)  # again: still throttled
+    assert store.active_session_of(first.ip).throttled == 1  # type: ignore[union-attr]
+    # a new session of the pair starts unthrottled, with the same class
+    clock.now += 1
+    again = open_shaped(store, 1)
+    assert (again.throttled, again.class_id) == (0, first.class_id)
+    assert store.active_session_of(first.ip) == again
+
+
+# --------------------------------------------------------------------------------------------
+# time online (daily allowance)
+
+DAY = 1_700_000_000.0 - 6 * 3600  # `since` in the tests below: six hours before the clock
+
+
+def add_session(
+    store: Store, mac: str, start: float, expires: float, ended: float | None = None
+) -> None:
+    """A session as an earlier day left it (each on an address of its own)."""
+    with store.transaction() as db:
+        (count,) = db.execute("SELECT count(*) FROM session").fetchone()
+        db.execute(
+            "INSERT INTO session (mac, ip, site, method, started_at, expires_at, ended_at) "
+            "VALUES (?, ?, 'rtm-lam', 'portal', ?, ?, ?)",
+            (mac, f"10.40.1.{10 + count}", start, expires, ended),
+        )
+
+
+NOW = 1_700_000_000.0
+
+
+@pytest.mark.parametrize(
+    ("sessions", "seconds"),
+    [
+        ([], 0),
+        # ended sessions count from start to end
+        ([(DAY + 100, DAY + 10_000, DAY + 700)], 600),
+        # expired ones to their expiry, whether housekeeping closed them or not
+        ([(DAY + 100, DAY + 400, None)], 300),
+        ([(DAY + 100, DAY + 400, DAY + 400)], 300),
+        # an open one up to now
+        ([(NOW - 900, NOW + 3600, None)], 900),
+        # a session from before `since` counts from `since`
+        ([(DAY - 3600, DAY + 60, None)], 60),
+        ([(DAY - 3600, DAY + 7200, DAY + 120)], 120),
+        ([(DAY - 3600, NOW + 60, None)], 6 * 3600),
+        # a session over before `since` does not count at all
+        ([(DAY - 3600, DAY - 60, None)], 0),
+        ([(DAY - 3600, DAY + 3600, DAY - 1)], 0),
+        ([(DAY - 3600, DAY, None)], 0),
+        # several add up
+        (
+            [
+                (DAY + 0, DAY + 600, None),
+                (DAY + 1000, DAY + 5000, DAY + 1300),
+                (NOW - 60, NOW + 60, None),
+            ],
+            960,
+        ),
+        # a session that started now has used nothing yet
+        ([(NOW, NOW + 600, None)], 0),
+    ],
+)
+def test_seconds_online_since(
+    store: Store, clock: Clock, sessions: list[tuple[float, float, float | None]], seconds: float
+) -> None:
+    assert clock.now == NOW
+    for start, expires, ended in sessions:
+        add_session(store, MAC, start, expires, ended)
+    # other devices never count
+    add_session(store, "02:5e:00:01:01:02", DAY + 10, NOW + 600)
+    add_session(store, "02:5e:00:01:01:03", DAY + 10, DAY + 1000, DAY + 900)
+    assert store.seconds_online_since(MAC, DAY) == seconds
+
+
+def test_seconds_online_follows_the_clock(store: Store, clock: Clock) -> None:
+    start = clock.now
+    store.open_session(MAC, IP, site="rtm-lam", method="portal", duration_s=600, actor="p")
+    assert store.seconds_online_since(MAC, start) == 0
+    clock.now = start + 100
+    assert store.seconds_online_since(MAC, start) == 100
+    assert store.seconds_online_since(MAC, start + 30) == 70
+    clock.now = start + 10_000  # expired, not closed yet: counts to its expiry
+    assert store.seconds_online_since(MAC, start) == 600
+    store.expire_sessions()
+    assert store.seconds_online_since(MAC, start) == 600
+    # a second session on another address adds up (the allowance is per device)
+    store.open_session(
+        MAC, "10.40.2.20", site="taman-cik-puan", method="p", duration_s=60, actor="p"
+    )
+    clock.now += 45
+    assert store.seconds_online_since(MAC, start) == 645
+    assert store.seconds_online_since(MAC, clock.now) == 0
+    assert store.seconds_online_since("02:5e:00:01:01:02", start) == 0
+
+
+def test_replacing_a_session_does_not_count_twice(store: Store, clock: Clock) -> None:
+    start = clock.now
+    store.open_session(MAC, IP, site="rtm-lam", method="portal", duration_s=600, actor="p")
+    clock.now += 200
+    store.open_session(MAC, IP, site="rtm-lam", method="portal", duration_s=600, actor="p")
+    clock.now += 50
+    assert store.seconds_online_since(MAC, start) == 250
 
 
 # --------------------------------------------------------------------------------------------
