@@ -24,6 +24,7 @@ import socket
 import struct
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, replace
 from ipaddress import IPv4Address
 from typing import Any
@@ -78,6 +79,7 @@ class Netd:
         mac_of: Callable[[str], str | None] = neighbors.mac_of,
         forget_redirected: Callable[[str], int] = netlink.forget_redirected,
         shaper: Any = None,
+        run_later: Callable[[Callable[[], None]], object] | None = None,
     ) -> None:
         self.store = store
         self.kernel = kernel
@@ -88,6 +90,9 @@ class Netd:
         self.shaper = shaper
         self.secret = _node_secret(os.path.join(state_dir, "node.key"))
         self._next_purge = 0.0
+        self._config_cache: tuple[int, Any] | None = None
+        self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="netd-later")
+        self.run_later = run_later or self._background.submit
         self.started_at = clock()
         self.lock = asyncio.Lock()
         self.applied_path = os.path.join(state_dir, "applied.nft")
@@ -177,8 +182,12 @@ class Netd:
             self._unshape(config, sessions)
 
     def _config(self) -> Any:
+        """The stored configuration, parsed once per revision (every request needs it)."""
         try:
-            return self.store.config()
+            revision = self.store.config_revision()
+            if self._config_cache is None or self._config_cache[0] != revision:
+                self._config_cache = (revision, self.store.config())
+            return self._config_cache[1]
         except LookupError as exc:
             raise RequestError("no-config", str(exc)) from None
         except ConfigError as exc:
@@ -307,6 +316,11 @@ class Netd:
         credential: str | None = None,
     ) -> dict[str, Any]:
         """Open the session and let the client through (set elements, shaping, stale flows)."""
+        # An address belongs to one device at a time: a session another device left on it ends.
+        others = [s for s in self.store.open_sessions_at(client.ip) if s.mac != client.mac]
+        for s in others:
+            self.store.end_session(s.mac, s.ip, reason="address-reused", actor=actor)
+        self._end(config, others)
         session = self.store.open_session(
             client.mac,
             client.ip,
@@ -323,10 +337,8 @@ class Netd:
             self.store.end_session(client.mac, client.ip, reason="kernel-refused", actor="netd")
             raise RequestError("kernel-refused", str(exc)) from None
         self._shape(config, [session])
-        try:
-            self.forget_redirected(client.ip)
-        except OSError as exc:  # the grant stands; at worst a stale socket shows the portal once
-            log.warning("could not forget %s's redirected connections: %s", client.ip, exc)
+        # Walking conntrack costs ~10 ms whatever the load: done after the answer, off the lock.
+        self.run_later(lambda: self._forget_redirected(client.ip))
         return {
             "mac": client.mac,
             "ip": client.ip,
@@ -383,6 +395,12 @@ class Netd:
         self._end(config, moved)
         result = self._grant(config, client, seconds, method, actor, credential=credential)
         return {**result, "moved_from": len(moved)}
+
+    def _forget_redirected(self, ip: str) -> None:
+        try:
+            self.forget_redirected(ip)
+        except OSError as exc:  # the grant stands; at worst a stale socket shows the portal once
+            log.warning("could not forget %s's redirected connections: %s", ip, exc)
 
     def _otp_client(self, params: dict[str, Any]) -> tuple[Any, ClientId, str]:
         config = self._config()
@@ -591,7 +609,11 @@ class Netd:
         active = self.store.active_sessions()
         if not active:
             return
-        seen = self.kernel.idle_ips()
+        try:
+            seen = self.kernel.idle_ips()
+        except NftError as exc:  # no table yet (a failed restore): nothing to judge idle by
+            log.warning("cannot read the idle set: %s", exc)
+            return
         idle = [s for s in active if s.ip not in seen]
         for s in idle:
             self.store.end_session(s.mac, s.ip, reason="idle", actor="netd")
@@ -621,6 +643,7 @@ class Netd:
 
     def shutdown(self) -> None:
         """Stop helper daemons. The ruleset stays: clients keep working while netd restarts."""
+        self._background.shutdown(wait=True)
         for child in self.children:
             child.stop()
 

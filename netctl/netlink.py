@@ -82,19 +82,17 @@ class Shaper:
 
     def __init__(self) -> None:
         self.ipr = IPRoute()
-        self._index: dict[str, int] = {}
 
     def close(self) -> None:
         """Close the netlink socket."""
         self.ipr.close()
 
     def _idx(self, device: str) -> int:
-        if device not in self._index:
-            found = self.ipr.link_lookup(ifname=device)
-            if not found:
-                raise OSError(19, f"no device {device!r}")
-            self._index[device] = found[0]
-        return self._index[device]
+        # Looked up every time (~0.1 ms): a bridge or uplink re-created gets a new index.
+        found = self.ipr.link_lookup(ifname=device)
+        if not found:
+            raise OSError(19, f"no device {device!r}")
+        return int(found[0])
 
     def ensure_root(self, device: str, rate_kbit: int | None) -> None:
         """An HTB root on `device` (kept if there, so client classes survive a reload)."""

@@ -420,7 +420,10 @@ def render(config: Config, live: LiveState) -> Rendered:
     for chain in ruleset.chains:
         lines += [f"add rule {where} {chain.name} {rule}" for rule in chain.rules]
 
-    current = [c for c in live.clients if c.expires_at > live.now]
+    # One device per address: should the store hold two open sessions on one IP, the newest
+    # (last) wins, or the class map would get two values for one key and refuse the apply.
+    by_ip = {c.ip: c for c in live.clients if c.expires_at > live.now}
+    current = list(by_ip.values())
     wanted_pairs = {(c.mac, c.ip) for c in current}
     wanted_ips = {c.ip for c in current}
     stale = [Client(m, i, 0) for m, i in sorted(live.auth_elements - wanted_pairs)]

@@ -542,6 +542,16 @@ class Store:
             for r in rows
         ]
 
+    def config_revision(self) -> int:
+        """The number of the latest configuration revision (0: none)."""
+        row = self.db.execute("SELECT COALESCE(MAX(id), 0) FROM config_revision").fetchone()
+        return int(row[0])
+
+    def open_sessions_at(self, ip: str) -> list[Session]:
+        """Open sessions of the address `ip` (normally at most one)."""
+        rows = self.db.execute("SELECT * FROM session WHERE ip = ? AND ended_at IS NULL", (ip,))
+        return [Session(**dict(r)) for r in rows]
+
     def active_session_of(self, ip: str) -> Session | None:
         """The open, unexpired session of the client at `ip` (the newest if several)."""
         row = self.db.execute(

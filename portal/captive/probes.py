@@ -1,10 +1,9 @@
 """The operating systems' captive-portal probes and the answers real servers give (pure).
 
-Before a client is authorized, every probe gets `302 Found` to the portal: any answer but the
-expected one makes the OS open its login UI, and a redirect in particular makes Android post its
-"sign in to network" notification and Windows open the browser. After authorization (a probe can
-still reach the portal on a keep-alive connection redirected earlier) it gets the exact answer of
-the real server, so the OS closes the login UI and marks the network online.
+A captive client's probe is redirected to the portal, which answers `302 Found`: any answer but
+the expected one makes the OS open its login UI, and a redirect in particular makes Android post
+its "sign in to network" notification and Windows open the browser. Once let through, the client
+reaches the real servers, whose exact answers (`ONLINE_ANSWERS`) the lab's internet gives too.
 """
 
 from __future__ import annotations
@@ -88,12 +87,3 @@ def find_probe(host: str, path: str) -> Probe | None:
         if path in probe.paths and (probe.any_host or host in probe.hosts):
             return probe
     return None
-
-
-def online_answer(path: str) -> tuple[int, str | None, bytes]:
-    """The real server's answer to a probe `path`: (status, Content-Type or None, body).
-
-    Raises KeyError for a path that is not a probe's.
-    """
-    answer = ONLINE_ANSWERS[path]
-    return answer.status, answer.content_type, answer.body

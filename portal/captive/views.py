@@ -12,7 +12,6 @@ from flask import (
     abort,
     current_app,
     jsonify,
-    redirect,
     render_template,
     request,
     send_from_directory,
@@ -23,7 +22,6 @@ from werkzeug.exceptions import TooManyRequests
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wrappers import Response as BaseResponse
 
-from netctl.protocol import ApiError
 from portal.captive.formatting import hours_minutes, megabytes
 from portal.captive.hosts import bare_host, is_portal_host, start_url, user_portal_url
 from portal.captive.i18n import LANGS, t
@@ -32,7 +30,7 @@ from portal.captive.netd_access import netd, portal_config, whois
 from portal.captive.netd_replies import PortalConfig, SiteInfo, VideoInfo, Whois
 from portal.captive.otp_gateway import GatewayError, deliver, message_text
 from portal.captive.pages import client_ip, current_lang, lang_args, set_lang, text, wants_json
-from portal.captive.probes import find_probe, online_answer
+from portal.captive.probes import find_probe
 from portal.captive.radius import RadiusError, authenticate
 from portal.captive.rotation import pick_video
 from portal.captive.runtime import runtime
@@ -64,19 +62,11 @@ def send_other_hosts_to_portal() -> ResponseReturnValue | None:
     host_header = request.headers.get("Host", "")
     if is_portal_host(host_header, config.hostname, config.address):
         return None
+    # Only captive clients' requests are redirected here (netd forgets a client's redirected
+    # connections when it is let through), so a probe needs no question to netd: it is captive.
     if find_probe(bare_host(host_header), request.path) is not None:
-        if _is_authorized():
-            status, content_type, body = online_answer(request.path)
-            answer = current_app.response_class(body, status=_status_line(status))
-            if content_type is None:
-                del answer.headers["Content-Type"]
-            else:
-                answer.headers["Content-Type"] = content_type
-        else:
-            answer = _found(start_url(config.hostname, config.http_port))
-    else:
-        answer = _found(start_url(config.hostname, config.http_port, current_lang()))
-    return answer
+        return _found(start_url(config.hostname, config.http_port))
+    return _found(start_url(config.hostname, config.http_port, current_lang()))
 
 
 def _status_line(code: int) -> str:
@@ -85,17 +75,11 @@ def _status_line(code: int) -> str:
 
 
 def _found(location: str) -> BaseResponse:
-    answer = redirect(location, 302)
-    answer.status = _status_line(302)
+    # No body: a phone's probe only reads the status and Location (Werkzeug's HTML doubles it).
+    answer = current_app.response_class(b"", status=_status_line(302))
+    answer.headers["Location"] = location
+    del answer.headers["Content-Type"]
     return answer
-
-
-def _is_authorized() -> bool:
-    try:
-        return whois(client_ip()).authorized
-    except ApiError as exc:
-        log.warning("whois failed (%s: %s); answering the probe as captive", exc.code, exc)
-        return False
 
 
 @bp.app_context_processor

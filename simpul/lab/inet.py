@@ -5,9 +5,8 @@ Host header with a small page per lab site, and on every host:
 
 * ``/bytes/N`` — exactly N bytes (0 to 2 GiB) of deterministic content (byte i is ``i % 256``),
   streamed in 64 KiB chunks, for throughput and accounting tests;
-* ``/generate_204`` — 204, as Android's connectivity check expects;
-* the other captive-portal probes (`PROBES`: Apple, Windows, Firefox) — the exact answers the real
-  servers give, so an authorized client sees that it is online;
+* the captive-portal probes of Android, Apple, Windows and Firefox — the exact answers the real
+  servers give (`portal.captive.probes.ONLINE_ANSWERS`), so an authorized client reads online;
 * ``/health`` — ``ok``.
 
 The content logic is the pure function `respond`; the handler only writes what it returns.
@@ -29,25 +28,13 @@ from types import FrameType
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
+from portal.captive.probes import ONLINE_ANSWERS
+
 CHUNK = 64 * 1024
 MAX_BYTES = 2 * 1024**3
 _BLOCK = bytes(range(256)) * (CHUNK // 256)  # one chunk of the repeating pattern
 _BYTES_PATH = re.compile(r"^/bytes/(.*)$")
 _SIZE = re.compile(r"^\d{1,10}$")
-
-# Captive-portal probe paths, on any host: path -> (Content-Type, body), as the real servers answer.
-_SUCCESS_HTML = b"<HTML><HEAD><TITLE>Success</TITLE></HEAD><BODY>Success</BODY></HTML>"
-PROBES: dict[str, tuple[str, bytes]] = {
-    "/hotspot-detect.html": ("text/html", _SUCCESS_HTML),  # captive.apple.com
-    "/library/test/success.html": ("text/html", _SUCCESS_HTML),  # older Apple systems
-    "/connecttest.txt": ("text/plain", b"Microsoft Connect Test"),  # www.msftconnecttest.com
-    "/ncsi.txt": ("text/plain", b"Microsoft NCSI"),  # www.msftncsi.com
-    "/canonical.html": (  # detectportal.firefox.com
-        "text/html",
-        b'<meta http-equiv="refresh" content="0;url=https://support.mozilla.org/kb/captive-portal"/>',
-    ),
-    "/success.txt": ("text/plain", b"success\n"),  # detectportal.firefox.com
-}
 
 
 @dataclass(frozen=True)
@@ -124,16 +111,15 @@ def respond(host: str, path: str, sites: Mapping[str, Site] = DEFAULT_SITES) -> 
     name = normal_host(host)
     if path == "/health":
         return _text(200, "ok")
-    if path == "/generate_204":
-        return Response(204, {"Cache-Control": "no-store"}, b"")
-    if path in PROBES:
-        content_type, body = PROBES[path]
-        headers = {
-            "Content-Type": content_type,
-            "Content-Length": str(len(body)),
-            "Cache-Control": "no-store",
-        }
-        return Response(200, headers, body)
+    if path in ONLINE_ANSWERS:
+        answer = ONLINE_ANSWERS[path]
+        headers = {"Cache-Control": "no-store"}
+        if answer.content_type is not None:
+            headers |= {
+                "Content-Type": answer.content_type,
+                "Content-Length": str(len(answer.body)),
+            }
+        return Response(answer.status, headers, answer.body)
     match = _BYTES_PATH.match(path)
     if match:
         raw = match.group(1)

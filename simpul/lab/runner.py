@@ -379,8 +379,8 @@ class Lab:
         drop = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups",
                 "--inh-caps=+net_bind_service", "--ambient-caps=+net_bind_service"]  # fmt: skip
         gunicorn = [str(Path(self.python).with_name("gunicorn")), "--worker-class", "gthread",
-                    "--workers", "2", "--threads", "32", "--worker-tmp-dir", "/dev/shm",
-                    "--max-requests", "5000"]  # fmt: skip
+                    "--workers", "2", "--threads", "32",
+                    "--worker-tmp-dir", "/dev/shm"]  # fmt: skip
         portal = self.config.portal
         tls = root / "tls"
         listeners = {

@@ -279,7 +279,7 @@ def test_voucher_login_and_reclaim_on_a_new_device(lab: LabHandle, tmp_path: Pat
         store.add_voucher_batch([code], minutes=60, site=None, actor="test")
     first, second = lab.ns("hs-2"), lab.ns("hs-1")
     try:
-        assert "XXXXX-XXXXX" in fetch(first, PORTAL_URL)[2]  # the voucher form is offered
+        wait_for_page(first, "XXXXX-XXXXX")  # the voucher form is offered
         typo = code[:-1] + ("2" if code[-1] != "2" else "3")
         assert fetch(first, f"{PORTAL_URL}voucher", "-d", f"code={typo}")[0] == 400
         status, _h, text = fetch(first, f"{PORTAL_URL}voucher", "-d", f"code={printed(code)}")
@@ -297,6 +297,14 @@ def test_voucher_login_and_reclaim_on_a_new_device(lab: LabHandle, tmp_path: Pat
         lab.configure(tmp_path, lab_data())
 
 
+def wait_for_page(ns: str, marker: str, timeout_s: float = 15) -> None:
+    """The portal keeps the configuration for up to 10 s: wait until its page shows `marker`."""
+    deadline = time.monotonic() + timeout_s
+    while marker not in fetch(ns, PORTAL_URL)[2]:
+        assert time.monotonic() < deadline, f"the portal never showed {marker!r}"
+        time.sleep(0.5)
+
+
 def _sms_inbox(lab: LabHandle) -> list[dict[str, str]]:
     from simpul.lab.topology import LAB_SMS_GATEWAY
 
@@ -309,6 +317,7 @@ def test_phone_otp_login_through_the_gateway_and_reclaim(lab: LabHandle, tmp_pat
     device moves the session there. The store never holds the number."""
     lab.configure(tmp_path, lab_data(methods=["video", "otp"]))
     first, second = lab.ns("hs-2"), lab.ns("hs-1")
+    wait_for_page(first, 'name="phone"')
 
     def login(ns: str) -> tuple[int, str]:
         before = len(_sms_inbox(lab))
@@ -348,7 +357,7 @@ def test_radius_login_against_freeradius(lab: LabHandle, tmp_path: Path) -> None
     lab.configure(tmp_path, lab_data(methods=["video", "radius"]))
     ns, ip = lab.ns("hs-2"), lab.ip("hs-2")
     try:
-        assert 'name="username"' in fetch(ns, PORTAL_URL)[2]
+        wait_for_page(ns, 'name="username"')
         status, _h, _ = fetch(ns, f"{PORTAL_URL}radius", "-d", "username=warga&password=salah")
         assert status == 403
         assert lab.call("whois", ip=ip)["authorized"] is False  # type: ignore[index]

@@ -176,12 +176,6 @@ def test_shaper_works_on_several_devices_at_once() -> None:
     assert htb(out["wan0_classes"])["1:10"] == ("1:1", "1Mbit", "1Mbit")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Shaper caches each device's ifindex forever; a bridge or uplink re-created "
-    "while netd runs (new ifindex) can never be shaped again until netd restarts: every tc "
-    "call fails with ENODEV (logged as 'shaping failed')",
-)
 def test_shaper_follows_a_recreated_device() -> None:
     out = in_namespace(
         """

@@ -7,6 +7,7 @@ the exact text is the contract (what nft loads), and by the properties that matt
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -1590,35 +1591,27 @@ def test_nft_reload_refills_the_idle_set_and_the_class_map(tmp_path: Path) -> No
     assert elements[AUTH_DL_SET] == {"10.40.1.10": 7200, "10.40.3.12": 3600}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: two open sessions on one IP (another device got the address) put the IP in "
-    "client_class twice with different classes; nft refuses the whole apply (File exists)",
-)
 def test_nft_loads_two_sessions_on_one_address(tmp_path: Path) -> None:
     now = 0.0
     old = Client(mac(1), "10.40.1.10", 600, 900, 0x10)
     new = Client(mac(2), "10.40.1.10", 600, 900, 0x11)
-    first = render(CONFIG, LiveState(now=now))
-    second = render(CONFIG, live_after(first.ruleset, now, (old, new)))
+    # The kernel holds the old device's elements; the store (somehow) has both sessions open.
+    first = render(CONFIG, LiveState(now=now, clients=(old,)))
+    kernel = live_after(first.ruleset, now, (old,))
+    second = render(CONFIG, dataclasses.replace(kernel, clients=(old, new)))
     out = nft_in_namespace(
         tmp_path, [first.script, second.script], f"nft -j list map {WHERE} {CLASS_MAP}"
     )
     assert kernel_elements(out)[CLASS_MAP] == {"10.40.1.10": "1:11"}  # the newest session's
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: authorizing a second device on an address whose earlier shaped session is "
-    "still open adds a conflicting client_class element; nft refuses it (File exists), so "
-    "netd answers kernel-refused and ends the new session",
-)
 def test_nft_authorizes_a_second_device_on_an_address(tmp_path: Path) -> None:
     now = 0.0
     old = Client(mac(1), "10.40.1.10", 600, 900, 0x10)
     new = Client(mac(2), "10.40.1.10", 600, 900, 0x11)
     first = render(CONFIG, LiveState(now=now, clients=(old,)))
-    grant = "\n".join(element_commands([new], now)) + "\n"
+    # netd ends the old device's session (its elements go) before it lets the new one in.
+    grant = "\n".join([*element_commands([old], now, "delete"), *element_commands([new], now)])
     out = nft_in_namespace(tmp_path, [first.script, grant], f"nft -j list map {WHERE} {CLASS_MAP}")
     assert kernel_elements(out)[CLASS_MAP] == {"10.40.1.10": "1:11"}
 
