@@ -18,18 +18,19 @@ import json
 import logging
 import os
 import pwd
+import queue
 import secrets
 import signal
 import socket
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, replace
 from ipaddress import IPv4Address
 from typing import Any
 
-from netctl import fair_use, neighbors, netlink
+from netctl import fair_use, netlink
 from netctl.apply import Kernel
 from netctl.children import Child, write_atomic
 from netctl.clients import (
@@ -76,8 +77,8 @@ class Netd:
         *,
         supervise: bool = False,
         clock: Callable[[], float] = time.time,
-        mac_of: Callable[[str], str | None] = neighbors.mac_of,
-        forget_redirected: Callable[[str], int] = netlink.forget_redirected,
+        mac_of: Callable[[str], str | None] | None = None,
+        forget_redirected: Callable[[Collection[str]], int] = netlink.forget_redirected,
         shaper: Any = None,
         run_later: Callable[[Callable[[], None]], object] | None = None,
     ) -> None:
@@ -85,12 +86,14 @@ class Netd:
         self.kernel = kernel
         self.state_dir = state_dir
         self.clock = clock
-        self.mac_of = mac_of
+        self.mac_of = mac_of or self._neighbour_mac
+        self._neighbours: netlink.Neighbours | None = None
         self.forget_redirected = forget_redirected
         self.shaper = shaper
         self.secret = _node_secret(os.path.join(state_dir, "node.key"))
         self._next_purge = 0.0
         self._config_cache: tuple[int, Any] | None = None
+        self._to_forget: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="netd-later")
         self.run_later = run_later or self._background.submit
         self.started_at = clock()
@@ -337,8 +340,10 @@ class Netd:
             self.store.end_session(client.mac, client.ip, reason="kernel-refused", actor="netd")
             raise RequestError("kernel-refused", str(exc)) from None
         self._shape(config, [session])
-        # Walking conntrack costs ~10 ms whatever the load: done after the answer, off the lock.
-        self.run_later(lambda: self._forget_redirected(client.ip))
+        # Walking conntrack costs ~10 ms whatever the load: done after the answer, off the lock,
+        # one walk for all the grants waiting by then.
+        self._to_forget.put(client.ip)
+        self.run_later(self._forget_redirected)
         return {
             "mac": client.mac,
             "ip": client.ip,
@@ -396,11 +401,26 @@ class Netd:
         result = self._grant(config, client, seconds, method, actor, credential=credential)
         return {**result, "moved_from": len(moved)}
 
-    def _forget_redirected(self, ip: str) -> None:
+    def _forget_redirected(self) -> None:
+        ips = set()
+        with contextlib.suppress(queue.Empty):
+            while True:
+                ips.add(self._to_forget.get_nowait())
+        if not ips:
+            return
         try:
-            self.forget_redirected(ip)
+            self.forget_redirected(ips)
         except OSError as exc:  # the grant stands; at worst a stale socket shows the portal once
-            log.warning("could not forget %s's redirected connections: %s", ip, exc)
+            log.warning("could not forget redirected connections: %s", exc)
+
+    def _neighbour_mac(self, ip: str) -> str | None:
+        """The MAC the kernel's neighbour table holds for `ip` on its site's bridge."""
+        site = self._config().site_of(IPv4Address(ip))
+        if site is None:
+            return None
+        if self._neighbours is None:
+            self._neighbours = netlink.Neighbours()
+        return self._neighbours.mac_of(ip, site.interface)
 
     def _otp_client(self, params: dict[str, Any]) -> tuple[Any, ClientId, str]:
         config = self._config()

@@ -16,33 +16,36 @@ no tc filter at all, let alone one per client.
 from __future__ import annotations
 
 import socket
+from collections.abc import Collection
 
 from pyroute2 import Conntrack, IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.nfnetlink.nfctsocket import NFCTAttrTuple
 
 
-def forget_redirected(ip: str, port: int = 80) -> int:
-    """Delete `ip`'s TCP connections to `port` that were redirected (destination NAT) by the
-    captive portal rules; returns how many. The kernel filters the dump by source address.
+def forget_redirected(ips: Collection[str], port: int = 80) -> int:
+    """Delete the TCP connections to `port` of the clients at `ips` that were redirected
+    (destination NAT) by the captive-portal rules; returns how many.
 
+    One dump (the kernel filters it to TCP port 80) serves any number of clients: the kernel
+    walks its whole hash table for each dump, so grants that come together share one walk.
     Raises OSError when conntrack cannot be reached.
     """
     try:
-        return _forget(ip, port)
+        return _forget(set(ips), port)
     except NetlinkError as exc:
         raise OSError(exc.code, f"conntrack: {exc}") from None
 
 
-def _forget(ip: str, port: int) -> int:
+def _forget(ips: set[str], port: int) -> int:
     forgotten = 0
     with Conntrack() as ct:
-        wanted = NFCTAttrTuple(saddr=ip, proto=socket.IPPROTO_TCP, dport=port)
+        wanted = NFCTAttrTuple(proto=socket.IPPROTO_TCP, dport=port)
         entries = list(ct.dump_entries(tuple_orig=wanted))
         for entry in entries:
             orig, reply = entry.tuple_orig, entry.tuple_reply
-            if reply.saddr == orig.daddr:
-                continue  # not redirected: a walled-garden or portal connection
+            if orig.saddr not in ips or reply.saddr == orig.daddr:
+                continue  # another client, or not redirected (a walled-garden/portal one)
             ct.entry(
                 "del",
                 tuple_orig=NFCTAttrTuple(
@@ -75,6 +78,31 @@ def _htb_class(rate_kbit: int) -> dict[str, object]:
         "burst": burst,
         "cburst": burst,
     }
+
+
+_NUD_UNUSABLE = 0x01 | 0x20  # INCOMPLETE, FAILED
+
+
+class Neighbours:
+    """The kernel's neighbour (ARP) entries, asked one address at a time (RTM_GETNEIGH)."""
+
+    def __init__(self) -> None:
+        self.ipr = IPRoute()
+
+    def mac_of(self, ip: str, device: str) -> str | None:
+        """The MAC holding `ip` on `device`, or None if the kernel knows none."""
+        try:
+            found = self.ipr.link_lookup(ifname=device)
+            if not found:
+                return None
+            replies = self.ipr.neigh("get", dst=ip, ifindex=found[0])
+        except NetlinkError:
+            return None
+        for reply in replies:
+            mac = reply.get_attr("NDA_LLADDR")
+            if mac and not reply["state"] & _NUD_UNUSABLE:
+                return str(mac).lower()
+        return None
 
 
 class Shaper:
