@@ -706,7 +706,7 @@ def storm_run() -> list[Result]:
                percentile([r["from_due_ms"] for r in grants], 99), "ms", "lower",
                "the same for /healthz",
                percentile([r["from_due_ms"] for r in healthz], 99)),
-        Result("storm", "p50 netd forget_redirected() alone", costs["forget_redirected_where"],
+        Result("storm", "p50 netd forget_redirected() alone", "one marked walk",
                percentile(costs["forget_redirected_ms"], 50), "ms", "lower"),
         Result("storm", "p50 netd mac_of() alone", f"{costs['arp_entries']} ARP entries",
                percentile(costs["mac_of_ms"], 50), "ms", "lower"),

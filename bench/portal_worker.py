@@ -234,15 +234,13 @@ def first_packet(args: argparse.Namespace, sources: list[str]) -> dict[str, Any]
 
 def netd_costs(args: argparse.Namespace) -> dict[str, Any]:
     """Inside the gateway: milliseconds of the two per-grant helpers netd calls besides the store
-    and the nftables transaction, as netd is wired (its constructor's defaults)."""
-    import inspect
+    and the nftables transaction (netlink's conntrack walk and neighbour lookup)."""
+    from netctl import netlink
 
-    from netctl.netd import Netd
-
-    defaults = inspect.signature(Netd.__init__).parameters
+    neighbours = netlink.Neighbours()
     helpers = {
-        "forget_redirected": defaults["forget_redirected"].default,
-        "mac_of": defaults["mac_of"].default,
+        "forget_redirected": lambda ip: netlink.forget_redirected([ip]),
+        "mac_of": lambda ip: neighbours.mac_of(ip, args.device),
     }
     out: dict[str, Any] = {"ip": args.ip, "n": args.n}
     with open("/proc/net/arp", encoding="ascii") as handle:
@@ -252,7 +250,6 @@ def netd_costs(args: argparse.Namespace) -> dict[str, Any]:
     with open("/proc/sys/net/netfilter/nf_conntrack_buckets", encoding="ascii") as handle:
         out["conntrack_buckets"] = int(handle.read())
     for name, fn in helpers.items():
-        out[f"{name}_where"] = f"{fn.__module__}.{fn.__qualname__}"
         samples = []
         for _ in range(args.n):
             start = time.perf_counter_ns()
@@ -284,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("netd-costs", help="time netd's per-grant helpers (run in the gateway)")
     c.add_argument("--ip", required=True, help="a client address for both helpers")
     c.add_argument("--n", type=int, default=50)
+    c.add_argument("--device", default="hs-rtmlam", help="the client's site bridge")
     args = parser.parse_args(argv)
     if args.command == "netd-costs":
         doc = netd_costs(args)

@@ -15,37 +15,37 @@ no tc filter at all, let alone one per client.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Collection
 
 from pyroute2 import Conntrack, IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.nfnetlink.nfctsocket import NFCTAttrTuple
 
+from netctl.render import REDIRECT_MARK
 
-def forget_redirected(ips: Collection[str], port: int = 80) -> int:
+
+def forget_redirected(ips: Collection[str]) -> int:
     """Delete the TCP connections to `port` of the clients at `ips` that were redirected
     (destination NAT) by the captive-portal rules; returns how many.
 
-    One dump (the kernel filters it to TCP port 80) serves any number of clients: the kernel
-    walks its whole hash table for each dump, so grants that come together share one walk.
+    The redirect marks those connections, so one dump that the kernel filters by the mark
+    (it walks its whole hash table for any dump) serves any number of clients.
     Raises OSError when conntrack cannot be reached.
     """
     try:
-        return _forget(set(ips), port)
+        return _forget(set(ips))
     except NetlinkError as exc:
         raise OSError(exc.code, f"conntrack: {exc}") from None
 
 
-def _forget(ips: set[str], port: int) -> int:
+def _forget(ips: set[str]) -> int:
     forgotten = 0
     with Conntrack() as ct:
-        wanted = NFCTAttrTuple(proto=socket.IPPROTO_TCP, dport=port)
-        entries = list(ct.dump_entries(tuple_orig=wanted))
+        entries = list(ct.dump_entries(mark=REDIRECT_MARK, mark_mask=0xFFFFFFFF))
         for entry in entries:
-            orig, reply = entry.tuple_orig, entry.tuple_reply
-            if orig.saddr not in ips or reply.saddr == orig.daddr:
-                continue  # another client, or not redirected (a walled-garden/portal one)
+            orig = entry.tuple_orig
+            if orig.saddr not in ips:
+                continue  # another client, still captive
             ct.entry(
                 "del",
                 tuple_orig=NFCTAttrTuple(

@@ -27,6 +27,7 @@ GARDEN_SET = "walled_garden"  # ipv4 ranges open to hotspot clients before they 
 ALLOW_SET = "mac_allow"  # devices let through without the portal
 BLOCK_SET = "mac_block"  # devices refused everything
 BYPASS_MARK = "0x00000001"  # conntrack mark of an allowed device's flows (for their replies)
+REDIRECT_MARK = 0x2  # conntrack mark of connections redirected to the portal
 AUTH_SET_SIZE = 262_144
 REJECT = "reject with icmpx admin-prohibited"
 
@@ -310,7 +311,8 @@ def _nat_chains(config: Config) -> list[Chain]:
                     # The portal itself (on any of the gateway's addresses) is reached directly.
                     "fib daddr type local return",
                     # Port 80 only: 443 is never hijacked (its certificate could not match).
-                    f"meta l4proto tcp redirect to :{config.portal.http_port}",
+                    f"meta l4proto tcp ct mark set {REDIRECT_MARK:#010x} "
+                    f"redirect to :{config.portal.http_port}",
                 ),
             ),
         ]

@@ -713,7 +713,7 @@ def test_captive_chains() -> None:
         f"ether saddr @{BLOCK_SET} return",
         f"ip daddr @{GARDEN_SET} return",
         "fib daddr type local return",
-        "meta l4proto tcp redirect to :80",
+        "meta l4proto tcp ct mark set 0x00000002 redirect to :80",
     )
     names = [c.name for c in RULESET.chains]
     assert names[-3:] == ["prerouting_nat", "captive_redirect", "postrouting_nat"]
@@ -733,7 +733,9 @@ def test_captive_redirect_goes_to_the_portals_http_port(ports: dict[str, int], t
     assert chain("prerouting_nat", ruleset).rules == (
         'iifname { "hs-alunalun", "hs-rtmlam" } tcp dport 80 jump captive_redirect',
     )
-    assert chain("captive_redirect", ruleset).rules[-1] == f"meta l4proto tcp redirect to :{target}"
+    assert chain("captive_redirect", ruleset).rules[-1] == (
+        f"meta l4proto tcp ct mark set 0x00000002 redirect to :{target}"
+    )
     # the port redirected to is one the hotspot input chain accepts
     assert f"tcp dport {{ {target}, " in " ".join(chain("in_hotspot", ruleset).rules)
 
@@ -762,7 +764,9 @@ def test_port_443_is_never_redirected(config: Config) -> None:
     assert [r for r in nat_rules if re.search(rf"\b(443|{https})\b", r)] == []
     redirects = [(c.name, r) for c in ruleset.chains for r in c.rules if "redirect to" in r]
     port = config.portal.http_port
-    assert redirects == [("captive_redirect", f"meta l4proto tcp redirect to :{port}")]
+    assert redirects == [
+        ("captive_redirect", f"meta l4proto tcp ct mark set 0x00000002 redirect to :{port}")
+    ]
     jumps = [(c.name, r) for c in ruleset.chains for r in c.rules if "captive_redirect" in r]
     assert len(jumps) == 1
     assert jumps[0][0] == "prerouting_nat"
