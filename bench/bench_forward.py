@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from bench.bench_authorize import worker
-from bench.harness import Result, Target, lab, median, say
+from bench.harness import Result, Target, lab, median, say, unshaped_config
 from simpul.lab.topology import LAB_BULK
 
 ROUNDS = 3
@@ -212,7 +214,10 @@ def run() -> list[Result]:
         d: {c: [] for c in CONFIGS} for d in DIRECTIONS
     }
     checks: list[dict[str, Any]] = []
-    with lab() as the_lab:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        lab(config_path=unshaped_config(Path(tmp))) as the_lab,
+    ):
         bench = Bench(the_lab)
         try:
             bench.authorize_client()

@@ -196,6 +196,23 @@ def say(message: str) -> None:
     print(f"  · {message}", file=sys.stderr, flush=True)
 
 
+def unshaped_config(directory: Path) -> str:
+    """examples/lab.yaml without any HTB shaping (no site, uplink or per-device rates): the
+    forwarding cost of the rules themselves, not of a rate limit. Returns the file's path."""
+    import yaml
+
+    data = yaml.safe_load(Path(LAB_CONFIG).read_text())
+    for uplink in data["uplinks"]:
+        uplink.pop("bandwidth", None)
+    for site in data["hotspot_sites"]:
+        site.pop("bandwidth", None)
+        site["access"] = {**site.get("access", {}), "client_down_kbps": None,
+                          "client_up_kbps": None}  # fmt: skip
+    path = directory / "lab-unshaped.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
 @contextmanager
 def lab(
     prefix: str = LAB_PREFIX, clients_per_site: int = 1, config_path: str = LAB_CONFIG

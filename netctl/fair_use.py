@@ -15,17 +15,29 @@ from simpul.config import Config
 
 
 def shaped_devices(config: Config) -> dict[str, int | None]:
-    """Device -> its total rate in kbit/s (None: no limit) for every device that gets an HTB."""
+    """Device -> its total rate in kbit/s (None: no limit) for every device that needs an HTB:
+    a bridge with a site limit or shaped clients, an uplink with a limit or shaped uploads.
+    Other devices get none (an HTB costs per packet even when it limits nothing)."""
     devices: dict[str, int | None] = {}
+    any_shaped = False
     for site in config.hotspot_sites:
-        devices[site.interface] = (
-            int(site.bandwidth.down_mbps * 1000) if site.bandwidth is not None else None
-        )
+        shaped = is_shaped(config, site.slug)
+        any_shaped |= shaped
+        if site.bandwidth is not None or shaped:
+            devices[site.interface] = (
+                int(site.bandwidth.down_mbps * 1000) if site.bandwidth is not None else None
+            )
     for uplink in config.uplinks:
-        devices[uplink.interface] = (
-            int(uplink.bandwidth.up_mbps * 1000) if uplink.bandwidth is not None else None
-        )
+        if uplink.bandwidth is not None or any_shaped:
+            devices[uplink.interface] = (
+                int(uplink.bandwidth.up_mbps * 1000) if uplink.bandwidth is not None else None
+            )
     return devices
+
+
+def shapeable_devices(config: Config) -> list[str]:
+    """Every device an HTB may be on (to remove it where it is no longer needed)."""
+    return [s.interface for s in config.hotspot_sites] + [u.interface for u in config.uplinks]
 
 
 def is_shaped(config: Config, site_slug: str) -> bool:

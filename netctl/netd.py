@@ -149,8 +149,12 @@ class Netd:
             return
         try:
             if sync:
-                for device, rate in fair_use.shaped_devices(config).items():
-                    self.shaper.ensure_root(device, rate)
+                shaped = fair_use.shaped_devices(config)
+                for device in fair_use.shapeable_devices(config):
+                    if device in shaped:
+                        self.shaper.ensure_root(device, shaped[device])
+                    else:
+                        self.shaper.remove_root(device)
             wanted: dict[str, set[int]] = {}
             for s in sessions:
                 if s.class_id is None or s.site is None:

@@ -142,6 +142,16 @@ class Shaper:
         except NetlinkError as exc:
             raise OSError(exc.code, f"tc on {device}: {exc}") from None
 
+    def remove_root(self, device: str) -> None:
+        """Take Simpul's HTB off `device` (nothing to do if it has none)."""
+        idx = self._idx(device)
+        try:
+            for q in self.ipr.get_qdiscs(idx):
+                if q.get_attr("TCA_KIND") == "htb" and q["handle"] == ROOT:
+                    self.ipr.tc("del", "htb", idx, ROOT)
+        except NetlinkError as exc:
+            raise OSError(exc.code, f"tc on {device}: {exc}") from None
+
     def set_client(self, device: str, minor: int, rate_kbit: int) -> None:
         """Create or change a client's class `1:minor` under `1:1`."""
         try:

@@ -155,6 +155,9 @@ class FakeShaper:
         self._record("ensure_root", device, rate_kbit)
         self.roots[device] = rate_kbit
 
+    def remove_root(self, device: str) -> None:
+        self._record("remove_root", device)
+
     def set_client(self, device: str, minor: int, rate_kbit: int) -> None:
         self._record("set_client", device, minor, rate_kbit)
         self.classes.setdefault(device, {})[minor] = rate_kbit
