@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from typing import Any
 
 from flask import (
     Blueprint,
@@ -200,13 +201,7 @@ def voucher() -> ResponseReturnValue:
     set_lang(request.form.get("lang"))
     config = portal_config()
     code = request.form.get("code", "")[:40]
-    result = netd().call("redeem_voucher", ip=client_ip(), code=code) or {}
-    minutes = max(1, round((float(result.get("expires_at", 0)) - runtime().clock()) / 60))
-    if wants_json():
-        return jsonify(ok=True, news_url=config.news_url, minutes=minutes)
-    return render_template(
-        "captive/done.html", portal=config, minutes=minutes, switch_endpoint="captive.status"
-    )
+    return _done(config, netd().call("redeem_voucher", ip=client_ip(), code=code))
 
 
 @bp.post("/otp/send")
@@ -226,13 +221,7 @@ def otp_send() -> ResponseReturnValue:
         )
     except GatewayError as exc:
         log.warning("the OTP gateway refused a message: %s", exc)
-        page = render_template(
-            "captive/message.html",
-            title=text("error_503"),
-            message=text("otp_not_sent"),
-            switch_endpoint="captive.index",
-        )
-        return page, 503
+        return _message(503, "otp_not_sent")
     return render_template(
         "captive/otp_code.html",
         phone=phone,
@@ -247,19 +236,8 @@ def otp_verify() -> ResponseReturnValue:
     _limit()
     set_lang(request.form.get("lang"))
     config = portal_config()
-    result = (
-        netd().call(
-            "otp_verify",
-            ip=client_ip(),
-            phone=request.form.get("phone", "")[:32],
-            code=request.form.get("code", "")[:12],
-        )
-        or {}
-    )
-    minutes = max(1, round((float(result.get("expires_at", 0)) - runtime().clock()) / 60))
-    return render_template(
-        "captive/done.html", portal=config, minutes=minutes, switch_endpoint="captive.status"
-    )
+    phone, code = request.form.get("phone", "")[:32], request.form.get("code", "")[:12]
+    return _done(config, netd().call("otp_verify", ip=client_ip(), phone=phone, code=code))
 
 
 @bp.post("/radius")
@@ -283,13 +261,22 @@ def radius_login() -> ResponseReturnValue:
     minutes = verdict.session_timeout_s // 60 if verdict.session_timeout_s else None
     # The account name is personal data: the session keeps only its hash (for reclaim).
     credential = "radius:" + hashlib.sha256(user.encode()).hexdigest()[:20]
-    result = (
-        netd().call("authorize", ip=ip, method="radius", minutes=minutes, credential=credential)
-        or {}
+    return _done(
+        config,
+        netd().call("authorize", ip=ip, method="radius", minutes=minutes, credential=credential),
     )
-    left = max(1, round((float(result.get("expires_at", 0)) - runtime().clock()) / 60))
+
+
+def _done(config: PortalConfig, result: dict[str, Any] | None) -> ResponseReturnValue:
+    """The "selesai" page (or JSON) after netd let the client through: how long, the news."""
+    result = result or {}
+    log.info("authorized a client of site %s", result.get("site"))
+    expires_at = float(result.get("expires_at", 0))
+    minutes = max(1, round((expires_at - runtime().clock()) / 60))
+    if wants_json():
+        return jsonify(ok=True, news_url=config.news_url, minutes=minutes)
     return render_template(
-        "captive/done.html", portal=config, minutes=left, switch_endpoint="captive.status"
+        "captive/done.html", portal=config, minutes=minutes, switch_endpoint="captive.status"
     )
 
 
@@ -337,14 +324,7 @@ def grant() -> ResponseReturnValue:
             switch_endpoint="captive.index",
         )
         return page, 400
-    result = netd().call("authorize", ip=ip, method="video") or {}
-    log.info("authorized a client of site %s", result.get("site"))
-    minutes = max(1, round((float(result.get("expires_at", 0)) - runtime().clock()) / 60))
-    if wants_json():
-        return jsonify(ok=True, news_url=config.news_url, minutes=minutes)
-    return render_template(
-        "captive/done.html", portal=config, minutes=minutes, switch_endpoint="captive.status"
-    )
+    return _done(config, netd().call("authorize", ip=ip, method="video"))
 
 
 @bp.get("/status")
