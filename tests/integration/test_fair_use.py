@@ -75,3 +75,19 @@ def test_an_idle_device_is_let_go_by_the_kernel(lab: LabHandle, access: object) 
     time.sleep(75)  # silent for more than a minute, plus netd's 10 s look
     assert lab.call("whois", ip=ip)["authorized"] is False  # type: ignore[index]
     assert http_code(ns, "http://example.org/") == "302", "back to the portal"
+
+
+def test_a_daily_allowance_caps_the_session(lab: LabHandle, access: object) -> None:
+    """A device with 2 minutes a day gets a 2-minute session, whatever it asked for, and what
+    it has used counts against the next one."""
+    access(daily_minutes=2)  # type: ignore[operator]
+    ns, ip = lab.ns("hs-1"), lab.ip("hs-1")
+    try:
+        first = lab.call("authorize", ip=ip, mac=mac_of(ns), minutes=60)
+        assert 110 <= first["expires_at"] - time.time() <= 120  # type: ignore[index]
+        time.sleep(3)
+        lab.call("logout", ip=ip)
+        second = lab.call("authorize", ip=ip, mac=mac_of(ns), minutes=60)
+        assert second["expires_at"] - time.time() <= 118  # type: ignore[index]
+    finally:
+        lab.call("logout", ip=ip)
