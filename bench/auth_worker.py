@@ -131,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     measure_s = time.monotonic() - started
     after_measure = count_elements(nft, AUTH_SET)
 
-    nft.run("\n".join(element_commands(measured, 0, verb="delete")))
+    # The measured clients were added to the two authorization sets only (no idle/class).
+    nft.run("\n".join(element_commands(measured, 0, verb="delete")[:2]))
     if args.remove_prefill:
         nft.run("\n".join(element_commands(prefill, 0, verb="delete")))
     final = count_elements(nft, AUTH_SET)

@@ -15,10 +15,9 @@ import os
 import subprocess
 import sys
 import time
-from ipaddress import IPv4Address
 from typing import Any
 
-from bench.harness import REPO, Result, Target, lab, percentile, say, summary
+from bench.harness import REPO, Result, Target, free_addresses, lab, percentile, say, summary
 
 N = 2000  # authorizations each way
 PREFILL = 10_000  # clients already in the set
@@ -46,18 +45,9 @@ def _ms(samples_ns: list[int]) -> list[float]:
 
 def api_clients(the_lab: Any, count: int) -> list[tuple[str, str]]:
     """(MAC, IP) pairs inside the site's subnet, clear of the gateway and the lab's own clients."""
-    site = next(s for s in the_lab.config.hotspot_sites if s.slug == SITE)
-    taken = {site.gateway_address.ip}
-    for names in the_lab.plan.hotspot_clients.values():
-        for ns in names:
-            address = the_lab.address_of(ns)
-            if address is not None:
-                taken.add(address.ip)
-    hosts: list[IPv4Address] = [a for a in site.subnet.hosts() if a not in taken]
-    if len(hosts) < count:
-        raise RuntimeError(f"{site.subnet} has only {len(hosts)} free addresses, {count} wanted")
     return [
-        (f"02:5c:00:00:{i >> 8:02x}:{i & 0xFF:02x}", str(a)) for i, a in enumerate(hosts[:count])
+        (f"02:5c:00:00:{i >> 8:02x}:{i & 0xFF:02x}", ip)
+        for i, ip in enumerate(free_addresses(the_lab, SITE, count))
     ]
 
 

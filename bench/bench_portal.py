@@ -29,13 +29,22 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
 from bench.bench_authorize import worker as auth_worker
 from bench.bench_forward import auth_elements, sh
-from bench.harness import LAB_CONFIG, REPO, Result, Target, lab, percentile, say, summary
+from bench.harness import (
+    LAB_CONFIG,
+    REPO,
+    Result,
+    Target,
+    free_addresses,
+    lab,
+    percentile,
+    say,
+    summary,
+)
 from simpul.lab.topology import LAB_BULK
 
 # -- probe ---------------------------------------------------------------------------------------
@@ -138,27 +147,6 @@ def portal_restarts(the_lab: Any) -> dict[str, int]:
         "booting_worker": text.count("Booting worker"),
         "autorestarting": text.count("Autorestarting worker"),
     }
-
-
-def site_of(the_lab: Any, slug: str) -> Any:
-    """The hotspot site `slug` of the lab's configuration."""
-    return next(s for s in the_lab.config.hotspot_sites if s.slug == slug)
-
-
-def free_addresses(the_lab: Any, slug: str, count: int) -> list[str]:
-    """`count` addresses of the site's subnet from its start, clear of the gateway and of every
-    address a lab host holds."""
-    site = site_of(the_lab, slug)
-    taken = {site.gateway_address.ip}
-    for names in the_lab.plan.hotspot_clients.values():
-        for ns in names:
-            address = the_lab.address_of(ns)
-            if address is not None:
-                taken.add(address.ip)
-    hosts: list[IPv4Address] = [a for a in site.subnet.hosts() if a not in taken]
-    if len(hosts) < count:
-        raise RuntimeError(f"{site.subnet} has only {len(hosts)} free addresses, {count} wanted")
-    return [str(a) for a in hosts[:count]]
 
 
 def add_addresses(ns: str, addresses: list[str], prefixlen: int, dev: str = "eth0") -> None:
@@ -452,7 +440,7 @@ def probe_run() -> list[Result]:
         with NetdClient(str(the_lab.paths.socket)) as netd:
             if netd.call("whois", ip=str(address.ip))["authorized"]:
                 raise RuntimeError(f"{client} is authorized: probes would not be redirected")
-        gateway_ip = str(site_of(the_lab, PROBE_SITE).gateway_address.ip)
+        gateway_ip = str(the_lab.config.site(PROBE_SITE).gateway_address.ip)
         nginx_url = f"http://{gateway_ip}:{NGINX_PORT}/generate_204"
         urls = {
             "ours": PROBE_URL,
@@ -625,7 +613,7 @@ def storm_run() -> list[Result]:
     with variant_lab() as the_lab:
         gw = the_lab.plan.gateway_ns
         ns = the_lab.plan.hotspot_clients[SITE][0]
-        site = site_of(the_lab, SITE)
+        site = the_lab.config.site(SITE)
         portal = str(site.gateway_address.ip)
         sources = free_addresses(the_lab, SITE, STORM_N)
         add_addresses(ns, sources, site.subnet.prefixlen)
@@ -729,7 +717,7 @@ def grant_run() -> list[Result]:
     with variant_lab() as the_lab:
         gw = the_lab.plan.gateway_ns
         ns = the_lab.plan.hotspot_clients[SITE][0]
-        site = site_of(the_lab, SITE)
+        site = the_lab.config.site(SITE)
         portal = str(site.gateway_address.ip)
         video = _video(the_lab)
         own = the_lab.address_of(ns)

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any, Literal
 
@@ -232,3 +233,19 @@ def lab(
     finally:
         removed = the_lab.down()
         say(f"lab {prefix}* down ({len(removed)} namespaces removed)")
+
+
+def free_addresses(the_lab: Any, slug: str, count: int) -> list[str]:
+    """`count` addresses of the site's subnet from its start, clear of the gateway and of every
+    address a lab host holds."""
+    site = the_lab.config.site(slug)
+    taken = {site.gateway_address.ip}
+    for names in the_lab.plan.hotspot_clients.values():
+        for ns in names:
+            address = the_lab.address_of(ns)
+            if address is not None:
+                taken.add(address.ip)
+    hosts: list[IPv4Address] = [a for a in site.subnet.hosts() if a not in taken]
+    if len(hosts) < count:
+        raise RuntimeError(f"{site.subnet} has only {len(hosts)} free addresses, {count} wanted")
+    return [str(a) for a in hosts[:count]]
