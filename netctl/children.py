@@ -36,7 +36,8 @@ def write_atomic(path: str, text: str, mode: int = 0o644) -> bool:
     return True
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie does not count)."""
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][:1]
     except (OSError, IndexError):
@@ -77,7 +78,7 @@ class Child:
         """The helper's pid while it runs."""
         if self.proc is not None:
             return self.proc.pid if self.proc.poll() is None else None
-        if self.adopted_pid is not None and _pid_alive(self.adopted_pid):
+        if self.adopted_pid is not None and pid_alive(self.adopted_pid):
             return self.adopted_pid
         return None
 
@@ -92,7 +93,7 @@ class Child:
             pid = int(Path(self.pid_file).read_text().split()[0])
         except (OSError, ValueError, IndexError):
             return
-        if _pid_alive(pid) and any(self.conf_path in arg for arg in _cmdline(pid)):
+        if pid_alive(pid) and any(self.conf_path in arg for arg in _cmdline(pid)):
             self.adopted_pid = pid
             log.info("%s: adopted running pid %d", self.name, pid)
 
@@ -129,11 +130,11 @@ class Child:
             self.proc = None
         elif self.adopted_pid is not None:
             for sig, wait_s in ((signal.SIGTERM, timeout_s), (signal.SIGKILL, 1.0)):
-                if not _pid_alive(self.adopted_pid):
+                if not pid_alive(self.adopted_pid):
                     break
                 os.kill(self.adopted_pid, sig)
                 deadline = time.monotonic() + wait_s
-                while time.monotonic() < deadline and _pid_alive(self.adopted_pid):
+                while time.monotonic() < deadline and pid_alive(self.adopted_pid):
                     time.sleep(0.05)
             self.adopted_pid = None
 

@@ -607,7 +607,10 @@ class Netd:
     def housekeeping(self) -> None:
         """Close expired and idle sessions, slow down clients over their quota, mind helpers."""
         expired = self.store.expire_sessions()
-        config = self.store.config() if self.store.has_config() else None
+        try:
+            config = self._config()  # parsed once per revision, not every 10 s
+        except RequestError:
+            config = None
         if expired:
             log.info("expired %d session(s)", len(expired))
             if config is not None:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface
 from pathlib import Path
 
+from netctl.children import pid_alive
 from simpul.config import Config
 from simpul.config.model import Resolver
 from simpul.lab import radius as radius_lab
@@ -499,7 +500,7 @@ class Lab:
         if any(h.ns not in present for h in self.plan.hosts):
             return False
         processes = Manifest(self.paths).data["processes"]
-        return bool(processes) and all(_alive(p["pid"]) for p in processes.values())
+        return bool(processes) and all(pid_alive(p["pid"]) for p in processes.values())
 
     def status(self) -> dict[str, object]:
         """Hosts with their addresses and roles, daemons with their state."""
@@ -517,7 +518,7 @@ class Lab:
                 }
             )
         daemons = {
-            name: {"ns": p["ns"], "pid": p["pid"], "running": _alive(p["pid"])}
+            name: {"ns": p["ns"], "pid": p["pid"], "running": pid_alive(p["pid"])}
             for name, p in manifest.data["processes"].items()
         }
         return {
@@ -539,20 +540,6 @@ class Lab:
 
 def _unprivileged_ids() -> tuple[int, int]:
     return pwd.getpwnam(UNPRIVILEGED[0]).pw_uid, grp.getgrnam(UNPRIVILEGED[1]).gr_gid
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][:1]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def _terminate(pid: int, argv: Sequence[str]) -> None:
@@ -577,9 +564,9 @@ def _signal_and_wait(pids: list[int], timeout_s: float = 5.0) -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and any(_alive(p) for p in pids):
+        while time.monotonic() < deadline and any(pid_alive(p) for p in pids):
             time.sleep(0.05)
-        if not any(_alive(p) for p in pids):
+        if not any(pid_alive(p) for p in pids):
             return
 
 
