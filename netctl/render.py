@@ -160,26 +160,26 @@ def _vmap(pairs: Iterable[tuple[str, str]]) -> str:
     return "{ " + ", ".join(f'"{k}" : {v}' for k, v in pairs) + " }"
 
 
+def _proto_port(spec: str) -> str:
+    """A port spec ('tcp/443', 'udp/5000-5010') as an nft concatenation `proto . port[-high]`."""
+    proto, low, high = parse_port_spec(spec)
+    return f"{proto} . {low}" if low == high else f"{proto} . {low}-{high}"
+
+
 def _service_elements(config: Config, opd_slug: str) -> list[str]:
     services = {s.name: s for s in config.services}
-    elements = []
-    for name in config.opd(opd_slug).shared_services:
-        service = services[name]
-        for spec in service.ports:
-            proto, low, high = parse_port_spec(spec)
-            port = str(low) if low == high else f"{low}-{high}"
-            elements.append(f"{service.address} . {proto} . {port}")
-    return elements
+    return [
+        f"{services[name].address} . {_proto_port(spec)}"
+        for name in config.opd(opd_slug).shared_services
+        for spec in services[name].ports
+    ]
 
 
 def _input_chains(config: Config, zones: list[_Zone]) -> list[Chain]:
     uplinks = [u.interface for u in config.uplinks]
     dispatch = [(z.interface, f"jump in_{z.kind}") for z in zones]
     dispatch += [(name, "jump in_uplink") for name in uplinks]
-    mgmt_services = []
-    for spec in config.zones.management.services:
-        proto, low, high = parse_port_spec(spec)
-        mgmt_services.append(f"{proto} . {low if low == high else f'{low}-{high}'}")
+    mgmt_services = [_proto_port(spec) for spec in config.zones.management.services]
     chains = [
         Chain(
             "input",

@@ -317,13 +317,7 @@ def grant() -> ResponseReturnValue:
         key = "token_expired" if verdict.outcome is Outcome.EXPIRED else "token_invalid"
         if wants_json():
             return jsonify(error=verdict.outcome.value, message=text(key)), 400
-        page = render_template(
-            "captive/message.html",
-            title=text("error_400"),
-            message=text(key),
-            switch_endpoint="captive.index",
-        )
-        return page, 400
+        return _message(400, key)
     return _done(config, netd().call("authorize", ip=ip, method="video"))
 
 
