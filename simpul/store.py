@@ -107,9 +107,12 @@ LIST_SECTIONS = {
     "hotspot_sites": "slug",
     "remote_sites": "slug",
     "policies": "name",
+    "schedules": "name",
     "admins": "username",
 }
-SINGLE_SECTIONS = ("node", "zones", "resolver", "privacy", "portal", "monitoring")
+SINGLE_SECTIONS = (
+    "node", "zones", "resolver", "privacy", "portal", "monitoring", "filtering",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)

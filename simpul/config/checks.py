@@ -22,6 +22,7 @@ def _duplicates(config: Config) -> Iterator[Found]:
         "hotspot_sites": ("slug", config.hotspot_sites),
         "remote_sites": ("slug", config.remote_sites),
         "policies": ("name", config.policies),
+        "schedules": ("name", config.schedules),
         "admins": ("username", config.admins),
     }
     for section, (key, items) in keyed.items():
@@ -282,6 +283,33 @@ def _portal(config: Config) -> Iterator[Found]:
             yield ("portal", "videos", i, "file"), f"{name!r} is listed twice"
 
 
+def _filtering(config: Config) -> Iterator[Found]:
+    seen: dict[str, int] = {}
+    for i, item in enumerate(config.filtering.lists):
+        if item.name in seen:
+            yield ("filtering", "lists", i, "name"), (
+                f"{item.name!r} is already used by filtering.lists[{seen[item.name]}]"
+            )
+        seen.setdefault(item.name, i)
+    categories = sorted({item.category for item in config.filtering.lists})
+    schedules = {s.name for s in config.schedules}
+    for p, policy in enumerate(config.policies):
+        for r, rule in enumerate(policy.rules):
+            for c, category in enumerate(rule.categories):
+                if category not in categories:
+                    yield ("policies", p, "rules", r, "categories", c), (
+                        f"no list has category {category!r} (categories: {', '.join(categories)})"
+                    )
+            if rule.schedule is not None and rule.schedule not in schedules:
+                yield ("policies", p, "rules", r, "schedule"), (
+                    f"no schedule is named {rule.schedule!r}"
+                )
+    days = [d.date for d in config.filtering.extra_days]
+    for i, day in enumerate(days):
+        if day in days[:i]:
+            yield ("filtering", "extra_days", i, "date"), f"{day} is listed twice"
+
+
 CHECKS = (
     _duplicates,
     _overlaps,
@@ -293,6 +321,7 @@ CHECKS = (
     _regions,
     _addresses,
     _portal,
+    _filtering,
 )
 
 

@@ -8,11 +8,19 @@ the same words.
 from __future__ import annotations
 
 import re
+from datetime import date
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 
 TIMEZONE_ALIASES = {"WIB": "Asia/Jakarta", "WITA": "Asia/Makassar", "WIT": "Asia/Jayapura"}
 
@@ -268,11 +276,177 @@ class RemoteSite(Model):
         return IPv4Interface(f"{self.subnet.network_address + 1}/{self.subnet.prefixlen}")
 
 
-class Policy(Model):
-    """A filter policy referenced by OPDs and hotspot sites (rules arrive with filtering)."""
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_CLOCK = re.compile(r"^(?:([01]\d|2[0-3]):([0-5]\d)|24:00)$")
+
+
+def _clock(value: str) -> str:
+    if not _CLOCK.match(value):
+        raise ValueError(f"{value!r} is not a time of day such as '07:30' (00:00-24:00)")
+    return value
+
+
+Clock = Annotated[str, AfterValidator(_clock)]
+
+
+def clock_minutes(value: str) -> int:
+    """Minutes since midnight of a validated 'HH:MM' (24:00 is 1440)."""
+    hours, minutes = value.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+class Window(Model):
+    """A time window on some weekdays, in the node's time zone. An `end` at or before `start`
+    runs overnight into the next day (e.g. 22:00-05:00); the day it starts on decides."""
+
+    days: list[Weekday] = Field(min_length=1)
+    start: Clock
+    end: Clock
+
+    @field_validator("days")
+    @classmethod
+    def _no_repeats(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("a weekday is listed twice")
+        return value
+
+    @field_validator("end")
+    @classmethod
+    def _not_empty(cls, value: str, info: ValidationInfo) -> str:
+        start = info.data.get("start")
+        if start == value:
+            raise ValueError(f"the window {start}-{value} is empty (a whole day is 00:00-24:00)")
+        return value
+
+    @field_validator("start")
+    @classmethod
+    def _starts_in_day(cls, value: str) -> str:
+        if value == "24:00":
+            raise ValueError("a window starts at 00:00-23:59, not 24:00")
+        return value
+
+
+class Schedule(Model):
+    """When rules that name it apply: windows per weekday, other windows during Ramadan, and
+    whether they also apply on national holidays and cuti bersama."""
 
     name: Slug
     description: str = ""
+    windows: list[Window] = Field(min_length=1)
+    # Ramadan working hours (None: the usual windows in Ramadan too).
+    ramadan_windows: list[Window] | None = None
+    holidays: Literal["off", "on"] = "off"
+
+
+_DNS_LABEL = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$")
+
+
+def _domain_pattern(value: str) -> str:
+    name = value.lower().rstrip(".")
+    body = name[2:] if name.startswith("*.") else name
+    labels = body.split(".")
+    if len(body) > 253 or len(labels) < 2 or not all(_DNS_LABEL.match(x) for x in labels):
+        raise ValueError(
+            f"{value!r} is not a domain such as 'youtube.com' (with its subdomains) "
+            "or '*.youtube.com' (subdomains only)"
+        )
+    return name
+
+
+DomainPattern = Annotated[str, AfterValidator(_domain_pattern)]
+
+
+class Rule(Model):
+    """One step of a policy: block (or allow) some categories, always or during a schedule."""
+
+    action: Literal["block", "allow"] = "block"
+    categories: list[Slug] = Field(min_length=1)
+    schedule: Slug | None = None  # None: at all times
+    description: str = ""
+
+
+class Policy(Model):
+    """What a group (an OPD or a hotspot site) may resolve. Precedence: the policy's `allow`
+    names, then its `deny` names, then its rules in order (the first that applies decides),
+    then allowed. Bypass prevention (DoH names, canary names) comes before all of it."""
+
+    name: Slug
+    description: str = ""
+    allow: list[DomainPattern] = Field(default_factory=list)
+    deny: list[DomainPattern] = Field(default_factory=list)
+    rules: list[Rule] = Field(default_factory=list)
+    # The block answer: the block page's address (OPDs) or NXDOMAIN. Hotspot zones always get
+    # NXDOMAIN: their gateway's web server is the captive portal.
+    block_answer: Literal["page", "nxdomain"] = "page"
+    # Per-client query log kept this many days (0: off).
+    query_log_days: Annotated[int, Field(ge=0, le=365)] = 0
+    # At a window's start, cut open connections to names the window blocks.
+    cut_flows: bool = True
+
+
+class FilterList(Model):
+    """A category list file: absolute, or relative to `filtering.lists_dir`."""
+
+    name: Slug
+    category: Slug
+    path: str = Field(min_length=1, max_length=400, pattern=r"^[^\n\r\x00]+$")
+    format: Literal["auto", "plain", "hosts", "adblock", "dnsmasq", "rpz"] = "auto"
+    # How a plain name or hosts entry matches: the name and its subdomains, or the name only.
+    match: Literal["subtree", "exact"] = "subtree"
+
+
+class SpecialDay(Model):
+    """A day off that the yearly calendar files do not list (e.g. a regency's own holiday)."""
+
+    date: date
+    name: str = Field(min_length=2, max_length=120)
+    kind: Literal["libur", "cuti-bersama"] = "libur"
+
+
+class DateRange(Model):
+    """Days from `start` to `end`, both included."""
+
+    start: date
+    end: date
+
+    @field_validator("end")
+    @classmethod
+    def _ordered(cls, value: date, info: ValidationInfo) -> date:
+        start = info.data.get("start")
+        if start is not None and value < start:
+            raise ValueError(f"ends ({value}) before it starts ({start})")
+        return value
+
+
+SHIPPED_CATEGORIES = (
+    "streaming-video", "drakor", "social-media", "games", "gambling", "adult", "doh",
+)  # fmt: skip
+
+
+def _shipped_lists() -> list[FilterList]:
+    return [
+        FilterList(name=c, category=c, path=f"categories/{c}.txt", format="plain")
+        for c in SHIPPED_CATEGORIES
+    ]
+
+
+class Filtering(Model):
+    """The policy DNS front end: category lists, the holiday calendar, block answers, bypass."""
+
+    lists_dir: str = Field(default="/usr/share/simpul/filter-lists", min_length=1)
+    lists: list[FilterList] = Field(default_factory=_shipped_lists)
+    # Days off beyond the shipped calendar files (`<lists_dir>/calendar/id-YYYY.yaml`), days the
+    # node works although the files say otherwise, and Ramadan when it differs from the files.
+    extra_days: list[SpecialDay] = Field(default_factory=list)
+    working_days: list[date] = Field(default_factory=list)
+    ramadan: list[DateRange] = Field(default_factory=list)
+    block_ttl: Annotated[int, Field(ge=0, le=10)] = 10
+    # Public resolvers' own addresses, dropped on 443/853 (never shared CDN ranges): the
+    # shipped `doh-addresses.txt` plus these.
+    doh_addresses: list[IPv4Network] = Field(default_factory=list)
+    # Where the gateway's Unbound listens for the front end (loopback only).
+    resolver_port: Annotated[int, Field(ge=1, le=65535)] = 5353
 
 
 _MEDIA_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{{0,99}}\.{ext}$"
@@ -411,6 +585,8 @@ class Config(Model):
     hotspot_sites: list[HotspotSite] = Field(default_factory=list)
     remote_sites: list[RemoteSite] = Field(default_factory=list)
     policies: list[Policy] = Field(default_factory=list)
+    schedules: list[Schedule] = Field(default_factory=list)
+    filtering: Filtering = Filtering()
     resolver: Resolver = Resolver()
     privacy: Privacy = Privacy()
     portal: Portal = Portal()
