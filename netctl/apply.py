@@ -7,8 +7,9 @@ transaction. A refused buffer changes nothing.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Any
 
@@ -121,10 +122,16 @@ class Kernel:
         )
 
     def apply(
-        self, config: Config, clients: Iterable[Client], now: float, *, check_only: bool = False
+        self,
+        config: Config,
+        clients: Iterable[Client],
+        now: float,
+        *,
+        check_only: bool = False,
+        doh: Sequence[IPv4Network] = (),
     ) -> Rendered:
         """Render `config` over the live table; the kernel checks it, then it loads atomically."""
-        rendered = render(config, self.read_live(clients, now))
+        rendered = render(config, self.read_live(clients, now), doh)
         # A throwaway context checks: a dry run leaves libnftables' cache believing in objects
         # the kernel never got, and the real run would then merge intervals against them.
         with Nft() as checker:

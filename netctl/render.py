@@ -10,8 +10,9 @@ re-added from the store, so a reload keeps every client, its counters and every 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from ipaddress import IPv4Network
 
 from simpul.config.model import Config, parse_port_spec
 
@@ -26,10 +27,18 @@ REFILLED = (IDLE_SET, CLASS_MAP)
 GARDEN_SET = "walled_garden"  # ipv4 ranges open to hotspot clients before they are let through
 ALLOW_SET = "mac_allow"  # devices let through without the portal
 BLOCK_SET = "mac_block"  # devices refused everything
+DOH_SET = "doh_addresses"  # public resolvers' own addresses: DoH/DoT to them is dropped
 BYPASS_MARK = "0x00000001"  # conntrack mark of an allowed device's flows (for their replies)
 REDIRECT_MARK = 0x2  # conntrack mark of connections redirected to the portal
 AUTH_SET_SIZE = 262_144
 REJECT = "reject with icmpx admin-prohibited"
+# Zones whose DNS is the policy front end's: every query goes to the gateway, DoT and DoH to
+# known resolvers are dropped (DoH names are refused by the front end).
+FILTERED_KINDS = ("opd", "hotspot")
+BYPASS_RULES = (
+    "meta l4proto { tcp, udp } th dport 853 drop",
+    f"ip daddr @{DOH_SET} meta l4proto {{ tcp, udp }} th dport 443 drop",
+)
 
 # What each kind of zone may reach on the gateway itself (management gets its own list).
 ZONE_INPUT: dict[str, tuple[str, ...]] = {
@@ -213,7 +222,11 @@ def _input_chains(config: Config, zones: list[_Zone]) -> list[Chain]:
         ),
     ]
     portal = config.portal
-    extra = {"hotspot": (f"tcp dport {{ {portal.http_port}, {portal.https_port} }} accept",)}
+    extra = {
+        "hotspot": (f"tcp dport {{ {portal.http_port}, {portal.https_port} }} accept",),
+        # The block page (blocked names point OPD clients at their gateway).
+        "opd": (f"tcp dport {portal.http_port} accept",),
+    }
     kinds = {z.kind for z in zones} - {"management"}
     for kind in sorted(kinds):
         rules = (*COMMON_INPUT, *ZONE_INPUT[kind], *extra.get(kind, ()), REJECT)
@@ -249,10 +262,12 @@ def _forward_chains(config: Config, zones: list[_Zone]) -> list[Chain]:
     for zone in zones:
         up = f'counter name "{zone.key}_up"'
         down = f'counter name "{zone.key}_down"'
+        bypass = BYPASS_RULES if zone.kind in FILTERED_KINDS else ()
         if zone.kind == "hotspot":
             idle_s = config.site(zone.slug).access.idle_minutes * 60
             outbound: tuple[str, ...] = (
                 f"ether saddr @{BLOCK_SET} drop",
+                *bypass,
                 f"ether saddr @{ALLOW_SET} ct mark set {BYPASS_MARK} {up} accept",
                 # The client's own HTB class on the uplinks (no match: not rate-limited).
                 f"meta priority set ip saddr map @{CLASS_MAP}",
@@ -273,7 +288,7 @@ def _forward_chains(config: Config, zones: list[_Zone]) -> list[Chain]:
             )
             between: tuple[str, ...] = (REJECT,)
         else:
-            outbound = (f"{up} accept",)
+            outbound = (*bypass, f"{up} accept")
             inbound = (f"ct state established,related {down} accept",)
             between = ("accept",)
             if zone.kind != "management":
@@ -290,17 +305,21 @@ def _forward_chains(config: Config, zones: list[_Zone]) -> list[Chain]:
     return chains
 
 
-def _nat_chains(config: Config) -> list[Chain]:
+def _nat_chains(config: Config, zones: list[_Zone]) -> list[Chain]:
     uplinks = _names(u.interface for u in config.uplinks)
     hotspots = [s.interface for s in config.hotspot_sites]
+    filtered = [z.interface for z in zones if z.kind in FILTERED_KINDS]
+    prerouting = []
+    if filtered:
+        # DNS sent anywhere else lands on the gateway's front end (and gets the same verdict).
+        prerouting.append(
+            f"iifname {_names(filtered)} fib daddr type != local "
+            "meta l4proto { tcp, udp } th dport 53 redirect to :53"
+        )
     captive = []
     if hotspots:
+        prerouting.append(f"iifname {_names(hotspots)} tcp dport 80 jump captive_redirect")
         captive = [
-            Chain(
-                "prerouting_nat",
-                (f"iifname {_names(hotspots)} tcp dport 80 jump captive_redirect",),
-                "type nat hook prerouting priority dstnat; policy accept;",
-            ),
             Chain(
                 "captive_redirect",
                 (
@@ -316,16 +335,26 @@ def _nat_chains(config: Config) -> list[Chain]:
                 ),
             ),
         ]
+    chains = []
+    if prerouting:
+        chains.append(
+            Chain(
+                "prerouting_nat",
+                tuple(prerouting),
+                "type nat hook prerouting priority dstnat; policy accept;",
+            )
+        )
     masquerade = Chain(
         "postrouting_nat",
         (f"oifname {uplinks} masquerade",),
         "type nat hook postrouting priority srcnat; policy accept;",
     )
-    return [*captive, masquerade]
+    return [*chains, *captive, masquerade]
 
 
-def build_ruleset(config: Config) -> Ruleset:
-    """The declarative ruleset of `config`: sets, named counters and chains of `inet simpul`."""
+def build_ruleset(config: Config, doh: Sequence[IPv4Network] = ()) -> Ruleset:
+    """The declarative ruleset of `config`: sets, named counters and chains of `inet simpul`.
+    `doh` are the public resolvers' own addresses (`simpul.filtering.addresses`)."""
     zones = _zones(config)
     counters = [f"{z.key}_{d}" for z in zones for d in ("up", "down")]
     sets = (
@@ -348,8 +377,18 @@ def build_ruleset(config: Config) -> Ruleset:
         ),
         SetDef(ALLOW_SET, "type ether_addr;", tuple(config.portal.mac_allow), static=True),
         SetDef(BLOCK_SET, "type ether_addr;", tuple(config.portal.mac_block), static=True),
+        SetDef(
+            DOH_SET,
+            "type ipv4_addr; flags interval; auto-merge;",
+            tuple(str(net) for net in doh),
+            static=True,
+        ),
     )
-    chains = _input_chains(config, zones) + _forward_chains(config, zones) + _nat_chains(config)
+    chains = [
+        *_input_chains(config, zones),
+        *_forward_chains(config, zones),
+        *_nat_chains(config, zones),
+    ]
     return Ruleset(sets, tuple(counters), tuple(chains))
 
 
@@ -386,9 +425,9 @@ def element_commands(clients: Iterable[Client], now: float, verb: str = "add") -
     ]
 
 
-def render(config: Config, live: LiveState) -> Rendered:
+def render(config: Config, live: LiveState, doh: Sequence[IPv4Network] = ()) -> Rendered:
     """The ruleset for `config` and one transaction installing it over the kernel's `live` table."""
-    ruleset = build_ruleset(config)
+    ruleset = build_ruleset(config, doh)
     where = f"{FAMILY} {TABLE}"
     wanted_chains = {c.name for c in ruleset.chains}
     obsolete_chains = sorted(live.chains - wanted_chains)

@@ -181,7 +181,15 @@ def test_kernel_reads_the_idle_set_and_the_class_map_from_nftables() -> None:
     out = json.loads(result.stdout.splitlines()[-1])
     assert out == {
         "before": ["NftError", True],  # no table yet: the kernel says so, nothing is made up
-        "sets": ["hs_auth", "hs_auth_dl", "hs_idle", "mac_allow", "mac_block", "walled_garden"],
+        "sets": [
+            "doh_addresses",
+            "hs_auth",
+            "hs_auth_dl",
+            "hs_idle",
+            "mac_allow",
+            "mac_block",
+            "walled_garden",
+        ],
         "maps": ["client_class"],
         "auth": [["02:5e:00:01:01:01", "10.40.1.50"], ["02:5e:00:01:01:02", "10.40.2.20"]],
         "idle": ["10.40.1.50", "10.40.2.20"],

@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import sys
 from dataclasses import replace
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
 import pytest
@@ -27,8 +27,10 @@ from netctl.render import (
     AUTH_SET,
     BLOCK_SET,
     BYPASS_MARK,
+    BYPASS_RULES,
     CLASS_MAP,
     COMMON_INPUT,
+    DOH_SET,
     GARDEN_SET,
     IDLE_SET,
     REJECT,
@@ -137,6 +139,34 @@ PORTAL = "tcp dport { 80, 443 } accept"  # the captive portal on the gateway (de
 TCP_RESET = "meta l4proto tcp reject with tcp reset"
 GARDEN = ("198.51.100.10/32", "203.0.113.0/24")
 PREROUTING_NAT = "type nat hook prerouting priority dstnat; policy accept;"
+OPDS = ("opd-dinkes", "opd-bkpsdm", "opd-setda", "opd-bappeda")
+FILTERED = (*OPDS, *HOTSPOTS)  # zones whose DNS is the policy front end's (zone order)
+# Bypass prevention, at the head of a filtered zone's from_ chain: DoT anywhere, and DoH
+# (tcp or udp/QUIC 443) to the known public resolvers' own addresses.
+DOT_DROP = "meta l4proto { tcp, udp } th dport 853 drop"
+DOH_DROP = f"ip daddr @{DOH_SET} meta l4proto {{ tcp, udp }} th dport 443 drop"
+BYPASS = (DOT_DROP, DOH_DROP)
+DOH = (IPv4Network("1.1.1.1/32"), IPv4Network("8.8.8.0/24"), IPv4Network("9.9.9.9/32"))
+
+
+def dns_redirect(interfaces: tuple[str, ...] | list[str]) -> str:
+    """The prerouting rule sending DNS from these interfaces, to anywhere but the gateway, to
+    the gateway's own front end."""
+    names = ", ".join(f'"{i}"' for i in interfaces)
+    return (
+        f"iifname {{ {names} }} fib daddr type != local "
+        "meta l4proto { tcp, udp } th dport 53 redirect to :53"
+    )
+
+
+def captive_jump(interfaces: tuple[str, ...] | list[str]) -> str:
+    names = ", ".join(f'"{i}"' for i in interfaces)
+    return f"iifname {{ {names} }} tcp dport 80 jump captive_redirect"
+
+
+def filtered_interfaces(config: Config) -> list[str]:
+    """OPD then hotspot interfaces, in the configuration's order (the renderer's zone order)."""
+    return [o.interface for o in config.opds] + [s.interface for s in config.hotspot_sites]
 
 
 def chain(name: str, ruleset: Ruleset = RULESET) -> Chain:
@@ -194,6 +224,14 @@ def without_hotspots(config: Config) -> Config:
     data = config_to_data(config)
     data["hotspot_sites"] = []
     return parse_config(data, "no hotspot sites")
+
+
+def without_opds(config: Config) -> Config:
+    """`config` without OPDs (and so without the services they share)."""
+    data = config_to_data(config)
+    data["opds"] = []
+    data["services"] = []
+    return parse_config(data, "no OPDs")
 
 
 def with_extra_opds(config: Config, count: int, shared: tuple[str, ...] = ()) -> Config:
@@ -347,14 +385,19 @@ def test_zone_input_chains(name: str, dhcp: bool, dns: bool, portal: bool) -> No
 )
 def test_hotspot_input_opens_the_portal_ports(ports: dict[str, int], rule: str) -> None:
     """Hotspot clients reach the portal on the gateway (its HTTP port is where port 80 is
-    redirected); no other zone's input chain opens them."""
+    redirected); OPD clients reach only its HTTP port (the block page); no other zone's input
+    chain opens either."""
     ruleset = build_ruleset(with_portal(CONFIG, **ports))
     assert chain("in_hotspot", ruleset).rules == (*COMMON_INPUT, DHCP, DNS, rule, REJECT)
-    for name in ("in_management", "in_opd", "in_remote", "in_uplink"):
+    http = with_portal(CONFIG, **ports).portal.http_port
+    block_page = f"tcp dport {http} accept"
+    assert [r for r in chain("in_opd", ruleset).rules if r.startswith("tcp dport")] == [block_page]
+    for name in ("in_management", "in_remote", "in_uplink"):
         rules = chain(name, ruleset).rules
         assert [r for r in rules if r.startswith("tcp dport")] == [], name
     holders = [c.name for c in ruleset.chains for r in c.rules if r == rule]
     assert holders == ["in_hotspot"]
+    assert [c.name for c in ruleset.chains for r in c.rules if r == block_page] == ["in_opd"]
 
 
 def test_uplink_input_drops() -> None:
@@ -483,13 +526,16 @@ def with_access(config: Config, **per_site: dict[str, object]) -> Config:
 
 @pytest.mark.parametrize("interface", HOTSPOTS)
 def test_hotspot_from_chain_requires_authorization(interface: str) -> None:
-    """Blocked devices are dropped and allowed ones pass (marked, for their replies) before
-    anything else; then the client's HTB class is picked; authorized, not idle clients and the
+    """Blocked devices are dropped before anything else; then DoT and DoH to the known
+    resolvers (filtering bypasses, even for allowed devices); allowed devices pass (marked, for
+    their replies); then the client's HTB class is picked; authorized, not idle clients and the
     walled garden pass (counted); anything else is refused at once, TCP with a reset, so a
     phone notices the portal fast."""
     _, from_chain, _, key = ZONES[interface]
     assert chain(from_chain).rules == (
         f"ether saddr @{BLOCK_SET} drop",
+        DOT_DROP,
+        DOH_DROP,
         f'ether saddr @{ALLOW_SET} ct mark set {BYPASS_MARK} counter name "{key}_up" accept',
         PICK_UP_CLASS,
         authorized_up(key, 15 * 60),  # the default idle time
@@ -518,7 +564,8 @@ def test_hotspot_idle_time_is_each_sites_own(
     ruleset = build_ruleset(with_access(CONFIG, **idle))
     for interface, idle_s in expected.items():
         _, from_chain, _, key = ZONES[interface]
-        assert chain(from_chain, ruleset).rules[3] == authorized_up(key, idle_s)
+        # after the block drop, the two bypass drops, the allow accept and the class pick
+        assert chain(from_chain, ruleset).rules[5] == authorized_up(key, idle_s)
     timeouts = [
         t for c in ruleset.chains for r in c.rules for t in re.findall(r"timeout (\d+)s", r)
     ]
@@ -542,14 +589,15 @@ def test_hotspot_to_chain_requires_authorization_and_established(interface: str)
 
 def test_client_classes_are_picked_only_in_hotspot_chains() -> None:
     """`meta priority` (the tc class) is set from the map by source address on the way out
-    (after the MAC block and allow lists: an allowed device has no class) and by destination
+    (after the MAC block list, the bypass drops and the allow list: an allowed device has no
+    class) and by destination
     address on the way in, before any accept of a client, in hotspot chains only."""
     setters = [(c.name, r) for c in RULESET.chains for r in c.rules if "meta priority" in r]
     expected = [(ZONES[i][1], PICK_UP_CLASS) for i in HOTSPOTS]
     expected += [(ZONES[i][2], PICK_DOWN_CLASS) for i in HOTSPOTS]
     assert sorted(setters) == sorted(expected)
     for interface in HOTSPOTS:
-        assert chain(ZONES[interface][1]).rules.index(PICK_UP_CLASS) == 2
+        assert chain(ZONES[interface][1]).rules.index(PICK_UP_CLASS) == 4
         assert chain(ZONES[interface][2]).rules.index(PICK_DOWN_CLASS) == 0
 
 
@@ -590,8 +638,10 @@ def test_walled_garden_is_matched_by_destination_out_and_source_back() -> None:
 
 @pytest.mark.parametrize("interface", [i for i in ZONES if i not in HOTSPOTS])
 def test_non_hotspot_from_chain_counts_and_accepts(interface: str) -> None:
+    """OPDs drop the filtering bypasses first; management and remote sites just count."""
     _, from_chain, _, key = ZONES[interface]
-    assert chain(from_chain).rules == (f'counter name "{key}_up" accept',)
+    bypass = BYPASS if interface in OPDS else ()
+    assert chain(from_chain).rules == (*bypass, f'counter name "{key}_up" accept')
 
 
 @pytest.mark.parametrize("interface", [i for i in ZONES if i not in HOTSPOTS])
@@ -652,7 +702,10 @@ def test_opd_service_rule_follows_config() -> None:
         REJECT,
     )
     assert chain("between_opd_dinas_kesehatan", ruleset).rules == (ESTABLISHED, REJECT)
-    assert chain("from_opd_bappeda", ruleset).rules == ('counter name "opd_bappeda_up" accept',)
+    assert chain("from_opd_bappeda", ruleset).rules == (
+        *BYPASS,
+        'counter name "opd_bappeda_up" accept',
+    )
 
 
 def test_management_may_reach_everything() -> None:
@@ -699,12 +752,16 @@ def test_masquerade_only_on_uplinks() -> None:
 
 def test_captive_chains() -> None:
     """Unauthorized hotspot clients' port 80 goes to the portal; authorized clients and the
-    walled garden are left alone."""
+    walled garden are left alone. DNS from OPDs and hotspots to elsewhere is redirected first."""
     nat = chain("prerouting_nat")
     assert nat.base == PREROUTING_NAT
     assert nat.rules == (
+        'iifname { "opd-dinkes", "opd-bkpsdm", "opd-setda", "opd-bappeda", "hs-alunalun", '
+        '"hs-rtmlam" } fib daddr type != local meta l4proto { tcp, udp } th dport 53 '
+        "redirect to :53",
         'iifname { "hs-alunalun", "hs-rtmlam" } tcp dport 80 jump captive_redirect',
     )
+    assert nat.rules == (dns_redirect(FILTERED), captive_jump(HOTSPOTS))
     redirect = chain("captive_redirect")
     assert redirect.base is None
     assert redirect.rules == (
@@ -730,7 +787,9 @@ def test_captive_chains() -> None:
 )
 def test_captive_redirect_goes_to_the_portals_http_port(ports: dict[str, int], target: int) -> None:
     ruleset = build_ruleset(with_portal(CONFIG, **ports))
+    # the portal's ports change neither prerouting rule
     assert chain("prerouting_nat", ruleset).rules == (
+        dns_redirect(FILTERED),
         'iifname { "hs-alunalun", "hs-rtmlam" } tcp dport 80 jump captive_redirect',
     )
     assert chain("captive_redirect", ruleset).rules[-1] == (
@@ -751,7 +810,8 @@ def test_captive_redirect_goes_to_the_portals_http_port(ports: dict[str, int], t
     ids=["test", "ports", "garden", "meranti"],
 )
 def test_port_443_is_never_redirected(config: Config) -> None:
-    """Only port 80 is hijacked: an HTTPS redirect could never carry a matching certificate."""
+    """Only port 80 is hijacked to the portal: an HTTPS redirect could never carry a matching
+    certificate. The one other redirect is DNS (port 53) to the gateway's own port 53."""
     ruleset = build_ruleset(config)
     https = config.portal.https_port
     nat_rules = [
@@ -765,8 +825,13 @@ def test_port_443_is_never_redirected(config: Config) -> None:
     redirects = [(c.name, r) for c in ruleset.chains for r in c.rules if "redirect to" in r]
     port = config.portal.http_port
     assert redirects == [
-        ("captive_redirect", f"meta l4proto tcp ct mark set 0x00000002 redirect to :{port}")
+        ("prerouting_nat", dns_redirect(filtered_interfaces(config))),
+        ("captive_redirect", f"meta l4proto tcp ct mark set 0x00000002 redirect to :{port}"),
     ]
+    # the DNS redirect matches port 53 only and lands on port 53
+    assert re.findall(r"\bdport (\S+)", redirects[0][1]) == ["53"]
+    assert re.findall(r"redirect to :(\d+)", redirects[0][1]) == ["53"]
+    # only hotspots' port-80 connections reach the captive redirect
     jumps = [(c.name, r) for c in ruleset.chains for r in c.rules if "captive_redirect" in r]
     assert len(jumps) == 1
     assert jumps[0][0] == "prerouting_nat"
@@ -777,15 +842,20 @@ def test_port_443_is_never_redirected(config: Config) -> None:
 
 
 def test_no_captive_chains_without_hotspot_sites() -> None:
+    """Without hotspot sites prerouting_nat holds only the OPDs' DNS redirect."""
     config = without_hotspots(with_portal(CONFIG, walled_garden=list(GARDEN)))
     ruleset = build_ruleset(config)
     names = [c.name for c in ruleset.chains]
-    assert "prerouting_nat" not in names and "captive_redirect" not in names
+    assert "captive_redirect" not in names
+    assert names[-2:] == ["prerouting_nat", "postrouting_nat"]
+    assert chain("prerouting_nat", ruleset).rules == (dns_redirect(OPDS),)
     assert [c.base for c in ruleset.chains if c.base and "nat" in c.base] == [
-        "type nat hook postrouting priority srcnat; policy accept;"
+        PREROUTING_NAT,
+        "type nat hook postrouting priority srcnat; policy accept;",
     ]
     text = "\n".join(r for c in ruleset.chains for r in c.rules)
-    assert "redirect" not in text
+    assert [r for r in text.splitlines() if "redirect" in r] == [dns_redirect(OPDS)]
+    assert "captive_redirect" not in text
     assert f"@{GARDEN_SET}" not in text and f"@{AUTH_SET}" not in text
     assert "tcp dport {" not in text  # no in_hotspot, so no portal ports
 
@@ -840,12 +910,15 @@ def test_no_chain_hooks_prerouting_or_postrouting_filter_for_counting(source: st
         "postrouting_nat": "type nat hook postrouting priority srcnat; policy accept;",
     }
     # the only prerouting hook is NAT (first packet of a connection only), and only for new
-    # port-80 connections from hotspot interfaces: never an uplink's packets
+    # DNS connections from OPD and hotspot interfaces and new port-80 connections from hotspot
+    # interfaces: never an uplink's packets
     assert [n for n, b in bases.items() if "hook prerouting" in b] == ["prerouting_nat"]
-    (captive,) = chain("prerouting_nat", ruleset).rules
+    dns, captive = chain("prerouting_nat", ruleset).rules
     hotspots = {s.interface for s in config.hotspot_sites}
+    filtered = set(filtered_interfaces(config))
+    assert set(re.findall(r'"([^"]+)"', dns)) == filtered
     assert set(re.findall(r'"([^"]+)"', captive)) == hotspots
-    assert not hotspots & {u.interface for u in config.uplinks}
+    assert not filtered & {u.interface for u in config.uplinks}
     assert [n for n, b in bases.items() if "hook postrouting" in b] == ["postrouting_nat"]
     uplinks = ", ".join(f'"{u.interface}"' for u in config.uplinks)
     assert chain("postrouting_nat", ruleset).rules == (f"oifname {{ {uplinks} }} masquerade",)
@@ -872,6 +945,7 @@ def test_sets() -> None:
         ("set", GARDEN_SET, "type ipv4_addr; flags interval; auto-merge;", (), True),
         ("set", ALLOW_SET, "type ether_addr;", (), True),
         ("set", BLOCK_SET, "type ether_addr;", (), True),
+        ("set", DOH_SET, "type ipv4_addr; flags interval; auto-merge;", (), True),
     ]
 
 
@@ -919,7 +993,7 @@ def test_fresh_table_has_no_flush_or_delete() -> None:
     lines = script_lines(render(CONFIG, LiveState(now=1000.0)).script)
     assert lines[0] == f"add table {WHERE}"
     assert [x for x in lines if x.startswith(("flush", "delete"))] == []
-    assert lines[1:8] == [
+    assert lines[1:9] == [
         f"add set {WHERE} {AUTH_SET} {{ {AUTH_BODY} }}",
         f"add set {WHERE} {AUTH_DL_SET} {{ {AUTH_DL_BODY} }}",
         f"add set {WHERE} {IDLE_SET} {{ {IDLE_BODY} }}",
@@ -927,6 +1001,7 @@ def test_fresh_table_has_no_flush_or_delete() -> None:
         f"add set {WHERE} {GARDEN_SET} {{ {GARDEN_BODY} }}",
         f"add set {WHERE} {ALLOW_SET} {{ type ether_addr; }}",
         f"add set {WHERE} {BLOCK_SET} {{ type ether_addr; }}",
+        f"add set {WHERE} {DOH_SET} {{ {DOH_BODY} }}",
     ]
     for counter in RULESET.counters:
         assert f"add counter {WHERE} {counter}" in lines
@@ -993,6 +1068,7 @@ def test_live_chains_are_flushed_and_obsolete_ones_deleted() -> None:
         f"add set {WHERE} {GARDEN_SET} {{ {GARDEN_BODY} }}",
         f"add set {WHERE} {ALLOW_SET} {{ type ether_addr; }}",
         f"add set {WHERE} {BLOCK_SET} {{ type ether_addr; }}",
+        f"add set {WHERE} {DOH_SET} {{ {DOH_BODY} }}",
     ]
     for counter in RULESET.counters:
         assert f"add counter {WHERE} {counter}" in lines
@@ -1199,6 +1275,7 @@ def test_element_commands_mix_clients_in_one_command_per_set() -> None:
 
 
 GARDEN_BODY = "type ipv4_addr; flags interval; auto-merge;"
+DOH_BODY = "type ipv4_addr; flags interval; auto-merge;"
 FLUSH_GARDEN = f"flush set {WHERE} {GARDEN_SET}"
 ADD_GARDEN = f"add element {WHERE} {GARDEN_SET} {{ 198.51.100.10/32, 203.0.113.0/24 }}"
 
@@ -1240,6 +1317,7 @@ FLUSH_IDLE = f"flush set {WHERE} {IDLE_SET}"
 FLUSH_CLASSES = f"flush map {WHERE} {CLASS_MAP}"
 FLUSH_ALLOW = f"flush set {WHERE} {ALLOW_SET}"
 FLUSH_BLOCK = f"flush set {WHERE} {BLOCK_SET}"
+FLUSH_DOH = f"flush set {WHERE} {DOH_SET}"
 DECLARE = {
     AUTH_SET: f"add set {WHERE} {AUTH_SET} {{ {AUTH_BODY} }}",
     AUTH_DL_SET: f"add set {WHERE} {AUTH_DL_SET} {{ {AUTH_DL_BODY} }}",
@@ -1248,8 +1326,9 @@ DECLARE = {
     GARDEN_SET: DECLARE_GARDEN,
     ALLOW_SET: f"add set {WHERE} {ALLOW_SET} {{ type ether_addr; }}",
     BLOCK_SET: f"add set {WHERE} {BLOCK_SET} {{ type ether_addr; }}",
+    DOH_SET: f"add set {WHERE} {DOH_SET} {{ {DOH_BODY} }}",
 }
-EVERY_SET = frozenset({AUTH_SET, AUTH_DL_SET, IDLE_SET, GARDEN_SET, ALLOW_SET, BLOCK_SET})
+EVERY_SET = frozenset({AUTH_SET, AUTH_DL_SET, IDLE_SET, GARDEN_SET, ALLOW_SET, BLOCK_SET, DOH_SET})
 BEFORE_FAIR_USE = frozenset({AUTH_SET, AUTH_DL_SET, GARDEN_SET})
 
 
@@ -1261,19 +1340,37 @@ BEFORE_FAIR_USE = frozenset({AUTH_SET, AUTH_DL_SET, GARDEN_SET})
             EVERY_SET,
             frozenset({CLASS_MAP}),
             [],
-            [FLUSH_IDLE, FLUSH_CLASSES, FLUSH_GARDEN, FLUSH_ALLOW, FLUSH_BLOCK],
+            [FLUSH_IDLE, FLUSH_CLASSES, FLUSH_GARDEN, FLUSH_ALLOW, FLUSH_BLOCK, FLUSH_DOH],
         ),
-        # a table from before fair use (and the MAC lists): those sets and the map are new
-        (BEFORE_FAIR_USE, frozenset(), [IDLE_SET, CLASS_MAP, ALLOW_SET, BLOCK_SET], [FLUSH_GARDEN]),
-        (EVERY_SET, frozenset(), [CLASS_MAP], [FLUSH_IDLE, FLUSH_GARDEN, FLUSH_ALLOW, FLUSH_BLOCK]),
+        # a table from before fair use (and the MAC lists, and filtering): those sets and the
+        # map are new
+        (
+            BEFORE_FAIR_USE,
+            frozenset(),
+            [IDLE_SET, CLASS_MAP, ALLOW_SET, BLOCK_SET, DOH_SET],
+            [FLUSH_GARDEN],
+        ),
+        (
+            EVERY_SET,
+            frozenset(),
+            [CLASS_MAP],
+            [FLUSH_IDLE, FLUSH_GARDEN, FLUSH_ALLOW, FLUSH_BLOCK, FLUSH_DOH],
+        ),
         (
             EVERY_SET - {IDLE_SET},
             frozenset({CLASS_MAP}),
             [IDLE_SET],
-            [FLUSH_CLASSES, FLUSH_GARDEN, FLUSH_ALLOW, FLUSH_BLOCK],
+            [FLUSH_CLASSES, FLUSH_GARDEN, FLUSH_ALLOW, FLUSH_BLOCK, FLUSH_DOH],
+        ),
+        # a table from before content filtering: only the DoH set is new
+        (
+            EVERY_SET - {DOH_SET},
+            frozenset({CLASS_MAP}),
+            [DOH_SET],
+            [FLUSH_IDLE, FLUSH_CLASSES, FLUSH_GARDEN, FLUSH_ALLOW, FLUSH_BLOCK],
         ),
     ],
-    ids=["fresh", "live", "upgrade", "no-map", "no-idle-set"],
+    ids=["fresh", "live", "upgrade", "no-map", "no-idle-set", "no-doh-set"],
 )
 def test_existing_sets_are_kept_and_refilled_ones_flushed(
     sets: frozenset[str], maps: frozenset[str], declared: list[str], flushed: list[str]
@@ -1412,6 +1509,219 @@ def test_script_does_not_depend_on_hash_seed() -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# content filtering: OPD and hotspot DNS goes to the gateway's front end, bypasses are dropped
+
+NEITHER = without_opds(without_hotspots(CONFIG))  # management and a remote site only
+
+
+def test_bypass_rules_are_dot_and_doh_to_the_known_resolvers() -> None:
+    assert BYPASS_RULES == BYPASS
+
+
+@pytest.mark.parametrize("source", ["test", "meranti"])
+def test_dns_redirect_covers_exactly_the_opd_and_hotspot_interfaces(source: str) -> None:
+    """DNS from OPDs and hotspots to anywhere but the gateway lands on the gateway's port 53,
+    as the first prerouting rule; management, remote sites and uplinks keep their DNS."""
+    config = CONFIG if source == "test" else load_config_file(str(MERANTI))
+    ruleset = build_ruleset(config)
+    rules = chain("prerouting_nat", ruleset).rules
+    assert rules[0] == dns_redirect(filtered_interfaces(config))
+    named = re.findall(r'"([^"]+)"', rules[0])
+    assert named == filtered_interfaces(config)  # zone order, each once
+    others = {config.zones.management.interface}
+    others |= {r.interface for r in config.remote_sites} | {u.interface for u in config.uplinks}
+    assert others and not others & set(named)
+    if source == "test":
+        assert named == list(FILTERED)
+        assert not {"mgmt0", "vsat-rpesisir", "wan0", "wan1"} & set(named)
+    holders = [(c.name, r) for c in ruleset.chains for r in c.rules if "redirect to :53" in r]
+    assert holders == [("prerouting_nat", rules[0])]
+
+
+@pytest.mark.parametrize(
+    ("config", "dns", "captive"),
+    [
+        (CONFIG, FILTERED, HOTSPOTS),
+        (without_hotspots(CONFIG), OPDS, ()),
+        (without_opds(CONFIG), HOTSPOTS, HOTSPOTS),
+    ],
+    ids=["both", "opds-only", "hotspots-only"],
+)
+def test_prerouting_nat_follows_the_filtered_zones(
+    config: Config, dns: tuple[str, ...], captive: tuple[str, ...]
+) -> None:
+    """prerouting_nat exists with any OPD or hotspot: the DNS redirect first, then the captive
+    jump (hotspots only); captive_redirect exists with hotspot sites only."""
+    ruleset = build_ruleset(config)
+    expected = (dns_redirect(dns),) + ((captive_jump(captive),) if captive else ())
+    nat = chain("prerouting_nat", ruleset)
+    assert (nat.base, nat.rules) == (PREROUTING_NAT, expected)
+    names = [c.name for c in ruleset.chains]
+    nat_chains = ["prerouting_nat", *(["captive_redirect"] if captive else []), "postrouting_nat"]
+    assert names[-len(nat_chains) :] == nat_chains
+    assert ("captive_redirect" in names) is bool(captive)
+
+
+def test_no_prerouting_nat_without_opds_or_hotspots() -> None:
+    assert not NEITHER.opds and not NEITHER.hotspot_sites
+    ruleset = build_ruleset(NEITHER)
+    names = [c.name for c in ruleset.chains]
+    assert "prerouting_nat" not in names and "captive_redirect" not in names
+    assert [c.base for c in ruleset.chains if c.base and "nat" in c.base] == [
+        "type nat hook postrouting priority srcnat; policy accept;"
+    ]
+    text = "\n".join(r for c in ruleset.chains for r in c.rules)
+    assert "redirect" not in text
+    assert "853" not in text and f"@{DOH_SET}" not in text  # no zone to filter
+    assert chain("from_management", ruleset).rules == ('counter name "management_up" accept',)
+    assert chain("from_remote_rangsang_pesisir", ruleset).rules == (
+        'counter name "remote_rangsang_pesisir_up" accept',
+    )
+    # the DoH set is declared all the same (the sets never depend on the configuration)
+    assert [s.name for s in ruleset.sets] == [s.name for s in RULESET.sets]
+
+
+@pytest.mark.parametrize("interface", list(ZONES))
+def test_bypass_rules_head_the_filtered_from_chains(interface: str) -> None:
+    """First in an OPD's from_ chain; right after the MAC block drop in a hotspot's (so they
+    hold for allowed devices too); nowhere in management's or a remote site's."""
+    _, from_chain, _, _ = ZONES[interface]
+    rules = chain(from_chain).rules
+    if interface in OPDS:
+        assert rules[:2] == BYPASS
+    elif interface in HOTSPOTS:
+        assert rules[:3] == (f"ether saddr @{BLOCK_SET} drop", *BYPASS)
+    else:
+        assert not [r for r in rules if r in BYPASS or "853" in r or f"@{DOH_SET}" in r]
+    assert sum(r in BYPASS for r in rules) == (2 if interface in FILTERED else 0)
+
+
+@pytest.mark.parametrize("source", ["test", "meranti"])
+def test_bypass_rules_only_in_the_filtered_from_chains(source: str) -> None:
+    config = CONFIG if source == "test" else load_config_file(str(MERANTI))
+    ruleset = build_ruleset(config)
+    keys = [ident("opd", o.slug) for o in config.opds]
+    keys += [ident("site", s.slug) for s in config.hotspot_sites]
+    expected = sorted(f"from_{k}" for k in keys)
+    for rule in BYPASS:
+        assert sorted(c.name for c in ruleset.chains for r in c.rules if r == rule) == expected
+    # nothing else mentions DoT's port or the DoH set
+    mentions = [
+        (c.name, r)
+        for c in ruleset.chains
+        for r in c.rules
+        if r not in BYPASS and (re.search(r"\b853\b", r) or f"@{DOH_SET}" in r)
+    ]
+    assert mentions == []
+
+
+@pytest.mark.parametrize(
+    ("ports", "http", "https"),
+    [
+        ({}, 80, 443),
+        ({"http_port": 8080}, 8080, 443),
+        ({"https_port": 8443}, 80, 8443),
+        ({"http_port": 8080, "https_port": 8443}, 8080, 8443),
+    ],
+)
+def test_opd_input_opens_the_block_page(ports: dict[str, int], http: int, https: int) -> None:
+    """OPD clients reach the portal's HTTP port (the block page) and nothing more than before;
+    the hotspot input chain is unchanged."""
+    ruleset = build_ruleset(with_portal(CONFIG, **ports))
+    opd = chain("in_opd", ruleset).rules
+    assert opd == (*COMMON_INPUT, DHCP, DNS, f"tcp dport {http} accept", REJECT)
+    assert not [r for r in opd if re.search(rf"\b{https}\b", r)]
+    assert chain("in_hotspot", ruleset).rules == (
+        *COMMON_INPUT,
+        DHCP,
+        DNS,
+        f"tcp dport {{ {http}, {https} }} accept",
+        REJECT,
+    )
+
+
+@pytest.mark.parametrize(
+    "doh",
+    [
+        (),
+        (IPv4Network("9.9.9.9/32"),),
+        DOH,
+        (IPv4Network("9.9.9.9/32"), IPv4Network("1.1.1.0/24")),  # the given order
+    ],
+    ids=["none", "one", "three", "order"],
+)
+def test_doh_set_holds_the_given_networks(doh: tuple[IPv4Network, ...]) -> None:
+    ruleset = build_ruleset(CONFIG, doh)
+    sets = {s.name: s for s in ruleset.sets}
+    assert sets[DOH_SET].elements == tuple(str(n) for n in doh)
+    assert (sets[DOH_SET].body, sets[DOH_SET].static) == (DOH_BODY, True)
+    # the addresses change elements, never a rule or another set
+    assert ruleset.chains == RULESET.chains
+    assert [s for s in ruleset.sets if s.name != DOH_SET] == [
+        s for s in RULESET.sets if s.name != DOH_SET
+    ]
+    assert render(CONFIG, LiveState(now=0.0), doh).ruleset == ruleset
+
+
+def test_doh_set_is_empty_when_not_given() -> None:
+    assert {s.name: s for s in RULESET.sets}[DOH_SET].elements == ()
+    for live in (LiveState(now=0.0), busy_live(1000.0, 0)):
+        script = render(CONFIG, live).script
+        assert script == render(CONFIG, live, ()).script
+        added = f"add element {WHERE} {DOH_SET}"
+        assert not [x for x in script_lines(script) if x.startswith(added)]
+
+
+DECLARE_DOH = DECLARE[DOH_SET]
+ADD_DOH = f"add element {WHERE} {DOH_SET} {{ 1.1.1.1/32, 8.8.8.0/24, 9.9.9.9/32 }}"
+
+
+@pytest.mark.parametrize(
+    ("doh", "live_sets", "expected"),
+    [
+        ((), frozenset(), [DECLARE_DOH]),
+        ((), frozenset({AUTH_SET, AUTH_DL_SET, DOH_SET}), [FLUSH_DOH]),
+        (DOH, frozenset(), [DECLARE_DOH, ADD_DOH]),
+        (DOH, frozenset({AUTH_SET, AUTH_DL_SET, DOH_SET}), [FLUSH_DOH, ADD_DOH]),
+        # a table from before content filtering
+        (DOH, frozenset({AUTH_SET, AUTH_DL_SET, GARDEN_SET}), [DECLARE_DOH, ADD_DOH]),
+    ],
+    ids=["empty-fresh", "empty-live", "fresh", "live", "upgrade"],
+)
+def test_doh_set_is_refilled_on_every_apply(
+    doh: tuple[IPv4Network, ...], live_sets: frozenset[str], expected: list[str]
+) -> None:
+    """Like the walled garden: an existing set is flushed (not declared again) and refilled in
+    the same transaction, a missing one declared; no addresses, no element."""
+    live = LiveState(now=0.0, table_exists=bool(live_sets), sets=live_sets)
+    lines = script_lines(render(CONFIG, live, doh).script)
+    touching = [x for x in lines if x.split(" {")[0].endswith(f" {WHERE} {DOH_SET}")]
+    assert touching == expected
+    first_chain = next(i for i, x in enumerate(lines) if x.startswith("add chain"))
+    positions = [lines.index(line) for line in expected]
+    assert positions == sorted(positions)
+    assert positions[-1] < first_chain  # before any chain or rule
+    assert not [x for x in lines if x.startswith(("delete set", "delete element"))]
+
+
+def test_document_shows_the_doh_addresses() -> None:
+    """They are part of the ruleset, so a change to them is a change `diff` shows."""
+    doc = build_ruleset(CONFIG, DOH).document()
+    changed = [
+        (a, b)
+        for a, b in zip(RULESET.document().splitlines(), doc.splitlines(), strict=True)
+        if a != b
+    ]
+    assert changed == [
+        (
+            f"\tset {DOH_SET} {{ {DOH_BODY} }}",
+            f"\tset {DOH_SET} {{ {DOH_BODY} elements = "
+            "{ 1.1.1.1/32, 8.8.8.0/24, 9.9.9.9/32 }; }",
+        )
+    ]
+
+
+# --------------------------------------------------------------------------------------------
 # the document
 
 
@@ -1432,7 +1742,7 @@ def test_document_lists_every_set_counter_chain_and_rule(garden: tuple[str, ...]
     ruleset = build_ruleset(with_portal(CONFIG, walled_garden=list(garden)))
     doc = ruleset.document()
     lines = doc.splitlines()
-    assert lines[1:8] == [
+    assert lines[1:9] == [
         f"\tset {AUTH_SET} {{ {AUTH_BODY} }}",
         f"\tset {AUTH_DL_SET} {{ {AUTH_DL_BODY} }}",
         f"\tset {IDLE_SET} {{ {IDLE_BODY} }}",
@@ -1442,6 +1752,7 @@ def test_document_lists_every_set_counter_chain_and_rule(garden: tuple[str, ...]
         + " }",
         f"\tset {ALLOW_SET} {{ type ether_addr; }}",
         f"\tset {BLOCK_SET} {{ type ether_addr; }}",
+        f"\tset {DOH_SET} {{ {DOH_BODY} }}",
     ]
     for counter in ruleset.counters:
         assert f"\tcounter {counter} {{ }}" in lines
@@ -1559,6 +1870,31 @@ def test_nft_loads_and_reloads_the_ruleset_with_hotspot_sites(tmp_path: Path) ->
     assert out.count("return") == 5  # the reload flushed the chain before refilling it
 
 
+def test_nft_loads_and_reloads_the_doh_addresses(tmp_path: Path) -> None:
+    """The whole script for CONFIG with DoH addresses loads; two reloads change them and the
+    kernel holds exactly the given networks each time; the filtering rules are there."""
+    first = render(CONFIG, LiveState(now=0.0), DOH)
+    second_doh = (IPv4Network("192.0.2.128/25"), IPv4Network("1.1.1.1/32"))
+    second = render(CONFIG, live_after(first.ruleset, 0.0), second_doh)
+    third = render(CONFIG, live_after(second.ruleset, 0.0))
+    assert FLUSH_DOH in script_lines(second.script)
+    listing = f"nft -j list set {WHERE} {DOH_SET}"
+    chains = " && ".join(
+        f"nft list chain {WHERE} {name}"
+        for name in ("prerouting_nat", "from_opd_bkpsdm", "from_site_rtm_lam", "in_opd")
+    )
+    out = nft_in_namespace(tmp_path, [first.script], f"{listing} && {chains}").splitlines()
+    assert garden_in_kernel(out[0]) == ["1.1.1.1/32", "8.8.8.0/24", "9.9.9.9/32"]
+    text = "\n".join(line.strip() for line in out[1:])
+    assert "th dport 53 redirect to :53" in text
+    assert text.count(DOT_DROP) == 2 and text.count(DOH_DROP) == 2
+    assert "tcp dport 80 accept" in text
+    out = nft_in_namespace(tmp_path, [first.script, second.script], listing).splitlines()
+    assert sorted(garden_in_kernel(out[0])) == ["1.1.1.1/32", "192.0.2.128/25"]
+    out = nft_in_namespace(tmp_path, [first.script, second.script, third.script], listing)
+    assert garden_in_kernel(out.splitlines()[0]) == []
+
+
 def kernel_elements(listing: str) -> dict[str, dict[str, object]]:
     """`nft -j list table` answer -> set or map name -> element value -> its timeout (sets)
     or its data (maps)."""
@@ -1635,20 +1971,29 @@ def test_meranti_counts() -> None:
     assert min(opds, sites, remotes) > 0  # every zone kind is present
     # input + in_management + in_uplink + in_{opd,hotspot,remote}, forward,
     # from_/to_/between_ per zone, prerouting_nat + captive_redirect, postrouting_nat
+    # (content filtering adds no chain: prerouting_nat was already there for the hotspots)
     assert stats["chains"] == 3 + 3 + 1 + 3 * zones + 2 + 1
-    input_rules = 4 + 5 + 3 + 5 + 6 + 3  # input, in_management (2 icmp, dns, services, reject),
-    # in_uplink (icmp, icmpv6, drop), in_opd (2 icmp, dhcp, dns, reject), in_hotspot (the same +
-    # the portal's ports), in_remote (2 icmp, reject)
+    input_rules = 4 + 5 + 3 + 6 + 6 + 3  # input, in_management (2 icmp, dns, services, reject),
+    # in_uplink (icmp, icmpv6, drop), in_opd (2 icmp, dhcp, dns, the block page's port, reject),
+    # in_hotspot (2 icmp, dhcp, dns, the portal's ports, reject), in_remote (2 icmp, reject)
     management = 1 + 2 + 1  # from_: count+accept; to_: established, drop; between_: accept
-    opd = 1 + 2 + 2  # between_: established, reject (+ the shared-service rule when sharing)
-    # from_: block, allow, class, authorized, walled garden, tcp reset, reject;
-    # to_: class, authorized, allowed (mark), garden, drop; between_: reject
-    hotspot = 7 + 5 + 1
+    # from_: DoT drop, DoH drop, count+accept; to_: established, drop;
+    # between_: established, reject (+ the shared-service rule when sharing)
+    opd = 3 + 2 + 2
+    # from_: block, DoT drop, DoH drop, allow, class, authorized, walled garden, tcp reset,
+    # reject; to_: class, authorized, allowed (mark), garden, drop; between_: reject
+    hotspot = 9 + 5 + 1
     remote = 1 + 2 + 2  # between_: established, reject
-    nat = 1 + 6 + 1  # prerouting_nat: jump; captive_redirect: 5 returns, redirect; masquerade
+    # prerouting_nat: DNS redirect, captive jump; captive_redirect: 5 returns, redirect;
+    # postrouting_nat: masquerade
+    nat = 2 + 6 + 1
     expected_rules = input_rules + 3 + management + nat  # forward has 3 rules
     expected_rules += opd * opds + sharing + hotspot * sites + remote * remotes
     assert stats["rules"] == expected_rules
+    # content filtering's share: the block page in in_opd, the DNS redirect, and the two bypass
+    # drops in every OPD's and hotspot's from_ chain (7 OPDs + 10 sites in meranti.yaml)
+    assert (opds, sites) == (7, 10)
+    assert stats["rules"] == 233 + 1 + 1 + 2 * (opds + sites) == 269
     assert stats["counters"] == 2 * zones
     assert stats["clients"] == 0
     forward = chain("forward", rendered.ruleset)
@@ -1668,8 +2013,9 @@ def test_ruleset_grows_linearly_with_opds(shared: tuple[str, ...]) -> None:
         assert len(forward.rules) == 3  # more OPDs are more elements, never more forward rules
         hot, internal = len(pair_vmap(forward.rules[1])), len(vmap(forward.rules[2]))
         counts.append((extra, stats["chains"], stats["rules"], stats["counters"], hot, internal))
-    # from_: count+accept; to_: established, drop; between_: established, [services], reject
-    rules_per_opd = 1 + 2 + (3 if shared else 2)
+    # from_: DoT drop, DoH drop, count+accept; to_: established, drop;
+    # between_: established, [services], reject. (The DNS redirect grows by an element.)
+    rules_per_opd = 3 + 2 + (3 if shared else 2)
     zero = counts[0]
     for extra, chains, rules, counters, hot, internal in counts:
         assert chains == zero[1] + 3 * extra  # from_, to_, between_
