@@ -1,0 +1,1 @@
+"""Content filtering: category lists (streaming, gambling, …) for the policy DNS front end."""
