@@ -287,22 +287,26 @@ def _filtering(config: Config) -> Iterator[Found]:
     seen: dict[str, int] = {}
     for i, item in enumerate(config.filtering.lists):
         if item.name in seen:
-            yield ("filtering", "lists", i, "name"), (
-                f"{item.name!r} is already used by filtering.lists[{seen[item.name]}]"
+            yield (
+                ("filtering", "lists", i, "name"),
+                f"{item.name!r} is already used by filtering.lists[{seen[item.name]}]",
             )
         seen.setdefault(item.name, i)
     categories = sorted({item.category for item in config.filtering.lists})
+    known = ", ".join(categories)
     schedules = {s.name for s in config.schedules}
     for p, policy in enumerate(config.policies):
         for r, rule in enumerate(policy.rules):
             for c, category in enumerate(rule.categories):
                 if category not in categories:
-                    yield ("policies", p, "rules", r, "categories", c), (
-                        f"no list has category {category!r} (categories: {', '.join(categories)})"
+                    yield (
+                        ("policies", p, "rules", r, "categories", c),
+                        f"no list has category {category!r} (categories: {known})",
                     )
             if rule.schedule is not None and rule.schedule not in schedules:
-                yield ("policies", p, "rules", r, "schedule"), (
-                    f"no schedule is named {rule.schedule!r}"
+                yield (
+                    ("policies", p, "rules", r, "schedule"),
+                    f"no schedule is named {rule.schedule!r}",
                 )
     days = [d.date for d in config.filtering.extra_days]
     for i, day in enumerate(days):

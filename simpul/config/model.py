@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from datetime import date
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -386,7 +387,7 @@ class Policy(Model):
 
 
 class FilterList(Model):
-    """A category list file: absolute, or relative to `filtering.lists_dir`."""
+    """A category list file: absolute, or relative to the lists directory."""
 
     name: Slug
     category: Slug
@@ -419,6 +420,7 @@ class DateRange(Model):
         return value
 
 
+SHIPPED_LISTS = Path(__file__).resolve().parents[2] / "filter-lists"
 SHIPPED_CATEGORIES = (
     "streaming-video", "drakor", "social-media", "games", "gambling", "adult", "doh",
 )  # fmt: skip
@@ -434,9 +436,10 @@ def _shipped_lists() -> list[FilterList]:
 class Filtering(Model):
     """The policy DNS front end: category lists, the holiday calendar, block answers, bypass."""
 
-    lists_dir: str = Field(default="/usr/share/simpul/filter-lists", min_length=1)
+    # None: the lists shipped with this software (its `filter-lists/` directory).
+    lists_dir: str | None = Field(default=None, min_length=1)
     lists: list[FilterList] = Field(default_factory=_shipped_lists)
-    # Days off beyond the shipped calendar files (`<lists_dir>/calendar/id-YYYY.yaml`), days the
+    # Days off beyond the shipped calendar files (`calendar/id-YYYY.yaml` there), days the
     # node works although the files say otherwise, and Ramadan when it differs from the files.
     extra_days: list[SpecialDay] = Field(default_factory=list)
     working_days: list[date] = Field(default_factory=list)
@@ -447,6 +450,11 @@ class Filtering(Model):
     doh_addresses: list[IPv4Network] = Field(default_factory=list)
     # Where the gateway's Unbound listens for the front end (loopback only).
     resolver_port: Annotated[int, Field(ge=1, le=65535)] = 5353
+
+    @property
+    def lists_path(self) -> Path:
+        """The directory list paths and the calendar are relative to."""
+        return Path(self.lists_dir) if self.lists_dir else SHIPPED_LISTS
 
 
 _MEDIA_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{{0,99}}\.{ext}$"

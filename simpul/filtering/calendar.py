@@ -12,7 +12,6 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from pathlib import Path
 
 import yaml
 
@@ -139,7 +138,7 @@ def _day(d: DayOff) -> date:
 def load_calendar(filtering: Filtering) -> tuple[Calendar, list[str]]:
     """The calendar from `<lists_dir>/calendar/id-YYYY.yaml` and the config, plus warnings
     (a missing directory or year is a warning: schedules then just ignore holidays)."""
-    directory = Path(filtering.lists_dir) / "calendar"
+    directory = filtering.lists_path / "calendar"
     warnings: list[str] = []
     years = []
     try:
