@@ -1,6 +1,8 @@
-"""Helper daemons (dnsmasq, Unbound) that netd runs with configurations rendered from the model.
+"""Helper daemons (dnsmasq, Unbound, the DNS front end) that netd runs with configurations
+rendered from the model.
 
-A child is restarted when its rendered configuration changes or when it dies (with back-off). When
+A child is restarted (or, if it can, told to reload) when its rendered configuration changes,
+and restarted when it dies (with back-off). When
 netd itself crashes its helpers keep serving DHCP and DNS; the next netd adopts them by their pid
 files instead of starting a second copy that could not bind the ports.
 """
@@ -62,8 +64,10 @@ class Child:
         argv: Callable[[str], list[str]],
         log_path: str,
         pid_file: str,
+        reload_signal: int | None = None,
     ) -> None:
         self.name = name
+        self.reload_signal = reload_signal
         self.conf_path = conf_path
         self.argv = argv
         self.log_path = log_path
@@ -102,7 +106,11 @@ class Child:
         if self.proc is None and self.adopted_pid is None:
             self._adopt()
         changed = write_atomic(self.conf_path, text)
-        if changed and self.running:
+        pid = self.pid
+        if changed and pid is not None and self.reload_signal is not None:
+            log.info("%s: configuration changed, reloading", self.name)
+            os.kill(pid, self.reload_signal)
+        elif changed and pid is not None:
             log.info("%s: configuration changed, restarting", self.name)
             self.stop()
         if not self.running:

@@ -42,12 +42,16 @@ from netctl.clients import (
     parse_minutes,
 )
 from netctl.dhcp import dnsmasq_command, render_dnsmasq
+from netctl.dnsd import dnsd_command, render_dnsd_config
 from netctl.libnft import NftError
 from netctl.protocol import DEFAULT_SOCKET, MAX_LINE, encode
 from netctl.render import Client, build_ruleset
 from netctl.resolver import render_unbound, unbound_command
 from simpul import __version__, phones, vouchers
 from simpul.config import ConfigError
+from simpul.filtering.addresses import AddressListError, doh_networks
+from simpul.filtering.engine import check_lists
+from simpul.filtering.lists import ListError
 from simpul.store import Session, Store
 
 log = logging.getLogger("simpul.netd")
@@ -81,6 +85,7 @@ class Netd:
         forget_redirected: Callable[[Collection[str]], int] = netlink.forget_redirected,
         shaper: Any = None,
         run_later: Callable[[Callable[[], None]], object] | None = None,
+        dns_user: str = "nobody",
     ) -> None:
         self.store = store
         self.kernel = kernel
@@ -101,6 +106,8 @@ class Netd:
         self.applied_path = os.path.join(state_dir, "applied.nft")
         self.last_apply: dict[str, Any] | None = None
         self.children: list[Child] = []
+        self.dns_dir = os.path.join(state_dir, "dnsd")
+        self.dns_user = dns_user
         if supervise:
             self.children = [
                 Child(
@@ -112,6 +119,17 @@ class Netd:
                 )
                 for name, argv in (("dnsmasq", dnsmasq_command), ("unbound", unbound_command))
             ]
+            # The policy DNS front end: unprivileged, reloads on SIGHUP.
+            self.children.append(
+                Child(
+                    "dnsd",
+                    os.path.join(state_dir, "dnsd.json"),
+                    lambda conf: dnsd_command(conf, dns_user),
+                    os.path.join(state_dir, "dnsd.log"),
+                    os.path.join(self.dns_dir, "dnsd.pid"),
+                    reload_signal=signal.SIGHUP,
+                )
+            )
         self.methods: dict[str, Callable[[dict[str, Any]], Any]] = {
             "ping": self.ping,
             "status": self.status,
@@ -210,14 +228,37 @@ class Netd:
                     # RFC 8910: tell clients where the RFC 8908 captive-portal API is.
                     hotspot_options=[f'114,"{config.portal_api_url}"'],
                 )
-            else:
+            elif child.name == "unbound":
+                # Only the DNS front end asks Unbound, on loopback.
                 text = render_unbound(
                     config,
                     forwarders=[str(a) for a in config.resolver.forwarders],
                     pid_file=child.pid_file,
                     directory=self.state_dir,
+                    port=config.filtering.resolver_port,
+                    listen=("127.0.0.1",),
+                )
+            else:
+                self._dns_dir()
+                text = render_dnsd_config(
+                    config,
+                    db=os.path.join(self.dns_dir, "dns.db"),
+                    control=self.dns_socket,
+                    pid_file=child.pid_file,
                 )
             child.configure(text)
+
+    @property
+    def dns_socket(self) -> str:
+        """The DNS front end's control socket (explain, status)."""
+        return os.path.join(self.dns_dir, "control.sock")
+
+    def _dns_dir(self) -> None:
+        """The front end's own directory (its database, pid file and socket), owned by it."""
+        os.makedirs(self.dns_dir, mode=0o755, exist_ok=True)
+        if os.geteuid() == 0:
+            user = pwd.getpwnam(self.dns_user)
+            os.chown(self.dns_dir, user.pw_uid, user.pw_gid)
 
     # -- API methods ---------------------------------------------------------------------------
 
@@ -244,8 +285,13 @@ class Netd:
         check_only = bool(params.get("check_only", False))
         config = self._config()
         try:
+            doh = doh_networks(config.filtering)
+            check_lists(config)
+        except (AddressListError, ListError) as exc:
+            raise RequestError("invalid-list", str(exc)) from None
+        try:
             rendered = self.kernel.apply(
-                config, self._sessions(config), self.clock(), check_only=check_only
+                config, self._sessions(config), self.clock(), check_only=check_only, doh=doh
             )
         except NftError as exc:
             raise RequestError("kernel-refused", f"nftables refused the ruleset: {exc}") from None
@@ -260,7 +306,12 @@ class Netd:
 
     def diff(self, params: dict[str, Any]) -> dict[str, Any]:
         """Unified diff of the applied ruleset against the one the stored configuration renders."""
-        new = build_ruleset(self._config()).document()
+        config = self._config()
+        try:
+            doh = doh_networks(config.filtering)
+        except AddressListError as exc:
+            raise RequestError("invalid-list", str(exc)) from None
+        new = build_ruleset(config, doh).document()
         try:
             with open(self.applied_path, encoding="utf-8") as handle:
                 old = handle.read()
@@ -562,6 +613,8 @@ class Netd:
             "otp": portal.otp.model_dump() if portal.otp else None,
             "radius": portal.radius.model_dump(mode="json") if portal.radius else None,
             "retention_days": config.privacy.session_days,
+            "dns_socket": self.dns_socket,
+            "opd_subnets": {o.slug: str(o.subnet) for o in config.opds},
             "sites": {
                 s.slug: {"name": s.name, "kecamatan": s.kecamatan, "methods": s.access.methods}
                 for s in config.hotspot_sites
@@ -816,7 +869,10 @@ async def run(args: argparse.Namespace) -> None:
     """Start netd: restore the ruleset and sessions from the store, then serve the API."""
     os.makedirs(args.state_dir, exist_ok=True)
     store = Store(args.db)
-    netd = Netd(store, Kernel(), args.state_dir, supervise=args.supervise, shaper=netlink.Shaper())
+    netd = Netd(
+        store, Kernel(), args.state_dir, supervise=args.supervise, shaper=netlink.Shaper(),
+        dns_user=args.dns_user,
+    )  # fmt: skip
     if store.has_config():
         try:
             result = netd.apply({"_actor": "netd (start)"})
@@ -843,7 +899,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--socket", default=DEFAULT_SOCKET)
     parser.add_argument("--state-dir", default="/var/lib/simpul/netd")
     parser.add_argument("--group", default=None, help="group whose members may change things")
-    parser.add_argument("--supervise", action="store_true", help="run dnsmasq and Unbound")
+    parser.add_argument(
+        "--supervise", action="store_true", help="run dnsmasq, Unbound and the DNS front end"
+    )
+    parser.add_argument("--dns-user", default="nobody", help="the DNS front end's user")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     logging.basicConfig(

@@ -28,11 +28,15 @@ def encode(obj: dict[str, Any]) -> bytes:
 
 
 class NetdClient:
-    """A blocking client of netd's socket: one connection, requests in turn."""
+    """A blocking client of netd's (or the DNS front end's) socket: one connection, requests
+    in turn."""
 
-    def __init__(self, path: str = DEFAULT_SOCKET, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, path: str = DEFAULT_SOCKET, timeout_s: float = 30.0, service: str = "netd"
+    ) -> None:
         self.path = path
         self.timeout_s = timeout_s
+        self.service = service
         self._sock: socket.socket | None = None
         self._buffer = b""
         self._next_id = 0
@@ -46,16 +50,19 @@ class NetdClient:
             except FileNotFoundError:
                 sock.close()
                 raise ApiError(
-                    "unavailable", f"netd is not running (no socket at {self.path})"
+                    "unavailable", f"{self.service} is not running (no socket at {self.path})"
                 ) from None
             except PermissionError:
                 sock.close()
                 raise ApiError(
-                    "forbidden", f"no permission to use {self.path}: join netd's socket group"
+                    "forbidden",
+                    f"no permission to use {self.path}: join {self.service}'s socket group",
                 ) from None
             except OSError as exc:
                 sock.close()
-                raise ApiError("unavailable", f"cannot reach netd at {self.path}: {exc}") from None
+                raise ApiError(
+                    "unavailable", f"cannot reach {self.service} at {self.path}: {exc}"
+                ) from None
             self._sock = sock
         return self._sock
 
@@ -80,11 +87,11 @@ class NetdClient:
             while b"\n" not in self._buffer:
                 chunk = sock.recv(65536)
                 if not chunk:
-                    raise ApiError("unavailable", "netd closed the connection")
+                    raise ApiError("unavailable", f"{self.service} closed the connection")
                 self._buffer += chunk
         except OSError as exc:
             self.close()
-            raise ApiError("unavailable", f"netd connection failed: {exc}") from None
+            raise ApiError("unavailable", f"{self.service} connection failed: {exc}") from None
         line, self._buffer = self._buffer.split(b"\n", 1)
         reply = json.loads(line)
         if not reply.get("ok"):

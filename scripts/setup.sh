@@ -15,6 +15,7 @@ packages=(
   openssl                                   # the lab's CA and the portal's certificate
   busybox iperf3 curl iputils-ping procps util-linux  # lab hosts and tests
   chromium wrk                              # the browser tests (Playwright) and benchmarks
+  bind9-dnsutils dnsperf                    # DNS tests (dig) and the DNS benchmark
   freeradius                                # the lab's RADIUS server (portal logins by PAP)
 )
 missing=()

@@ -296,7 +296,10 @@ class Lab:
         dns_conf = self.paths.root / "inet-dns.conf"
         dns_conf.write_text(
             "# the lab internet's authoritative names\nno-resolv\nno-hosts\nbind-interfaces\n"
-            f"listen-address={LAB_DNS}\nlog-queries\n" + "\n".join(lab_dns_records()) + "\n"
+            # An hour, as real zones give: the gateway clamps it to schedule edges.
+            f"listen-address={LAB_DNS}\nlog-queries\nlocal-ttl=3600\n"
+            + "\n".join(lab_dns_records())
+            + "\n"
         )
         self._spawn(
             manifest,

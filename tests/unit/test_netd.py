@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -25,6 +26,7 @@ from netctl.netd import READ_METHODS, Netd, RequestError, Server
 from netctl.protocol import encode
 from netctl.render import Client, LiveState, Rendered, build_ruleset, render
 from simpul.config import Config, config_to_data, load_config_file, parse_config
+from simpul.filtering.addresses import doh_networks
 from simpul.store import FIRST_CLASS_ID, Store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,13 +89,19 @@ class FakeKernel:
         return list(self.objects)
 
     def apply(
-        self, config: Config, clients: Any, now: float, *, check_only: bool = False
+        self,
+        config: Config,
+        clients: Any,
+        now: float,
+        *,
+        check_only: bool = False,
+        doh: Any = (),
     ) -> Rendered:
         clients = tuple(clients)
         self._record("apply", clients, now, check_only)
         if not check_only:  # the idle set is refilled from the store's clients
             self.idle = {c.ip for c in clients if c.idle_s and c.expires_at > now}
-        return render(config, LiveState(now=now, clients=clients))
+        return render(config, LiveState(now=now, clients=clients), doh)
 
     def authorize(self, clients: Any, now: float) -> None:
         clients = tuple(clients)
@@ -718,6 +726,9 @@ def test_portal_config(netd: Netd) -> None:
                 "methods": ["video"],
             },
         },
+        # For the block page: where to ask why, and which clients are OPD staff.
+        "dns_socket": os.path.join(netd.state_dir, "dnsd", "control.sock"),
+        "opd_subnets": {o.slug: str(o.subnet) for o in LAB.opds},
     }
     json.dumps(result)  # it crosses the socket as JSON
 
@@ -772,7 +783,8 @@ def test_portal_config_follows_the_stored_config(
 
 def test_portal_config_does_not_leak_the_rest(netd: Netd) -> None:
     text = json.dumps(netd.portal_config({}))
-    for secret in ("simpul-ro", "10.20.", "wan0", "admin", "walled_garden", "198.51.100.10"):
+    # OPD subnets are shared (the block page must know OPD clients); their services are not.
+    for secret in ("simpul-ro", "10.20.6.10", "wan0", "admin", "walled_garden", "198.51.100.10"):
         assert secret not in text
 
 
@@ -795,7 +807,7 @@ def test_apply_writes_the_applied_ruleset(
 ) -> None:
     netd.authorize({"mac": MAC, "ip": IP, "minutes": 10})
     result = netd.apply({"_actor": "alice"})
-    expected = build_ruleset(LAB)
+    expected = build_ruleset(LAB, doh_networks(LAB.filtering))
     assert result["check_only"] is False
     assert result["chains"] == len(expected.chains)
     assert result["counters"] == len(expected.counters)
@@ -900,7 +912,12 @@ def test_apply_configures_the_helpers_with_the_portal(
     for child in netd.children:  # never start dnsmasq or unbound here
         child.configure = record(child.name)  # type: ignore[method-assign]
     netd.apply({})
-    assert sorted(written) == ["dnsmasq", "unbound"]
+    assert sorted(written) == ["dnsd", "dnsmasq", "unbound"]
+    # Unbound answers only the DNS front end, on loopback.
+    assert "    interface: 127.0.0.1" in written["unbound"]
+    assert f"    port: {config.filtering.resolver_port}" in written["unbound"]
+    dnsd = json.loads(written["dnsd"])
+    assert dnsd["port"] == 53 and dnsd["control"].endswith("dnsd/control.sock")
     assert option_114(written["dnsmasq"]) == [
         f'dhcp-option=tag:site_rtm_lam,114,"{url}"',
         f'dhcp-option=tag:site_taman_cik_puan,114,"{url}"',
@@ -1757,8 +1774,9 @@ def test_a_tc_failure_does_not_break_an_apply(
     shaper.fail = {failing}
     result = netd.apply({"_actor": "alice"})
     assert result["check_only"] is False
-    assert (state_dir / "applied.nft").read_text() == build_ruleset(LAB).document()
-    assert configured == ["dnsmasq", "unbound"]
+    applied = build_ruleset(LAB, doh_networks(LAB.filtering)).document()
+    assert (state_dir / "applied.nft").read_text() == applied
+    assert configured == ["dnsmasq", "unbound", "dnsd"]
     assert netd.last_apply is not None
     assert store.audit_log(1)[0]["action"] == "ruleset.apply"
     assert "shaping failed" in caplog.text
