@@ -7,6 +7,7 @@ the portal answers like netd being unavailable.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
 from netctl.protocol import ApiError
@@ -48,6 +49,17 @@ class PortalConfig:
     otp: OtpGateway | None = None
     radius: RadiusServer | None = None
     retention_days: int = 90
+    # The DNS front end's control socket and the OPD LANs (whose blocked names land here).
+    dns_socket: str | None = None
+    opd_subnets: tuple[IPv4Network, ...] = ()
+
+    def in_opd(self, ip: str) -> bool:
+        """Whether `ip` is in an OPD's LAN."""
+        try:
+            address = IPv4Address(ip)
+        except ValueError:
+            return False
+        return any(address in net for net in self.opd_subnets)
 
 
 @dataclass(frozen=True)
@@ -118,7 +130,18 @@ def parse_portal_config(data: Any) -> PortalConfig:
         otp=_otp(data.get("otp")),
         radius=_radius(data.get("radius")),
         retention_days=int(data.get("retention_days", 90)),
+        dns_socket=data.get("dns_socket") if isinstance(data.get("dns_socket"), str) else None,
+        opd_subnets=_networks(data.get("opd_subnets")),
     )
+
+
+def _networks(data: Any) -> tuple[IPv4Network, ...]:
+    if not isinstance(data, dict):
+        return ()
+    try:
+        return tuple(IPv4Network(str(v)) for v in data.values())
+    except ValueError:
+        raise _bad("opd_subnets") from None
 
 
 def _radius(data: Any) -> RadiusServer | None:

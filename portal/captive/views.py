@@ -23,6 +23,7 @@ from werkzeug.exceptions import TooManyRequests
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wrappers import Response as BaseResponse
 
+from portal.captive.blocked import block_page
 from portal.captive.formatting import hours_minutes, megabytes
 from portal.captive.hosts import bare_host, is_portal_host, start_url, user_portal_url
 from portal.captive.i18n import LANGS, t
@@ -63,6 +64,9 @@ def send_other_hosts_to_portal() -> ResponseReturnValue | None:
     host_header = request.headers.get("Host", "")
     if is_portal_host(host_header, config.hostname, config.address):
         return None
+    ip = client_ip()
+    if config.in_opd(ip):
+        return block_page(config, host_header, ip)
     # Only captive clients' requests are redirected here (netd forgets a client's redirected
     # connections when it is let through), so a probe needs no question to netd: it is captive.
     if find_probe(bare_host(host_header), request.path) is not None:
