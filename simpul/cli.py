@@ -313,6 +313,133 @@ def _whoami() -> str:
     return f"{pwd.getpwuid(os.getuid()).pw_name} (cli)"
 
 
+# -- DNS filtering ---------------------------------------------------------------------------
+
+
+@main.group("dns")
+def dns_group() -> None:
+    """The policy DNS front end: explain verdicts, check lists."""
+
+
+def _filter_config(ctx: click.Context, draft: str | None, lists_dir: str | None) -> Any:
+    """The stored configuration (or a draft file), with another lists directory if asked."""
+    from simpul.store import Store
+
+    if draft:
+        config = _load(draft)
+    else:
+        with Store(ctx.obj["db"]) as store:
+            try:
+                config = store.config()
+            except LookupError as exc:
+                _fail(str(exc))
+    if lists_dir:
+        filtering = config.filtering.model_copy(update={"lists_dir": lists_dir})
+        config = config.model_copy(update={"filtering": filtering})
+    return config
+
+
+def parse_moment(text: str | None, tz: Any, now: Any = None) -> Any:
+    """A moment from '--at': 'HH:MM' (today), 'YYYY-MM-DD HH:MM', or ISO 8601 with an
+    offset; times without an offset are the node's time zone."""
+    from datetime import datetime
+
+    current = now or datetime.now(tz)
+    if not text:
+        return current
+    try:
+        if len(text) == 5 and text[2] == ":":
+            clock = datetime.strptime(text, "%H:%M")
+            return current.replace(hour=clock.hour, minute=clock.minute, second=0, microsecond=0)
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r}: use HH:MM, 'YYYY-MM-DD HH:MM' or ISO 8601", param_hint="--at"
+        ) from None
+    return moment.replace(tzinfo=tz) if moment.tzinfo is None else moment.astimezone(tz)
+
+
+@dns_group.command("explain")
+@click.argument("name")
+@click.option("--opd", help="as asked from this OPD's LAN")
+@click.option("--site", help="as asked from this hotspot site")
+@click.option("--client", help="as asked by this address")
+@click.option("--at", "at", help="when: HH:MM today, 'YYYY-MM-DD HH:MM' or ISO (default now)")
+@click.option("--config", "draft", type=click.Path(dir_okay=False), help="a draft config file")
+@click.option("--lists-dir", type=click.Path(file_okay=False), help="another lists directory")
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@click.pass_context
+def dns_explain(
+    ctx: click.Context, name: str, opd: str | None, site: str | None, client: str | None,
+    at: str | None, draft: str | None, lists_dir: str | None, as_json: bool,
+) -> None:  # fmt: skip
+    """Say the verdict for NAME and its chain: rule, list, category, schedule window."""
+    from ipaddress import IPv4Address
+
+    from netctl.dnsd import verdict_data
+    from simpul.filtering.engine import engine_for
+    from simpul.filtering.lists import ListError
+    from simpul.filtering.policy import group_named, group_of
+
+    if sum(x is not None for x in (opd, site, client)) != 1:
+        _fail("say who asks: exactly one of --opd, --site or --client")
+    config = _filter_config(ctx, draft, lists_dir)
+    try:
+        if client is not None:
+            group = group_of(config, IPv4Address(client))
+        else:
+            group = group_named(config, "opd" if opd else "hotspot", opd or site or "")
+    except KeyError:
+        _fail(f"no {'OPD' if opd else 'hotspot site'} {opd or site!r}")
+    except ValueError:
+        _fail(f"{client!r} is not an IPv4 address")
+    moment = parse_moment(at, config.node.zoneinfo)
+    try:
+        engine, _lists, warnings = engine_for(config)
+    except (ListError, ValueError) as exc:
+        _fail(str(exc))
+    for warning in warnings:
+        err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+    name = name.lower().rstrip(".")
+    data = verdict_data(engine.decide(group, name, moment), config)
+    if as_json:
+        click.echo(json.dumps({"name": name, "at": moment.isoformat(), **data}, indent=1))
+        return
+    colour = "red" if data["action"] == "block" else "green"
+    console.print(
+        f"{name} at {moment.strftime('%Y-%m-%d %H:%M')} {config.node.timezone} "
+        f"({'draft' if draft else 'live'} policy):",
+        highlight=False,
+    )
+    first, *rest = data["chain"]
+    console.print(f"  [{colour}]{first}[/{colour}]", highlight=False)
+    for line in rest:
+        console.print(f"  -> {line}", highlight=False)
+
+
+@dns_group.command("lists")
+@click.option("--config", "draft", type=click.Path(dir_okay=False), help="a draft config file")
+@click.option("--lists-dir", type=click.Path(file_okay=False), help="another lists directory")
+@click.pass_context
+def dns_lists(ctx: click.Context, draft: str | None, lists_dir: str | None) -> None:
+    """Load every category list and report names, odd lines and memory."""
+    from simpul.filtering.engine import load_lists
+    from simpul.filtering.lists import ListError
+
+    config = _filter_config(ctx, draft, lists_dir)
+    try:
+        loaded = load_lists(config)
+    except ListError as exc:
+        _fail(str(exc))
+    table = Table("list", "category", "names", "bad lines", "memory", "report")
+    for name, item in loaded.items():
+        table.add_row(
+            name, item.spec.category, f"{len(item.names):,}", str(item.report.bad),
+            f"{item.names.nbytes / 1e6:.1f} MB", item.report.summary(),
+        )  # fmt: skip
+    console.print(table)
+
+
 # -- lab -------------------------------------------------------------------------------------
 
 
