@@ -198,13 +198,16 @@ def say(message: str) -> None:
 
 
 def unshaped_config(directory: Path) -> str:
-    """examples/lab.yaml without any HTB shaping (no site, uplink or per-device rates): the
+    """examples/lab.yaml without any HTB shaping (no site, uplink, OPD or per-device rates): the
     forwarding cost of the rules themselves, not of a rate limit. Returns the file's path."""
     import yaml
 
     data = yaml.safe_load(Path(LAB_CONFIG).read_text())
     for uplink in data["uplinks"]:
         uplink.pop("bandwidth", None)
+    for opd in data["opds"]:
+        opd.pop("bandwidth", None)
+        opd.pop("bandwidth_cap", None)
     for site in data["hotspot_sites"]:
         site.pop("bandwidth", None)
         site["access"] = {**site.get("access", {}), "client_down_kbps": None,

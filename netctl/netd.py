@@ -30,7 +30,7 @@ from dataclasses import asdict, replace
 from ipaddress import IPv4Address
 from typing import Any
 
-from netctl import fair_use, netlink
+from netctl import bandwidth, fair_use, netlink
 from netctl.apply import Kernel
 from netctl.children import Child, write_atomic
 from netctl.clients import (
@@ -168,11 +168,15 @@ class Netd:
         try:
             if sync:
                 shaped = fair_use.shaped_devices(config)
+                planned = {p.device: p for p in bandwidth.plans(config)}
                 for device in fair_use.shapeable_devices(config):
                     if device in shaped:
                         self.shaper.ensure_root(device, shaped[device])
+                    elif device in planned:
+                        self.shaper.ensure_root(device, planned[device].rate_kbit)
                     else:
                         self.shaper.remove_root(device)
+                self._share_between_opds(config, planned)
             wanted: dict[str, set[int]] = {}
             for s in sessions:
                 if s.class_id is None or s.site is None:
@@ -186,6 +190,28 @@ class Netd:
                         self.shaper.remove_client(device, minor)
         except (OSError, KeyError) as exc:
             log.error("shaping failed: %s", exc)
+
+    def _share_between_opds(self, config: Any, planned: dict[str, bandwidth.DevicePlan]) -> None:
+        """The OPDs' classes on the uplinks and on the shared download IFB (`netctl.bandwidth`)."""
+        assert self.shaper is not None
+        if bandwidth.DOWN_IFB in planned:
+            self.shaper.ensure_ifb(bandwidth.DOWN_IFB)
+            self.shaper.ensure_root(bandwidth.DOWN_IFB, planned[bandwidth.DOWN_IFB].rate_kbit)
+            for device in bandwidth.redirected_devices(config):
+                self.shaper.redirect_egress(device, bandwidth.DOWN_IFB)
+        else:
+            for opd in config.opds:
+                self.shaper.stop_redirect(opd.interface)
+            self.shaper.remove_link(bandwidth.DOWN_IFB)
+        rooted = set(planned) | set(fair_use.shaped_devices(config))
+        for device in sorted(rooted):
+            plan = planned.get(device)
+            wanted = {c.minor for c in plan.classes} if plan else set()
+            for c in plan.classes if plan else ():
+                self.shaper.set_class(device, c.minor, c.rate_kbit, c.ceil_kbit, c.prio)
+            for minor in self.shaper.minors(device) - wanted:
+                if minor >= bandwidth.FIRST_OPD_MINOR:
+                    self.shaper.remove_client(device, minor)
 
     def _unshape(self, config: Any, sessions: list[Session]) -> None:
         if self.shaper is None:

@@ -61,6 +61,7 @@ def _forget(ips: set[str]) -> int:
 
 
 ROOT, ALL, DEFAULT = 0x10000, 0x10001, 0x10002
+FIRST_OPD_MINOR = 0xF000  # netctl.bandwidth's classes; clients' are below
 MAX_RATE_KBIT = 10_000_000  # "unlimited": 10 Gbit/s
 
 
@@ -70,14 +71,19 @@ def _burst_bytes(rate_kbit: int) -> int:
     return max(rate_kbit * 1000 // 8 // 50, 65_536)
 
 
-def _htb_class(rate_kbit: int) -> dict[str, object]:
-    burst = _burst_bytes(rate_kbit)
+def _htb_class(rate_kbit: int, ceil_kbit: int | None = None, prio: int = 0) -> dict[str, object]:
+    ceil = ceil_kbit or rate_kbit
     return {
         "rate": f"{rate_kbit}kbit",
-        "ceil": f"{rate_kbit}kbit",
-        "burst": burst,
-        "cburst": burst,
+        "ceil": f"{ceil}kbit",
+        "burst": _burst_bytes(rate_kbit),
+        "cburst": _burst_bytes(ceil),
+        "prio": prio,
     }
+
+
+CLSACT_EGRESS = 0xFFFFFFF3  # TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_EGRESS)
+ETH_P_ALL = 0x0003
 
 
 _NUD_UNUSABLE = 0x01 | 0x20  # INCOMPLETE, FAILED
@@ -170,7 +176,69 @@ class Shaper:
             if exc.code not in (2, 22):  # ENOENT, EINVAL: no such class
                 raise OSError(exc.code, f"tc class 1:{minor:x} on {device}: {exc}") from None
 
-    def client_minors(self, device: str) -> set[int]:
-        """Minors of the client classes on `device`."""
+    def minors(self, device: str) -> set[int]:
+        """Minors of the classes under `1:1` on `device` (clients', OPDs', conferencing)."""
         classes = self.ipr.get_classes(self._idx(device))
         return {c["handle"] & 0xFFFF for c in classes if c["parent"] == ALL} - {DEFAULT & 0xFFFF}
+
+    def client_minors(self, device: str) -> set[int]:
+        """Minors of the client classes on `device`."""
+        return {m for m in self.minors(device) if m < FIRST_OPD_MINOR}
+
+    def set_class(self, device: str, minor: int, rate_kbit: int, ceil_kbit: int, prio: int) -> None:
+        """Create or change a shared class `1:minor`: guaranteed `rate`, borrowing up to `ceil`."""
+        try:
+            self.ipr.tc(
+                "replace-class", "htb", self._idx(device), ROOT | minor, parent=ALL,
+                **_htb_class(rate_kbit, ceil_kbit, prio),
+            )  # fmt: skip
+        except NetlinkError as exc:
+            raise OSError(exc.code, f"tc class 1:{minor:x} on {device}: {exc}") from None
+
+    def ensure_ifb(self, name: str) -> None:
+        """An IFB device `name`, up (created if missing)."""
+        try:
+            if not self.ipr.link_lookup(ifname=name):
+                self.ipr.link("add", ifname=name, kind="ifb")
+            self.ipr.link("set", index=self._idx(name), state="up")
+        except NetlinkError as exc:
+            raise OSError(exc.code, f"ifb {name}: {exc}") from None
+
+    def remove_link(self, name: str) -> None:
+        """Delete device `name` if it exists."""
+        found = self.ipr.link_lookup(ifname=name)
+        if found:
+            try:
+                self.ipr.link("del", index=found[0])
+            except NetlinkError as exc:
+                raise OSError(exc.code, f"delete {name}: {exc}") from None
+
+    def redirect_egress(self, device: str, ifb: str) -> None:
+        """Send everything leaving `device` through `ifb`'s queue first (kept if already so)."""
+        idx = self._idx(device)
+        try:
+            has_clsact = any(q.get_attr("TCA_KIND") == "clsact" for q in self.ipr.get_qdiscs(idx))
+            if has_clsact and self.ipr.get_filters(idx, parent=CLSACT_EGRESS):
+                return
+            if not has_clsact:
+                self.ipr.tc("add", "clsact", idx)
+            self.ipr.tc(
+                "add-filter", "u32", idx, ":1", parent=CLSACT_EGRESS, protocol=ETH_P_ALL,
+                target=ALL, keys=["0x0/0x0+0"],
+                action={"kind": "mirred", "direction": "egress", "action": "redirect",
+                        "ifindex": self._idx(ifb)},
+            )  # fmt: skip
+        except NetlinkError as exc:
+            raise OSError(exc.code, f"redirect {device} to {ifb}: {exc}") from None
+
+    def stop_redirect(self, device: str) -> None:
+        """Undo `redirect_egress` (nothing to do if the device has no clsact)."""
+        found = self.ipr.link_lookup(ifname=device)
+        if not found:
+            return
+        try:
+            for q in self.ipr.get_qdiscs(found[0]):
+                if q.get_attr("TCA_KIND") == "clsact":
+                    self.ipr.tc("del", "clsact", found[0])
+        except NetlinkError as exc:
+            raise OSError(exc.code, f"tc on {device}: {exc}") from None

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 
+from netctl import bandwidth
 from simpul.config.model import Config, parse_port_spec
 
 TABLE = "simpul"
@@ -288,8 +289,9 @@ def _forward_chains(config: Config, zones: list[_Zone]) -> list[Chain]:
             )
             between: tuple[str, ...] = (REJECT,)
         else:
-            outbound = (*bypass, f"{up} accept")
-            inbound = (f"ct state established,related {down} accept",)
+            out_class, in_class = _opd_classes(config, zone) if zone.kind == "opd" else ((), ())
+            outbound = (*bypass, *out_class, f"{up} accept")
+            inbound = (*in_class, f"ct state established,related {down} accept")
             between = ("accept",)
             if zone.kind != "management":
                 between = ("ct state established,related accept",)
@@ -303,6 +305,27 @@ def _forward_chains(config: Config, zones: list[_Zone]) -> list[Chain]:
         chains.append(Chain(f"to_{zone.key}", (*inbound, "drop")))
         chains.append(Chain(f"between_{zone.key}", between))
     return chains
+
+
+def _opd_classes(config: Config, zone: _Zone) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Rules picking an OPD's HTB class (`netctl.bandwidth`): uploads on the uplinks, downloads
+    on the shared download IFB; conferencing gets its own class in both directions."""
+    if zone.slug not in bandwidth.shaped_opds(config):
+        return (), ()
+    mine = f"meta priority set 1:{bandwidth.opd_minor(config, zone.slug):x}"
+    outbound, inbound = [mine], [mine]
+    conference = config.qos.conference
+    if conference is not None:
+        talk = f"meta priority set 1:{bandwidth.CONFERENCE_MINOR:x}"
+        if conference.ports:
+            ports = "{ " + ", ".join(_proto_port(p) for p in conference.ports) + " }"
+            outbound.append(f"meta l4proto . th dport {ports} {talk}")
+            inbound.append(f"meta l4proto . th sport {ports} {talk}")
+        if conference.addresses:
+            nets = "{ " + ", ".join(str(n) for n in conference.addresses) + " }"
+            outbound.append(f"ip daddr {nets} {talk}")
+            inbound.append(f"ip saddr {nets} {talk}")
+    return tuple(outbound), tuple(inbound)
 
 
 def _nat_chains(config: Config, zones: list[_Zone]) -> list[Chain]:

@@ -97,7 +97,8 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 OTP_SENDS_PER_WINDOW, OTP_WINDOW_S, OTP_ATTEMPTS = 3, 600, 5
-FIRST_CLASS_ID, LAST_CLASS_ID = 0x10, 0xFFFE  # HTB minors for clients (1: and 2: are taken)
+# HTB minors for clients (1: and 2: are taken; 0xF000 and up are OPDs' and conferencing's).
+FIRST_CLASS_ID, LAST_CLASS_ID = 0x10, 0xEFFF
 
 # Config sections that hold lists of keyed objects, and the key of each object.
 LIST_SECTIONS = {
@@ -111,7 +112,7 @@ LIST_SECTIONS = {
     "admins": "username",
 }
 SINGLE_SECTIONS = (
-    "node", "zones", "resolver", "privacy", "portal", "monitoring", "filtering",
+    "node", "zones", "resolver", "privacy", "portal", "monitoring", "filtering", "qos",
 )  # fmt: skip
 
 

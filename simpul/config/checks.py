@@ -314,6 +314,48 @@ def _filtering(config: Config) -> Iterator[Found]:
             yield ("filtering", "extra_days", i, "date"), f"{day} is listed twice"
 
 
+def _bandwidth(config: Config) -> Iterator[Found]:
+    shaped = [(i, o) for i, o in enumerate(config.opds) if o.bandwidth or o.bandwidth_cap]
+    if not shaped:
+        return
+    if all(u.bandwidth is None for u in config.uplinks):
+        i, _ = shaped[0]
+        yield (
+            ("opds", i, "bandwidth"),
+            "sharing the uplinks needs their capacity: give the uplinks a bandwidth",
+        )
+        return
+    down = sum(u.bandwidth.down_mbps for u in config.uplinks if u.bandwidth)
+    up = sum(u.bandwidth.up_mbps for u in config.uplinks if u.bandwidth)
+    for i, opd in shaped:
+        guarantee, cap = opd.bandwidth, opd.bandwidth_cap
+        if (
+            guarantee
+            and cap
+            and (cap.down_mbps < guarantee.down_mbps or cap.up_mbps < guarantee.up_mbps)
+        ):
+            yield ("opds", i, "bandwidth_cap"), "must be at least the guaranteed bandwidth"
+        for what, limit, value in (
+            ("down_mbps", down, (cap or guarantee).down_mbps),  # type: ignore[union-attr]
+            ("up_mbps", up, (cap or guarantee).up_mbps),  # type: ignore[union-attr]
+        ):
+            if value > limit:
+                yield (
+                    ("opds", i, "bandwidth_cap" if cap else "bandwidth", what),
+                    (f"{value:g} Mbit/s is more than the uplinks carry ({limit:g})"),
+                )
+    for what, limit in (("down_mbps", down), ("up_mbps", up)):
+        total = sum(getattr(o.bandwidth, what) for _, o in shaped if o.bandwidth)
+        if total > limit:
+            yield (
+                ("opds",),
+                (
+                    f"the OPDs' guaranteed {what} add up to {total:g} Mbit/s, "
+                    f"more than the uplinks carry ({limit:g})"
+                ),
+            )
+
+
 CHECKS = (
     _duplicates,
     _overlaps,
@@ -326,6 +368,7 @@ CHECKS = (
     _addresses,
     _portal,
     _filtering,
+    _bandwidth,
 )
 
 

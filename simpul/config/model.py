@@ -100,7 +100,7 @@ class Location(Model):
 
 
 class Bandwidth(Model):
-    """A committed rate in each direction, seen from the clients behind the gateway."""
+    """A rate in each direction, seen from the clients behind the gateway."""
 
     down_mbps: Mbps
     up_mbps: Mbps
@@ -193,7 +193,9 @@ class Opd(Model):
     subnet: IPv4Network
     interface: IfName
     vlan: VlanId | None = None
+    # Its guaranteed share of the uplinks, and the most it may take when others are idle.
     bandwidth: Bandwidth | None = None
+    bandwidth_cap: Bandwidth | None = None
     policy: Slug | None = None
     shared_services: list[Slug] = Field(default_factory=list)
     dhcp: Dhcp = Dhcp()
@@ -561,6 +563,24 @@ class Monitoring(Model):
     targets: list[MonitoringTarget] = Field(default_factory=list)
 
 
+class Conference(Model):
+    """Video conferencing (Zoom, Google Meet, the regency's own server) keeps this share of
+    the uplinks under load, ahead of other traffic, so a Musrenbang over V-Sat stays usable."""
+
+    # Zoom's media ports, Google Meet's, and STUN/TURN (Teams, WebRTC).
+    ports: list[PortSpec] = Field(
+        default_factory=lambda: ["udp/8801-8810", "udp/19302-19309", "udp/3478-3481"]
+    )
+    addresses: list[IPv4Network] = Field(default_factory=list)
+    share_percent: Annotated[int, Field(ge=1, le=90)] = 20
+
+
+class Qos(Model):
+    """Bandwidth sharing between OPDs (their guarantees and caps are on each OPD)."""
+
+    conference: Conference | None = Conference()
+
+
 class Resolver(Model):
     """The gateway's caching resolver (Unbound): recursive by default, or via forwarders."""
 
@@ -595,6 +615,7 @@ class Config(Model):
     policies: list[Policy] = Field(default_factory=list)
     schedules: list[Schedule] = Field(default_factory=list)
     filtering: Filtering = Filtering()
+    qos: Qos = Qos()
     resolver: Resolver = Resolver()
     privacy: Privacy = Privacy()
     portal: Portal = Portal()

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from netctl.apply import ClientCounters, Kernel
+from netctl.bandwidth import FIRST_OPD_MINOR
 from netctl.dhcp import render_dnsmasq
 from netctl.libnft import NftError
 from netctl.netd import READ_METHODS, Netd, RequestError, Server
@@ -150,6 +151,8 @@ class FakeShaper:
         self.fail: set[str] = set()
         self.roots: dict[str, int | None] = {}
         self.classes: dict[str, dict[int, int]] = {}  # device -> minor -> rate (kbit/s)
+        self.links: set[str] = set()  # IFB devices
+        self.redirects: dict[str, str] = {}  # device -> the IFB its egress goes through
 
     def _record(self, name: str, *args: Any) -> None:
         self.calls.append((name, *args))
@@ -176,7 +179,40 @@ class FakeShaper:
 
     def client_minors(self, device: str) -> set[int]:
         self._record("client_minors", device)
+        return {m for m in self.classes.get(device, {}) if m < FIRST_OPD_MINOR}
+
+    def minors(self, device: str) -> set[int]:
+        self._record("minors", device)
         return set(self.classes.get(device, {}))
+
+    def set_class(self, device: str, minor: int, rate: int, ceil: int, prio: int) -> None:
+        self._record("set_class", device, minor, rate, ceil, prio)
+        self.classes.setdefault(device, {})[minor] = rate
+
+    def ensure_ifb(self, name: str) -> None:
+        self._record("ensure_ifb", name)
+        self.links.add(name)
+
+    def remove_link(self, name: str) -> None:
+        self._record("remove_link", name)
+        self.links.discard(name)
+
+    def redirect_egress(self, device: str, ifb: str) -> None:
+        self._record("redirect_egress", device, ifb)
+        self.redirects[device] = ifb
+
+    def stop_redirect(self, device: str) -> None:
+        self._record("stop_redirect", device)
+        self.redirects.pop(device, None)
+
+
+def client_classes(shaper: FakeShaper) -> dict[str, dict[int, int]]:
+    """The hotspot clients' classes (not the OPDs' or conferencing's) per device."""
+    return {
+        device: {m: r for m, r in classes.items() if m < FIRST_OPD_MINOR}
+        for device, classes in shaper.classes.items()
+        if device != "simpul-down"
+    }
 
 
 class Neighbours:
@@ -1352,6 +1388,7 @@ def test_apply_sets_up_every_shaped_device_and_drops_stale_classes(
         ("hs-cikpuan", 20_000),
         ("wan0", 300_000),
         ("wan1", None),  # no bandwidth known: no total limit
+        ("simpul-down", 300_000),  # the OPDs' shared download queue
     ]
     assert shaper.called("set_client") == [
         ("hs-rtmlam", 0x10, 128),  # throttled: the fair-use rate both ways
@@ -1368,7 +1405,7 @@ def test_apply_sets_up_every_shaped_device_and_drops_stale_classes(
         ("wan1", 0x13),
         ("wan1", 0x99),
     ]
-    assert shaper.classes == {
+    assert client_classes(shaper) == {
         "hs-rtmlam": {0x10: 128},
         "hs-cikpuan": {0x11: 4000},
         "wan0": {0x10: 128, 0x11: 1000},
@@ -1383,11 +1420,48 @@ def test_apply_sets_up_every_shaped_device_and_drops_stale_classes(
     assert last_client < names.index("client_minors")
 
 
+def test_opds_share_the_uplink_by_guarantee_and_cap(netd: Netd, shaper: FakeShaper) -> None:
+    """lab.yaml: diskominfo 60/50, disdik 50/20, bkpsdm 30/20 capped at 60/30 Mbit/s, of a
+    300/300 uplink; conferencing keeps 20 %. Downloads of every OPD LAN share one IFB."""
+    netd.apply({})
+    opd = {"diskominfo": 0xF000, "disdik": 0xF001, "bkpsdm": 0xF002}
+    assert sorted(c for c in shaper.called("set_class") if c[0] == "simpul-down") == [
+        ("simpul-down", opd["diskominfo"], 60_000, 300_000, 1),
+        ("simpul-down", opd["disdik"], 50_000, 300_000, 1),
+        ("simpul-down", opd["bkpsdm"], 30_000, 60_000, 1),
+        ("simpul-down", 0xFFF0, 60_000, 300_000, 0),
+    ]
+    assert sorted(c for c in shaper.called("set_class") if c[0] == "wan0") == [
+        ("wan0", opd["diskominfo"], 50_000, 300_000, 1),
+        ("wan0", opd["disdik"], 20_000, 300_000, 1),
+        ("wan0", opd["bkpsdm"], 20_000, 30_000, 1),
+        ("wan0", 0xFFF0, 60_000, 300_000, 0),
+    ]
+    assert shaper.links == {"simpul-down"}
+    assert shaper.redirects == {o.interface: "simpul-down" for o in LAB.opds}
+
+
+def test_opd_sharing_is_undone_when_no_opd_has_a_guarantee(
+    netd: Netd, store: Store, shaper: FakeShaper
+) -> None:
+    netd.apply({})
+    shaper.classes["wan0"][0xF007] = 1  # an OPD class from an older configuration
+    data = config_to_data(LAB)
+    for opd in data["opds"]:
+        opd["bandwidth"] = opd["bandwidth_cap"] = None
+    store.import_config(parse_config(data), actor="test", replace=True)
+    netd.apply({})
+    assert shaper.links == set() and shaper.redirects == {}
+    assert {m for m in shaper.classes["wan0"] if m >= FIRST_OPD_MINOR} == set()
+
+
 def test_apply_without_sessions_removes_every_client_class(netd: Netd, shaper: FakeShaper) -> None:
     shaper.classes = {"hs-rtmlam": {0x10: 4000}, "wan0": {0x10: 1000, 0x11: 1000}}
     netd.apply({})
-    assert shaper.classes == {"hs-rtmlam": {}, "wan0": {}}
-    assert shaper.roots == {"hs-rtmlam": 20_000, "hs-cikpuan": 20_000, "wan0": 300_000}
+    assert client_classes(shaper) == {"hs-rtmlam": {}, "wan0": {}}
+    assert shaper.roots == {
+        "hs-rtmlam": 20_000, "hs-cikpuan": 20_000, "wan0": 300_000, "simpul-down": 300_000,
+    }  # fmt: skip
 
 
 def test_apply_check_only_leaves_tc_alone(netd: Netd, shaper: FakeShaper) -> None:
@@ -1588,7 +1662,7 @@ def test_the_throttle_outlives_an_apply(
     kernel.per_client = [ClientCounters(MAC, IP, 2_000_000, 1, 0, 0, 3600)]
     netd.housekeeping()
     netd.apply({})
-    assert shaper.classes == {"hs-rtmlam": {0x10: 128}, "wan0": {0x10: 128}}
+    assert client_classes(shaper) == {"hs-rtmlam": {0x10: 128}, "wan0": {0x10: 128}}
 
 
 def test_quota_checks_only_sites_with_a_quota(

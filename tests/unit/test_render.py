@@ -1979,7 +1979,9 @@ def test_meranti_counts() -> None:
     management = 1 + 2 + 1  # from_: count+accept; to_: established, drop; between_: accept
     # from_: DoT drop, DoH drop, count+accept; to_: established, drop;
     # between_: established, reject (+ the shared-service rule when sharing)
-    opd = 3 + 2 + 2
+    # + sharing the uplinks (every meranti OPD has a guarantee): the OPD's class and the
+    # conference class, in from_ and to_
+    opd = 3 + 2 + 2 + 4
     # from_: block, DoT drop, DoH drop, allow, class, authorized, walled garden, tcp reset,
     # reject; to_: class, authorized, allowed (mark), garden, drop; between_: reject
     hotspot = 9 + 5 + 1
@@ -1993,7 +1995,7 @@ def test_meranti_counts() -> None:
     # content filtering's share: the block page in in_opd, the DNS redirect, and the two bypass
     # drops in every OPD's and hotspot's from_ chain (7 OPDs + 10 sites in meranti.yaml)
     assert (opds, sites) == (7, 10)
-    assert stats["rules"] == 233 + 1 + 1 + 2 * (opds + sites) == 269
+    assert stats["rules"] == 233 + 1 + 1 + 2 * (opds + sites) + 4 * opds == 297
     assert stats["counters"] == 2 * zones
     assert stats["clients"] == 0
     forward = chain("forward", rendered.ruleset)
