@@ -14,7 +14,7 @@ import time
 import traceback
 from collections.abc import Callable
 
-from bench import bench_authorize, bench_forward, bench_portal
+from bench import bench_authorize, bench_dns, bench_forward, bench_portal
 from bench.harness import Result, table, write_json
 
 REGISTRY: dict[str, Callable[[], list[Result]]] = {
@@ -23,6 +23,7 @@ REGISTRY: dict[str, Callable[[], list[Result]]] = {
     "probe": bench_portal.probe_run,
     "storm": bench_portal.storm_run,
     "grant": bench_portal.grant_run,
+    "dns": bench_dns.run,
 }
 
 
