@@ -24,6 +24,7 @@ from netctl.render import (
     LiveState,
     Rendered,
     element_commands,
+    learned_commands,
     render,
 )
 from simpul.config import Config
@@ -145,6 +146,12 @@ class Kernel:
         commands = element_commands(clients, now)
         if commands:
             self.nft.run("\n".join(commands))
+
+    def learn_garden(self, addresses: Iterable[str], ttl_s: int) -> None:
+        """Open addresses answered for walled-garden names for `ttl_s` seconds."""
+        addresses = list(addresses)
+        if addresses:
+            self.nft.run(learned_commands(addresses, ttl_s))
 
     def deauthorize(self, clients: Iterable[Client]) -> None:
         """Remove clients; ones already gone (expired in the kernel) are ignored."""

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, replace
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
 from netctl import bandwidth, fair_use, netlink
@@ -62,6 +62,20 @@ READ_METHODS = frozenset(
 )
 
 
+GARDEN_MIN_TTL_S, GARDEN_MAX_TTL_S = 30, 86_400
+MAX_ADDRESSES = 1024
+
+
+def _addresses(value: Any) -> list[str]:
+    """A list of IPv4 addresses from a request, or RequestError."""
+    if not isinstance(value, list) or not 0 < len(value) <= MAX_ADDRESSES:
+        raise RequestError("invalid", f"addresses must be a list of 1-{MAX_ADDRESSES} addresses")
+    try:
+        return sorted({str(IPv4Address(str(a))) for a in value})
+    except ValueError:
+        raise RequestError("invalid", "addresses must be IPv4 addresses") from None
+
+
 class RequestError(Exception):
     """A request netd refuses; `code` is machine-readable."""
 
@@ -83,9 +97,11 @@ class Netd:
         clock: Callable[[], float] = time.time,
         mac_of: Callable[[str], str | None] | None = None,
         forget_redirected: Callable[[Collection[str]], int] = netlink.forget_redirected,
+        cut_connections: Callable[[IPv4Network, Collection[str]], int] = netlink.cut_connections,
         shaper: Any = None,
         run_later: Callable[[Callable[[], None]], object] | None = None,
         dns_user: str = "nobody",
+        socket_path: str = DEFAULT_SOCKET,
     ) -> None:
         self.store = store
         self.kernel = kernel
@@ -94,6 +110,7 @@ class Netd:
         self.mac_of = mac_of or self._neighbour_mac
         self._neighbours: netlink.Neighbours | None = None
         self.forget_redirected = forget_redirected
+        self.cut_connections = cut_connections
         self.shaper = shaper
         self.secret = _node_secret(os.path.join(state_dir, "node.key"))
         self._next_purge = 0.0
@@ -108,6 +125,7 @@ class Netd:
         self.children: list[Child] = []
         self.dns_dir = os.path.join(state_dir, "dnsd")
         self.dns_user = dns_user
+        self.socket_path = socket_path
         if supervise:
             self.children = [
                 Child(
@@ -142,6 +160,8 @@ class Netd:
             "otp_issue": self.otp_issue,
             "otp_verify": self.otp_verify,
             "whois": self.whois,
+            "garden_learn": self.garden_learn,
+            "cut_flows": self.cut_flows,
             "portal_config": self.portal_config,
             "clients": self.clients,
             "counters": self.counters,
@@ -271,6 +291,7 @@ class Netd:
                     db=os.path.join(self.dns_dir, "dns.db"),
                     control=self.dns_socket,
                     pid_file=child.pid_file,
+                    netd_socket=self.socket_path,
                 )
             child.configure(text)
 
@@ -593,6 +614,40 @@ class Netd:
             return {"ended": False}
         return self.deauthorize({**params, "mac": session.mac, "ip": ip, "reason": "logout"})
 
+    def garden_learn(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Open addresses the DNS front end answered for walled-garden names, for their TTL."""
+        addresses = _addresses(params.get("addresses"))
+        ttl = params.get("ttl_s")
+        if not isinstance(ttl, int) or isinstance(ttl, bool):
+            raise RequestError("invalid", "ttl_s must be a number of seconds")
+        ttl = min(max(ttl, GARDEN_MIN_TTL_S), GARDEN_MAX_TTL_S)
+        try:
+            self.kernel.learn_garden(addresses, ttl)
+        except NftError as exc:
+            raise RequestError("kernel-refused", str(exc)) from None
+        return {"opened": len(addresses), "ttl_s": ttl}
+
+    def cut_flows(self, params: dict[str, Any]) -> dict[str, Any]:
+        """End open connections from a zone's subnet to addresses whose names a schedule
+        window has just blocked (their next packet needs a new DNS answer)."""
+        try:
+            subnet = IPv4Network(str(params.get("subnet", "")))
+        except ValueError:
+            raise RequestError("invalid", "subnet must be an IPv4 network") from None
+        config = self._config()
+        zones = [o.subnet for o in config.opds] + [s.subnet for s in config.hotspot_sites]
+        if subnet not in zones:
+            raise RequestError("invalid", f"{subnet} is not an OPD's or hotspot's subnet")
+        addresses = _addresses(params.get("addresses"))
+        try:
+            cut = self.cut_connections(subnet, addresses)
+        except OSError as exc:
+            raise RequestError("conntrack", str(exc)) from None
+        self.store.audit(
+            params.get("_actor", "netd"), "flows.cut", {"subnet": str(subnet), "flows": cut}
+        )
+        return {"cut": cut}
+
     def whois(self, params: dict[str, Any]) -> dict[str, Any]:
         """What the gateway knows of the client at `ip`: site, MAC, session and its counters."""
         config = self._config()
@@ -897,7 +952,7 @@ async def run(args: argparse.Namespace) -> None:
     store = Store(args.db)
     netd = Netd(
         store, Kernel(), args.state_dir, supervise=args.supervise, shaper=netlink.Shaper(),
-        dns_user=args.dns_user,
+        dns_user=args.dns_user, socket_path=args.socket,
     )  # fmt: skip
     if store.has_config():
         try:

@@ -16,6 +16,7 @@ no tc filter at all, let alone one per client.
 from __future__ import annotations
 
 from collections.abc import Collection
+from ipaddress import IPv4Address, IPv4Network
 
 from pyroute2 import Conntrack, IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
@@ -36,6 +37,35 @@ def forget_redirected(ips: Collection[str]) -> int:
         return _forget(set(ips))
     except NetlinkError as exc:
         raise OSError(exc.code, f"conntrack: {exc}") from None
+
+
+def cut_connections(subnet: IPv4Network, addresses: Collection[str]) -> int:
+    """Delete the tracked connections from `subnet` to `addresses`; returns how many.
+    (Once, at a schedule edge: the dump walks the whole table.) Raises OSError."""
+    targets = set(addresses)
+    cut = 0
+    try:
+        with Conntrack() as ct:
+            for entry in list(ct.dump_entries()):
+                orig = entry.tuple_orig
+                if orig.daddr not in targets or IPv4Address(orig.saddr) not in subnet:
+                    continue
+                try:
+                    ct.entry(
+                        "del",
+                        tuple_orig=NFCTAttrTuple(
+                            saddr=orig.saddr, daddr=orig.daddr, proto=orig.proto,
+                            sport=orig.sport, dport=orig.dport,
+                        ),
+                    )  # fmt: skip
+                except NetlinkError as exc:
+                    if exc.code != 2:  # ENOENT: it ended by itself meanwhile
+                        raise
+                    continue
+                cut += 1
+    except NetlinkError as exc:
+        raise OSError(exc.code, f"conntrack: {exc}") from None
+    return cut
 
 
 def _forget(ips: set[str]) -> int:

@@ -26,6 +26,9 @@ CLASS_MAP = "client_class"  # ipv4_addr -> the client's HTB class (tc), picked b
 # Carry no counters, so every apply refills them from the store instead of diffing.
 REFILLED = (IDLE_SET, CLASS_MAP)
 GARDEN_SET = "walled_garden"  # ipv4 ranges open to hotspot clients before they are let through
+# Addresses the DNS front end answered for walled-garden names, each for its answer's TTL.
+LEARNED_SET = "walled_garden_learned"
+LEARNED_SET_SIZE = 65_536
 ALLOW_SET = "mac_allow"  # devices let through without the portal
 BLOCK_SET = "mac_block"  # devices refused everything
 DOH_SET = "doh_addresses"  # public resolvers' own addresses: DoH/DoT to them is dropped
@@ -277,6 +280,7 @@ def _forward_chains(config: Config, zones: list[_Zone]) -> list[Chain]:
                 f"ether saddr . ip saddr @{AUTH_SET} ip saddr @{IDLE_SET} "
                 f"update @{IDLE_SET} {{ ip saddr timeout {idle_s}s }} {up} accept",
                 f"ip daddr @{GARDEN_SET} {up} accept",
+                f"ip daddr @{LEARNED_SET} {up} accept",
                 # Refuse at once (a reset for TCP) so a phone notices the portal fast.
                 "meta l4proto tcp reject with tcp reset",
                 REJECT,
@@ -286,6 +290,7 @@ def _forward_chains(config: Config, zones: list[_Zone]) -> list[Chain]:
                 f"ip daddr @{AUTH_DL_SET} ct state established,related {down} accept",
                 f"ct mark {BYPASS_MARK} ct state established,related {down} accept",
                 f"ip saddr @{GARDEN_SET} ct state established,related {down} accept",
+                f"ip saddr @{LEARNED_SET} ct state established,related {down} accept",
             )
             between: tuple[str, ...] = (REJECT,)
         else:
@@ -350,6 +355,7 @@ def _nat_chains(config: Config, zones: list[_Zone]) -> list[Chain]:
                     f"ether saddr @{ALLOW_SET} return",
                     f"ether saddr @{BLOCK_SET} return",
                     f"ip daddr @{GARDEN_SET} return",
+                    f"ip daddr @{LEARNED_SET} return",
                     # The portal itself (on any of the gateway's addresses) is reached directly.
                     "fib daddr type local return",
                     # Port 80 only: 443 is never hijacked (its certificate could not match).
@@ -398,6 +404,7 @@ def build_ruleset(config: Config, doh: Sequence[IPv4Network] = ()) -> Ruleset:
             tuple(str(net) for net in config.portal.walled_garden),
             static=True,
         ),
+        SetDef(LEARNED_SET, f"type ipv4_addr; flags timeout; size {LEARNED_SET_SIZE};"),
         SetDef(ALLOW_SET, "type ether_addr;", tuple(config.portal.mac_allow), static=True),
         SetDef(BLOCK_SET, "type ether_addr;", tuple(config.portal.mac_block), static=True),
         SetDef(
@@ -417,6 +424,12 @@ def build_ruleset(config: Config, doh: Sequence[IPv4Network] = ()) -> Ruleset:
 
 def _timeout(client: Client, now: float) -> int:
     return max(1, math.ceil(client.expires_at - now))
+
+
+def learned_commands(addresses: Iterable[str], ttl_s: int) -> str:
+    """Open `addresses` (answers for walled-garden names) for `ttl_s` seconds."""
+    items = ", ".join(f"{a} timeout {ttl_s}s" for a in addresses)
+    return f"add element {FAMILY} {TABLE} {LEARNED_SET} {{ {items} }}"
 
 
 def element_commands(clients: Iterable[Client], now: float, verb: str = "add") -> list[str]:

@@ -536,8 +536,10 @@ class Portal(Model):
     video_seconds: Annotated[int, Field(ge=0, le=600)] = 30
     # Latest first: each visit plays the next one.
     videos: list[Video] = Field(default_factory=list)
-    # Open to clients before they are let through (e.g. the regency's own sites).
+    # Open to clients before they are let through (e.g. the regency's own sites): by address,
+    # and by name (the addresses the gateway's DNS answers for them, for as long as the answer).
     walled_garden: list[IPv4Network] = Field(default_factory=list)
+    walled_garden_names: list[DomainPattern] = Field(default_factory=list)
     # Devices let through without the portal (e.g. a kiosk, a camera) and devices refused.
     mac_allow: list[MacAddress] = Field(default_factory=list)
     mac_block: list[MacAddress] = Field(default_factory=list)

@@ -1,4 +1,5 @@
-"""netctl.apply's parsing of nft's text answers; `Kernel.client_counter` over a fake libnftables.
+"""netctl.apply's parsing of nft's text answers; `Kernel.client_counter` and
+`Kernel.learn_garden` over a fake libnftables.
 
 libnftables 1.0 prints `get element` as text even when asked for JSON, so one client's counters
 and remaining time are read from text like the samples below (nft 1.0.6's own output). The last
@@ -121,6 +122,31 @@ def test_client_counter_is_none_when_the_kernel_lacks_the_client(
     assert Kernel(nft).client_counter(MAC, IP) is None  # type: ignore[arg-type]
 
 
+LEARN = (
+    "add element inet simpul walled_garden_learned "
+    "{ 198.51.100.20 timeout 300s, 203.0.113.7 timeout 300s }"
+)
+
+
+# any iterable of addresses: an iterator is read once
+ITERABLES = {"list": list, "tuple": tuple, "iterator": iter}
+
+
+@pytest.mark.parametrize("kind", list(ITERABLES))
+def test_learn_garden_runs_one_command(kind: str) -> None:
+    nft = FakeNft({LEARN: ""})
+    addresses = ITERABLES[kind](["198.51.100.20", "203.0.113.7"])
+    Kernel(nft).learn_garden(addresses, 300)  # type: ignore[arg-type]
+    assert nft.commands == [LEARN]
+
+
+@pytest.mark.parametrize("kind", list(ITERABLES))
+def test_learn_garden_runs_nothing_for_no_addresses(kind: str) -> None:
+    nft = FakeNft({})  # any command would raise KeyError
+    Kernel(nft).learn_garden(ITERABLES[kind]([]), 300)  # type: ignore[arg-type]
+    assert nft.commands == []
+
+
 # --------------------------------------------------------------------------------------------
 # the real Kernel against nftables, in a new, empty network namespace (`unshare -rn`)
 
@@ -150,7 +176,14 @@ out["sets"] = sorted(live.sets)
 out["maps"] = sorted(live.maps)
 out["auth"] = sorted(map(list, live.auth_elements))
 out["idle"] = attempt(k.idle_ips)
+k.learn_garden(["198.51.100.20", "203.0.113.7"], 300)
+k.learn_garden([], 300)
 k.apply(config, [a], now)  # b's session is gone from the store
+out["learned_after_reload"] = sorted(
+    [e["elem"]["val"], e["elem"]["timeout"]]
+    for obj in k.nft.query("list set inet simpul walled_garden_learned")
+    for e in obj.get("set", {}).get("elem", [])
+)
 out["after_reload"] = attempt(k.idle_ips)
 k.authorize([b], now)
 out["after_authorize"] = attempt(k.idle_ips)
@@ -189,10 +222,13 @@ def test_kernel_reads_the_idle_set_and_the_class_map_from_nftables() -> None:
             "mac_allow",
             "mac_block",
             "walled_garden",
+            "walled_garden_learned",
         ],
         "maps": ["client_class"],
         "auth": [["02:5e:00:01:01:01", "10.40.1.50"], ["02:5e:00:01:01:02", "10.40.2.20"]],
         "idle": ["10.40.1.50", "10.40.2.20"],
+        # what the DNS front end learned survives a reload, each element with its timeout
+        "learned_after_reload": [["198.51.100.20", 300], ["203.0.113.7", 300]],
         "after_reload": ["10.40.1.50"],
         "after_authorize": ["10.40.1.50", "10.40.2.20"],
         "after_deauthorize": [],

@@ -57,6 +57,7 @@ HOSTNAME = "  hostname: portal.wifi.merantikab.go.id\n"
 NEWS_URL = "news_url: https://merantikab.go.id/"
 VIDEO_TITLE = "      title: Info Kabupaten Kepulauan Meranti\n"
 GARDEN = "walled_garden: [198.51.100.10/32]"
+NOT_A_DOMAIN = ("is not a domain such as 'youtube.com'",)
 NOT_A_HOSTNAME = ("is not a lowercase DNS name", "'portal.wifi.example.id'")
 NOT_A_URL = ("is not an http(s) URL",)
 VIDEO_FILE = r"'^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\.(?:mp4|webm)$'"
@@ -66,6 +67,11 @@ POSTER_FILE = r"'^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\.(?:jpg|jpeg|png|webp)$'"
 def portal_setting(lines: str) -> tuple[str, str]:
     """An edit adding `lines` (YAML, already indented) to the portal section."""
     return HOSTNAME, HOSTNAME + lines
+
+
+def garden_names(value: str) -> tuple[str, str]:
+    """An edit adding `walled_garden_names: value` (a YAML flow list) after the garden."""
+    return GARDEN, f"{GARDEN}\n  walled_garden_names: {value}"
 
 
 def line_of(text: str, snippet: str, nth: int | None = None) -> int:
@@ -895,6 +901,26 @@ INVALID = [
         id="portal-walled-garden-ipv6",
     ),
     pytest.param(
+        [garden_names("[not a name]")],
+        [Want("portal.walled_garden_names[0]", (*NOT_A_DOMAIN, "'not a name'"), "_names:")],
+        id="portal-walled-garden-names-spaces",
+    ),
+    pytest.param(
+        [garden_names("[merantikab.go.id, x]")],
+        [Want("portal.walled_garden_names[1]", (*NOT_A_DOMAIN, "'x'"), "_names:")],
+        id="portal-walled-garden-names-one-label",
+    ),
+    pytest.param(
+        [garden_names('["*."]')],
+        [Want("portal.walled_garden_names[0]", (*NOT_A_DOMAIN, "'*.'"), "_names:")],
+        id="portal-walled-garden-names-bare-wildcard",
+    ),
+    pytest.param(
+        [garden_names("[198.51.100.0/24]")],
+        [Want("portal.walled_garden_names[0]", NOT_A_DOMAIN, "_names:")],
+        id="portal-walled-garden-names-network",
+    ),
+    pytest.param(
         [
             portal_setting("  address: 10.40.1.2\n  http_port: 443\n"),
             (VIDEO_TITLE, VIDEO_TITLE + "    - file: meranti-info.webm\n      title: Lagi\n"),
@@ -1012,6 +1038,11 @@ def test_timezone_defaults_to_wib() -> None:
             id="videos-same-stem-other-type",
         ),
         pytest.param([(GARDEN, "walled_garden: []")], id="walled-garden-empty"),
+        pytest.param([garden_names("[]")], id="walled-garden-names-empty"),
+        pytest.param(
+            [(GARDEN, "walled_garden: []\n  walled_garden_names: [merantikab.go.id]")],
+            id="walled-garden-names-only",
+        ),
         pytest.param(
             [(GARDEN, "walled_garden: [198.51.100.10, 203.0.113.0/24, 198.51.100.0/24]")],
             id="walled-garden-overlapping",
@@ -1033,6 +1064,33 @@ def test_portal_values_are_parsed() -> None:
     assert (str(portal.address), portal.http_port, portal.https_port) == ("10.40.2.1", 8080, 8443)
     assert [str(n) for n in portal.walled_garden] == ["198.51.100.10/32", "203.0.113.0/24"]
     assert portal.videos[0].poster == "meranti-info.jpg"
+
+
+@pytest.mark.parametrize(
+    ("value", "names"),
+    [
+        ("[merantikab.go.id]", ["merantikab.go.id"]),
+        ("[MERANTIKAB.go.id.]", ["merantikab.go.id"]),  # lowercased, the root dot dropped
+        ('["*.cdn.example.org"]', ["*.cdn.example.org"]),  # subdomains only
+        (
+            '[merantikab.go.id, MERANTIKAB.go.id., "*.cdn.example.org"]',
+            ["merantikab.go.id", "merantikab.go.id", "*.cdn.example.org"],
+        ),
+    ],
+    ids=["name", "normalized", "wildcard", "several"],
+)
+def test_walled_garden_names_are_parsed(value: str, names: list[str]) -> None:
+    portal = load_config_text(edit(garden_names(value))).portal
+    assert portal.walled_garden_names == names
+    assert [str(n) for n in portal.walled_garden] == ["198.51.100.10/32"]  # networks unchanged
+
+
+def test_walled_garden_names_round_trip() -> None:
+    config = load_config_text(edit(garden_names('[MERANTIKAB.go.id., "*.cdn.example.org"]')))
+    data = config_to_data(config)
+    assert data["portal"]["walled_garden_names"] == ["merantikab.go.id", "*.cdn.example.org"]
+    assert parse_config(data, "round trip") == config
+    assert load_config_text(dump_config_yaml(config)) == config
 
 
 def lab_with(change: Any) -> Config:
@@ -1061,6 +1119,7 @@ def test_portal_defaults() -> None:
         "video_seconds": 30,
         "videos": [],
         "walled_garden": [],
+        "walled_garden_names": [],
         "mac_allow": [],
         "mac_block": [],
         "otp": None,

@@ -25,9 +25,10 @@ ROOT = Path(__file__).resolve().parents[2]
 WIB = ZoneInfo("Asia/Jakarta")
 
 
-def lab_config(**filtering: Any) -> Any:
+def lab_config(portal: dict[str, Any] | None = None, **filtering: Any) -> Any:
     data = config_to_data(load_config_file(str(ROOT / "examples" / "lab.yaml")))
     data["filtering"].update(filtering)
+    data["portal"].update(portal or {})
     # A window around the fixed test moment (Thursday 2026-11-26 09:12 WIB).
     data["schedules"] = [{
         "name": "jam-kerja",
@@ -98,9 +99,11 @@ class Running:
 
 
 @contextlib.asynccontextmanager
-async def serving(tmp_path: Path, **filtering: Any) -> AsyncIterator[Running]:
+async def serving(
+    tmp_path: Path, portal: dict[str, Any] | None = None, **filtering: Any
+) -> AsyncIterator[Running]:
     """The front end on loopback ports with a fake Unbound, at Thursday 09:12 WIB."""
-    config = lab_config(**filtering)
+    config = lab_config(portal, **filtering)
     upstream_port = free_port()
     config = config.model_copy(update={"filtering": config.filtering.model_copy(
         update={"resolver_port": upstream_port})})  # fmt: skip
@@ -192,8 +195,10 @@ def test_allowed_answers_expire_at_the_next_edge(tmp_path: Path) -> None:
         assert gaming.an[0].ttl == 3600
         front.moment[0] = datetime(2026, 11, 26, 16, 0, 0, tzinfo=WIB).timestamp()
         after = await front.ask("www.youtube.com", source=DISDIK, server=SERVER)
-        # Allowed from 16:00 until Friday 07:30 (15.5 h), so Unbound's 3600 s stands...
-        assert after.an[0].ttl == 3600
+        # Allowed from 16:00 until Friday 07:30 (15.5 h), so Unbound's TTL stands (served
+        # from the front end's answer cache, a minute older)...
+        assert after.an[0].ttl == 3600 - 60
+        assert len(front.upstream.asked) == 1 and front.daemon.front.cache_hits == 1
         front.moment[0] = datetime(2026, 11, 27, 7, 25, 0, tzinfo=WIB).timestamp()
         before_work = await front.ask("www.youtube.com", source=DISDIK, server=SERVER)
         # ... but five minutes before work, it must be gone by 07:30.
@@ -324,3 +329,74 @@ def test_explain_and_reload(tmp_path: Path) -> None:
         assert allowed.an[0].rdata == "192.0.2.77"
 
     run(tmp_path, scenario)
+
+
+class FakeNetd:
+    """Records what the front end asks of netd; answers at once."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def call(self, method: str, **params: Any) -> asyncio.Future[Any]:
+        self.calls.append((method, params))
+        future = asyncio.get_running_loop().create_future()
+        future.set_result({})
+        return future
+
+    def close(self) -> None:
+        pass
+
+
+PHONE = "127.0.0.4"
+
+
+def test_walled_garden_names_are_opened_before_the_answer(tmp_path: Path) -> None:
+    async def scenario(front: Running) -> None:
+        daemon = front.daemon
+        assert daemon.front is not None
+        netd = daemon.front.netd = FakeNetd()  # type: ignore[assignment]
+        site = daemon.loaded.config.hotspot_sites[0].slug
+        daemon.loaded.groups[PHONE] = group_named(daemon.loaded.config, "hotspot", site)
+        answer = await front.ask("www.merantikab.go.id", source=PHONE, server=SERVER)
+        assert answer is not None and answer.an[0].rdata == "192.0.2.77"
+        assert netd.calls == [("garden_learn", {"addresses": ["192.0.2.77"], "ttl_s": 3600 + 30})]
+        # Other names, and OPD clients asking garden names, open nothing.
+        await front.ask("example.org", source=PHONE, server=SERVER)
+        await front.ask("merantikab.go.id", source=KOMINFO, server=SERVER)
+        assert len(netd.calls) == 1
+
+    data_portal = {"walled_garden_names": ["merantikab.go.id"]}
+    run_with_portal(tmp_path, scenario, data_portal)
+
+
+def test_flows_to_names_a_window_blocks_are_cut_at_its_start(tmp_path: Path) -> None:
+    async def scenario(front: Running) -> None:
+        daemon = front.daemon
+        assert daemon.front is not None
+        netd = daemon.front.netd = FakeNetd()  # type: ignore[assignment]
+        front.moment[0] = datetime(2026, 11, 27, 7, 0, tzinfo=WIB).timestamp()
+        allowed = await front.ask("www.youtube.com", source=DISDIK, server=SERVER)
+        assert allowed is not None and allowed.an[0].ttl == 1800
+        await front.ask("example.org", source=DISDIK, server=SERVER)  # never blocked
+        edge = datetime(2026, 11, 27, 7, 30, tzinfo=WIB).timestamp()
+        daemon._cut_due(edge - 1)
+        assert netd.calls == []
+        daemon._cut_due(edge)
+        disdik = str(daemon.loaded.config.opd("disdik").subnet)
+        assert netd.calls == [("cut_flows", {"subnet": disdik, "addresses": ["192.0.2.77"]})]
+        daemon._cut_due(edge + 60)
+        assert len(netd.calls) == 1
+
+    run(tmp_path, scenario)
+
+
+def run_with_portal(
+    tmp_path: Path, scenario: Callable[[Running], Awaitable[None]], portal: dict[str, Any]
+) -> None:
+    """Like `run`, with portal settings changed."""
+
+    async def main() -> None:
+        async with serving(tmp_path, portal=portal) as front:
+            await scenario(front)
+
+    asyncio.run(main())

@@ -85,6 +85,13 @@ class FakeKernel:
         self._record("forget_redirected", set(ips))
         return 0
 
+    def learn_garden(self, addresses: list[str], ttl_s: int) -> None:
+        self._record("learn_garden", list(addresses), ttl_s)
+
+    def cut_connections(self, subnet: Any, addresses: Any) -> int:
+        self._record("cut_connections", str(subnet), sorted(addresses))
+        return len(addresses)
+
     def table(self, *, elements: bool = True) -> list[dict[str, Any]]:
         self._record("table", elements)
         return list(self.objects)
@@ -277,6 +284,7 @@ def bare(
         clock=clock,
         mac_of=neighbours,
         forget_redirected=kernel.forget_redirected,
+        cut_connections=kernel.cut_connections,
         shaper=shaper,
         run_later=lambda work: work(),  # at once, so tests see it
     )
@@ -1152,6 +1160,8 @@ MUTATING = (
     "redeem_voucher",
     "otp_issue",
     "otp_verify",
+    "garden_learn",
+    "cut_flows",
 )
 READ_PARAMS: dict[str, dict[str, Any]] = {"whois": {"ip": IP}}  # the others need none
 
@@ -1907,3 +1917,42 @@ def test_grants_that_come_together_share_one_conntrack_walk(
     for work in later:
         work()
     assert kernel.called("forget_redirected") == [({IP, "10.40.1.51"},)]
+
+
+def test_garden_learn_opens_addresses_for_their_ttl(netd: Netd, kernel: FakeKernel) -> None:
+    result = netd.garden_learn({"addresses": ["198.51.100.10", "198.51.100.10"], "ttl_s": 300})
+    assert result == {"opened": 1, "ttl_s": 300}
+    assert kernel.called("learn_garden") == [(["198.51.100.10"], 300)]
+    # A TTL is kept within bounds: a zero-TTL answer still opens the site for a while.
+    assert netd.garden_learn({"addresses": ["198.51.100.11"], "ttl_s": 0})["ttl_s"] == 30
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"addresses": [], "ttl_s": 60},
+        {"addresses": ["not-an-ip"], "ttl_s": 60},
+        {"addresses": ["2001:db8::1"], "ttl_s": 60},
+        {"addresses": ["198.51.100.10"]},
+        {"addresses": ["198.51.100.10"], "ttl_s": True},
+        {"addresses": ["198.51.100.10"] * 2000, "ttl_s": 60},
+    ],
+)
+def test_garden_learn_refuses_bad_requests(
+    netd: Netd, kernel: FakeKernel, params: dict[str, Any]
+) -> None:
+    assert code_of(netd.garden_learn, params) == "invalid"
+    assert kernel.called("learn_garden") == []
+
+
+def test_cut_flows_only_for_a_zone_subnet(netd: Netd, kernel: FakeKernel, store: Store) -> None:
+    disdik = str(LAB.opd("disdik").subnet)
+    result = netd.cut_flows({"subnet": disdik, "addresses": ["198.51.100.20"], "_actor": "dnsd"})
+    assert result == {"cut": 1}
+    assert kernel.called("cut_connections") == [(disdik, ["198.51.100.20"])]
+    for bad in ({"subnet": "10.99.0.0/24", "addresses": ["198.51.100.20"]},
+                {"subnet": "nonsense", "addresses": ["198.51.100.20"]},
+                {"subnet": disdik, "addresses": "198.51.100.20"}):  # fmt: skip
+        assert code_of(netd.cut_flows, bad) == "invalid"
+    assert len(kernel.called("cut_connections")) == 1

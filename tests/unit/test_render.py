@@ -33,6 +33,8 @@ from netctl.render import (
     DOH_SET,
     GARDEN_SET,
     IDLE_SET,
+    LEARNED_SET,
+    LEARNED_SET_SIZE,
     REJECT,
     Chain,
     Client,
@@ -41,6 +43,7 @@ from netctl.render import (
     build_ruleset,
     element_commands,
     ident,
+    learned_commands,
     render,
 )
 from simpul.config import Config, config_to_data, load_config_file, load_config_text, parse_config
@@ -528,9 +531,9 @@ def with_access(config: Config, **per_site: dict[str, object]) -> Config:
 def test_hotspot_from_chain_requires_authorization(interface: str) -> None:
     """Blocked devices are dropped before anything else; then DoT and DoH to the known
     resolvers (filtering bypasses, even for allowed devices); allowed devices pass (marked, for
-    their replies); then the client's HTB class is picked; authorized, not idle clients and the
-    walled garden pass (counted); anything else is refused at once, TCP with a reset, so a
-    phone notices the portal fast."""
+    their replies); then the client's HTB class is picked; authorized, not idle clients, the
+    walled garden and the addresses learned for its names pass (counted); anything else is
+    refused at once, TCP with a reset, so a phone notices the portal fast."""
     _, from_chain, _, key = ZONES[interface]
     assert chain(from_chain).rules == (
         f"ether saddr @{BLOCK_SET} drop",
@@ -540,6 +543,7 @@ def test_hotspot_from_chain_requires_authorization(interface: str) -> None:
         PICK_UP_CLASS,
         authorized_up(key, 15 * 60),  # the default idle time
         f'ip daddr @{GARDEN_SET} counter name "{key}_up" accept',
+        f'ip daddr @{LEARNED_SET} counter name "{key}_up" accept',
         TCP_RESET,
         REJECT,
     )
@@ -583,6 +587,7 @@ def test_hotspot_to_chain_requires_authorization_and_established(interface: str)
         f'ip daddr @{AUTH_DL_SET} ct state established,related counter name "{key}_down" accept',
         f'ct mark {BYPASS_MARK} ct state established,related counter name "{key}_down" accept',
         f'ip saddr @{GARDEN_SET} ct state established,related counter name "{key}_down" accept',
+        f'ip saddr @{LEARNED_SET} ct state established,related counter name "{key}_down" accept',
         "drop",
     )
 
@@ -626,14 +631,32 @@ def test_authorization_sets_are_only_used_by_hotspot_chains() -> None:
     assert users(GARDEN_SET) == (
         {ZONES[i][1] for i in HOTSPOTS} | {ZONES[i][2] for i in HOTSPOTS} | {"captive_redirect"}
     )
+    assert users(LEARNED_SET) == users(GARDEN_SET)  # the learned addresses: exactly as open
 
 
-def test_walled_garden_is_matched_by_destination_out_and_source_back() -> None:
-    garden = [(c.name, r) for c in RULESET.chains for r in c.rules if f"@{GARDEN_SET}" in r]
-    for name, rule in garden:
-        where = "saddr" if name.startswith("to_") else "daddr"
-        assert rule.startswith(f"ip {where} @{GARDEN_SET} "), (name, rule)
+@pytest.mark.parametrize("name", [GARDEN_SET, LEARNED_SET])
+def test_walled_garden_is_matched_by_destination_out_and_source_back(name: str) -> None:
+    """Both the configured networks and the addresses learned for the garden's names."""
+    pattern = re.compile(rf"@{name}\b")  # `\b`: @walled_garden is not @walled_garden_learned
+    garden = [(c.name, r) for c in RULESET.chains for r in c.rules if pattern.search(r)]
+    for chain_name, rule in garden:
+        where = "saddr" if chain_name.startswith("to_") else "daddr"
+        assert rule.startswith(f"ip {where} @{name} "), (chain_name, rule)
     assert len(garden) == 2 * len(HOTSPOTS) + 1
+
+
+def test_learned_addresses_are_matched_right_after_the_configured_garden() -> None:
+    """Every rule naming the garden is followed by the same rule naming the learned set, and
+    nothing else names the learned set."""
+    pairs = 0
+    for c in RULESET.chains:
+        for n, rule in enumerate(c.rules):
+            if re.search(rf"@{GARDEN_SET}\b", rule):
+                learned = rule.replace(f"@{GARDEN_SET} ", f"@{LEARNED_SET} ")
+                assert c.rules[n + 1] == learned, (c.name, rule)
+                pairs += 1
+    learned_rules = [r for c in RULESET.chains for r in c.rules if f"@{LEARNED_SET}" in r]
+    assert len(learned_rules) == pairs == 2 * len(HOTSPOTS) + 1
 
 
 @pytest.mark.parametrize("interface", [i for i in ZONES if i not in HOTSPOTS])
@@ -751,8 +774,9 @@ def test_masquerade_only_on_uplinks() -> None:
 
 
 def test_captive_chains() -> None:
-    """Unauthorized hotspot clients' port 80 goes to the portal; authorized clients and the
-    walled garden are left alone. DNS from OPDs and hotspots to elsewhere is redirected first."""
+    """Unauthorized hotspot clients' port 80 goes to the portal; authorized clients, the
+    walled garden and the addresses learned for its names are left alone. DNS from OPDs and
+    hotspots to elsewhere is redirected first."""
     nat = chain("prerouting_nat")
     assert nat.base == PREROUTING_NAT
     assert nat.rules == (
@@ -769,6 +793,7 @@ def test_captive_chains() -> None:
         f"ether saddr @{ALLOW_SET} return",
         f"ether saddr @{BLOCK_SET} return",
         f"ip daddr @{GARDEN_SET} return",
+        f"ip daddr @{LEARNED_SET} return",
         "fib daddr type local return",
         "meta l4proto tcp ct mark set 0x00000002 redirect to :80",
     )
@@ -869,10 +894,11 @@ def test_counter_names() -> None:
 
 @pytest.mark.parametrize("interface", list(ZONES))
 def test_zone_counters_are_referenced(interface: str) -> None:
-    """A zone's counters are used by its own from_/to_ chains only: once, or three times in a
-    hotspot (authorized clients, allowed devices and the walled garden are all counted)."""
+    """A zone's counters are used by its own from_/to_ chains only: once, or four times in a
+    hotspot (authorized clients, allowed devices, the walled garden and the addresses learned
+    for its names are all counted)."""
     _, from_chain, to_chain, key = ZONES[interface]
-    uses = 3 if interface in HOTSPOTS else 1
+    uses = 4 if interface in HOTSPOTS else 1
 
     def users(counter: str) -> list[str]:
         return [c.name for c in RULESET.chains for r in c.rules if f'counter name "{counter}"' in r]
@@ -888,7 +914,7 @@ def test_every_counter_is_referenced_and_every_reference_is_declared() -> None:
     expected = [
         name
         for name in RULESET.counters
-        for _ in range(3 if name.rsplit("_", 1)[0] in hotspot_keys else 1)
+        for _ in range(4 if name.rsplit("_", 1)[0] in hotspot_keys else 1)
     ]
     assert sorted(referenced) == sorted(expected)
     assert set(referenced) == set(RULESET.counters)
@@ -932,17 +958,20 @@ AUTH_BODY = "type ether_addr . ipv4_addr; flags timeout; counter; size 262144;"
 AUTH_DL_BODY = "type ipv4_addr; flags timeout; counter; size 262144;"
 IDLE_BODY = "type ipv4_addr; flags dynamic, timeout; size 262144;"
 CLASS_BODY = "type ipv4_addr : classid; flags timeout; size 262144;"
+LEARNED_BODY = "type ipv4_addr; flags timeout; size 65536;"
 
 
 def test_sets() -> None:
     """The idle set carries no counter (rules update it: `dynamic`); the class map gives an
-    address its tc class."""
+    address its tc class; the learned garden holds run-time elements (not static), each with
+    its own timeout."""
     assert [(s.kind, s.name, s.body, s.elements, s.static) for s in RULESET.sets] == [
         ("set", AUTH_SET, AUTH_BODY, (), False),
         ("set", AUTH_DL_SET, AUTH_DL_BODY, (), False),
         ("set", IDLE_SET, IDLE_BODY, (), False),
         ("map", CLASS_MAP, CLASS_BODY, (), False),
         ("set", GARDEN_SET, "type ipv4_addr; flags interval; auto-merge;", (), True),
+        ("set", LEARNED_SET, LEARNED_BODY, (), False),
         ("set", ALLOW_SET, "type ether_addr;", (), True),
         ("set", BLOCK_SET, "type ether_addr;", (), True),
         ("set", DOH_SET, "type ipv4_addr; flags interval; auto-merge;", (), True),
@@ -993,12 +1022,13 @@ def test_fresh_table_has_no_flush_or_delete() -> None:
     lines = script_lines(render(CONFIG, LiveState(now=1000.0)).script)
     assert lines[0] == f"add table {WHERE}"
     assert [x for x in lines if x.startswith(("flush", "delete"))] == []
-    assert lines[1:9] == [
+    assert lines[1:10] == [
         f"add set {WHERE} {AUTH_SET} {{ {AUTH_BODY} }}",
         f"add set {WHERE} {AUTH_DL_SET} {{ {AUTH_DL_BODY} }}",
         f"add set {WHERE} {IDLE_SET} {{ {IDLE_BODY} }}",
         f"add map {WHERE} {CLASS_MAP} {{ {CLASS_BODY} }}",
         f"add set {WHERE} {GARDEN_SET} {{ {GARDEN_BODY} }}",
+        f"add set {WHERE} {LEARNED_SET} {{ {LEARNED_BODY} }}",
         f"add set {WHERE} {ALLOW_SET} {{ type ether_addr; }}",
         f"add set {WHERE} {BLOCK_SET} {{ type ether_addr; }}",
         f"add set {WHERE} {DOH_SET} {{ {DOH_BODY} }}",
@@ -1066,6 +1096,7 @@ def test_live_chains_are_flushed_and_obsolete_ones_deleted() -> None:
         f"add set {WHERE} {IDLE_SET} {{ {IDLE_BODY} }}",
         f"add map {WHERE} {CLASS_MAP} {{ {CLASS_BODY} }}",
         f"add set {WHERE} {GARDEN_SET} {{ {GARDEN_BODY} }}",
+        f"add set {WHERE} {LEARNED_SET} {{ {LEARNED_BODY} }}",
         f"add set {WHERE} {ALLOW_SET} {{ type ether_addr; }}",
         f"add set {WHERE} {BLOCK_SET} {{ type ether_addr; }}",
         f"add set {WHERE} {DOH_SET} {{ {DOH_BODY} }}",
@@ -1324,11 +1355,14 @@ DECLARE = {
     IDLE_SET: f"add set {WHERE} {IDLE_SET} {{ {IDLE_BODY} }}",
     CLASS_MAP: f"add map {WHERE} {CLASS_MAP} {{ {CLASS_BODY} }}",
     GARDEN_SET: DECLARE_GARDEN,
+    LEARNED_SET: f"add set {WHERE} {LEARNED_SET} {{ {LEARNED_BODY} }}",
     ALLOW_SET: f"add set {WHERE} {ALLOW_SET} {{ type ether_addr; }}",
     BLOCK_SET: f"add set {WHERE} {BLOCK_SET} {{ type ether_addr; }}",
     DOH_SET: f"add set {WHERE} {DOH_SET} {{ {DOH_BODY} }}",
 }
-EVERY_SET = frozenset({AUTH_SET, AUTH_DL_SET, IDLE_SET, GARDEN_SET, ALLOW_SET, BLOCK_SET, DOH_SET})
+EVERY_SET = frozenset(
+    {AUTH_SET, AUTH_DL_SET, IDLE_SET, GARDEN_SET, LEARNED_SET, ALLOW_SET, BLOCK_SET, DOH_SET}
+)
 BEFORE_FAIR_USE = frozenset({AUTH_SET, AUTH_DL_SET, GARDEN_SET})
 
 
@@ -1342,12 +1376,12 @@ BEFORE_FAIR_USE = frozenset({AUTH_SET, AUTH_DL_SET, GARDEN_SET})
             [],
             [FLUSH_IDLE, FLUSH_CLASSES, FLUSH_GARDEN, FLUSH_ALLOW, FLUSH_BLOCK, FLUSH_DOH],
         ),
-        # a table from before fair use (and the MAC lists, and filtering): those sets and the
-        # map are new
+        # a table from before fair use (and the MAC lists, filtering and the learned garden):
+        # those sets and the map are new
         (
             BEFORE_FAIR_USE,
             frozenset(),
-            [IDLE_SET, CLASS_MAP, ALLOW_SET, BLOCK_SET, DOH_SET],
+            [IDLE_SET, CLASS_MAP, LEARNED_SET, ALLOW_SET, BLOCK_SET, DOH_SET],
             [FLUSH_GARDEN],
         ),
         (
@@ -1369,15 +1403,24 @@ BEFORE_FAIR_USE = frozenset({AUTH_SET, AUTH_DL_SET, GARDEN_SET})
             [DOH_SET],
             [FLUSH_IDLE, FLUSH_CLASSES, FLUSH_GARDEN, FLUSH_ALLOW, FLUSH_BLOCK],
         ),
+        # a table from before the garden by name: only the learned set is new (and, like the
+        # authorization sets, it is never flushed)
+        (
+            EVERY_SET - {LEARNED_SET},
+            frozenset({CLASS_MAP}),
+            [LEARNED_SET],
+            [FLUSH_IDLE, FLUSH_CLASSES, FLUSH_GARDEN, FLUSH_ALLOW, FLUSH_BLOCK, FLUSH_DOH],
+        ),
     ],
-    ids=["fresh", "live", "upgrade", "no-map", "no-idle-set", "no-doh-set"],
+    ids=["fresh", "live", "upgrade", "no-map", "no-idle-set", "no-doh-set", "no-learned-set"],
 )
 def test_existing_sets_are_kept_and_refilled_ones_flushed(
     sets: frozenset[str], maps: frozenset[str], declared: list[str], flushed: list[str]
 ) -> None:
     """Sets and maps the kernel holds are never declared again (the kernel's own flags, such
     as `dynamic`, would clash); the idle set and the class map carry no counters, so they are
-    flushed and refilled from the store; the authorization sets are diffed, never flushed."""
+    flushed and refilled from the store; the authorization sets are diffed, never flushed; the
+    learned garden is never flushed (its elements expire by themselves)."""
     live = LiveState(now=0.0, table_exists=bool(sets | maps), sets=sets, maps=maps)
     lines = script_lines(render(CONFIG, live).script)
     assert [x for x in lines if x.startswith(("add set", "add map"))] == [
@@ -1506,6 +1549,107 @@ def test_script_does_not_depend_on_hash_seed() -> None:
     assert digests == {
         hashlib.sha256(render(CONFIG, busy_live(1000.0, 0)).script.encode()).hexdigest()
     }
+
+
+# --------------------------------------------------------------------------------------------
+# the walled garden by name: addresses the DNS front end answered, each for its answer's TTL
+
+DECLARE_LEARNED = DECLARE[LEARNED_SET]
+NAMES = ["merantikab.go.id", "*.cdn.example.org"]
+
+
+def naming_the_learned_set(script: str) -> list[str]:
+    """The script's lines naming the learned set other than the rules matching it."""
+    return [x for x in script_lines(script) if LEARNED_SET in x and not x.startswith("add rule")]
+
+
+def test_learned_set_is_declared_once_and_holds_run_time_elements() -> None:
+    """Not static: the configuration never fills it (the DNS front end does, at run time), so
+    neither the garden's networks nor its names change the set, a rule or the document."""
+    (learned,) = [s for s in RULESET.sets if s.name == LEARNED_SET]
+    assert (learned.kind, learned.body, learned.elements, learned.static) == (
+        "set",
+        LEARNED_BODY,
+        (),
+        False,
+    )
+    assert LEARNED_SET_SIZE == 65_536  # the size LEARNED_BODY declares
+    assert [s.name for s in RULESET.sets].count(LEARNED_SET) == 1
+    config = with_portal(CONFIG, walled_garden=list(GARDEN), walled_garden_names=NAMES)
+    assert config.portal.walled_garden_names == NAMES
+    ruleset = build_ruleset(config)
+    assert [s for s in ruleset.sets if s.name == LEARNED_SET] == [learned]
+    assert ruleset.chains == RULESET.chains
+    assert (
+        ruleset.document()
+        == build_ruleset(with_portal(CONFIG, walled_garden=list(GARDEN))).document()
+    )
+    assert not any(n.removeprefix("*.") in ruleset.document() for n in NAMES)
+    script = render(config, LiveState(now=0.0)).script
+    assert naming_the_learned_set(script) == [DECLARE_LEARNED]
+    assert script_lines(script).count(DECLARE_LEARNED) == 1
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        CONFIG,
+        with_portal(CONFIG, walled_garden=list(GARDEN), walled_garden_names=NAMES),
+        without_hotspots(CONFIG),
+    ],
+    ids=["test", "garden", "no-hotspots"],
+)
+@pytest.mark.parametrize(
+    ("sets", "expected"),
+    [
+        (None, [DECLARE_LEARNED]),
+        (EVERY_SET, []),
+        (EVERY_SET - {LEARNED_SET}, [DECLARE_LEARNED]),  # a table from before the names
+        (BEFORE_FAIR_USE, [DECLARE_LEARNED]),
+    ],
+    ids=["fresh", "live", "upgrade", "before-fair-use"],
+)
+def test_learned_set_is_never_flushed_refilled_or_deleted(
+    config: Config, sets: frozenset[str] | None, expected: list[str]
+) -> None:
+    """An apply declares the learned set when the kernel lacks it and otherwise leaves it
+    alone, like hs_auth: no flush, no element added or deleted, so what the DNS front end
+    learned survives a reload, each element until its own timeout. Obsolete sets are deleted,
+    stale clients' elements too, in the same transaction: never the learned set's."""
+    busy = busy_live(1000.0, 0)
+    if sets is None:
+        live = LiveState(now=busy.now, clients=busy.clients)
+    else:
+        live = replace(busy, sets=sets | {"old_set_a"}, maps=frozenset({CLASS_MAP}))
+    script = render(config, live).script
+    assert naming_the_learned_set(script) == expected
+    if sets is not None:
+        lines = script_lines(script)
+        assert [x for x in lines if x.startswith("delete set")] == [f"delete set {WHERE} old_set_a"]
+        assert [x for x in lines if x.startswith("delete element")]  # stale clients do go
+    # ending a session removes its client's elements, never a learned address
+    assert not [x for x in element_commands(busy.clients, busy.now, "delete") if LEARNED_SET in x]
+
+
+@pytest.mark.parametrize(
+    ("addresses", "ttl_s", "expected"),
+    [
+        (["198.51.100.20"], 300, "198.51.100.20 timeout 300s"),
+        (("203.0.113.7",), 1, "203.0.113.7 timeout 1s"),
+        (
+            ["198.51.100.20", "203.0.113.7", "192.0.2.200"],
+            86400,
+            "198.51.100.20 timeout 86400s, 203.0.113.7 timeout 86400s, 192.0.2.200 timeout 86400s",
+        ),
+    ],
+    ids=["one", "one-tuple", "several"],
+)
+def test_learned_commands(addresses: list[str], ttl_s: int, expected: str) -> None:
+    """One `add element` command, whatever the number of addresses, in the given order, each
+    with the answer's TTL as its timeout."""
+    command = learned_commands(addresses, ttl_s)
+    assert command == f"add element {WHERE} {LEARNED_SET} {{ {expected} }}"
+    assert "\n" not in command
 
 
 # --------------------------------------------------------------------------------------------
@@ -1742,7 +1886,7 @@ def test_document_lists_every_set_counter_chain_and_rule(garden: tuple[str, ...]
     ruleset = build_ruleset(with_portal(CONFIG, walled_garden=list(garden)))
     doc = ruleset.document()
     lines = doc.splitlines()
-    assert lines[1:9] == [
+    assert lines[1:10] == [
         f"\tset {AUTH_SET} {{ {AUTH_BODY} }}",
         f"\tset {AUTH_DL_SET} {{ {AUTH_DL_BODY} }}",
         f"\tset {IDLE_SET} {{ {IDLE_BODY} }}",
@@ -1750,6 +1894,7 @@ def test_document_lists_every_set_counter_chain_and_rule(garden: tuple[str, ...]
         f"\tset {GARDEN_SET} {{ {GARDEN_BODY}"
         + (f" elements = {{ {', '.join(garden)} }};" if garden else "")
         + " }",
+        f"\tset {LEARNED_SET} {{ {LEARNED_BODY} }}",
         f"\tset {ALLOW_SET} {{ type ether_addr; }}",
         f"\tset {BLOCK_SET} {{ type ether_addr; }}",
         f"\tset {DOH_SET} {{ {DOH_BODY} }}",
@@ -1867,7 +2012,32 @@ def test_nft_loads_and_reloads_the_ruleset_with_hotspot_sites(tmp_path: Path) ->
         tmp_path, [first.script, again.script], f"nft list chain {WHERE} captive_redirect"
     )
     assert "redirect to :80" in out
-    assert out.count("return") == 5  # the reload flushed the chain before refilling it
+    assert out.count("return") == 6  # the reload flushed the chain before refilling it
+
+
+def learned_in_kernel(listing: str) -> tuple[str, dict[str, object]]:
+    """`nft list set` then `nft -j list set` output -> the text listing and, from the JSON, each
+    element's timeout."""
+    lines = listing.splitlines()
+    return "\n".join(lines[:-1]), kernel_elements(lines[-1])[LEARNED_SET]
+
+
+def test_nft_loads_learned_addresses_with_a_timeout_and_keeps_them_on_reload(
+    tmp_path: Path,
+) -> None:
+    """`learned_commands` loads over the rendered table; each element carries its timeout (so
+    the kernel expires it); a reload (the whole script again) keeps them."""
+    first = render(CONFIG, LiveState(now=0.0))
+    learn = learned_commands(["198.51.100.20", "203.0.113.7"], 300)
+    again = render(CONFIG, live_after(first.ruleset, 0.0))
+    assert naming_the_learned_set(again.script) == []  # declared already: not touched
+    listing = f"nft list set {WHERE} {LEARNED_SET} && nft -j list set {WHERE} {LEARNED_SET}"
+    for scripts in ([first.script, learn], [first.script, learn, again.script]):
+        text, elements = learned_in_kernel(nft_in_namespace(tmp_path, scripts, listing))
+        assert elements == {"198.51.100.20": 300, "203.0.113.7": 300}
+        for address in elements:
+            assert re.search(rf"\b{re.escape(address)} timeout 5m expires \d", text), text
+        assert "flags timeout" in text and f"size {LEARNED_SET_SIZE}" in text
 
 
 def test_nft_loads_and_reloads_the_doh_addresses(tmp_path: Path) -> None:
@@ -1982,20 +2152,26 @@ def test_meranti_counts() -> None:
     # + sharing the uplinks (every meranti OPD has a guarantee): the OPD's class and the
     # conference class, in from_ and to_
     opd = 3 + 2 + 2 + 4
-    # from_: block, DoT drop, DoH drop, allow, class, authorized, walled garden, tcp reset,
-    # reject; to_: class, authorized, allowed (mark), garden, drop; between_: reject
-    hotspot = 9 + 5 + 1
+    # from_: block, DoT drop, DoH drop, allow, class, authorized, walled garden, learned
+    # garden, tcp reset, reject; to_: class, authorized, allowed (mark), garden, learned garden,
+    # drop; between_: reject
+    hotspot = 10 + 6 + 1
     remote = 1 + 2 + 2  # between_: established, reject
-    # prerouting_nat: DNS redirect, captive jump; captive_redirect: 5 returns, redirect;
-    # postrouting_nat: masquerade
-    nat = 2 + 6 + 1
+    # prerouting_nat: DNS redirect, captive jump; captive_redirect: 6 returns (authorized,
+    # allowed, blocked, garden, learned garden, local), redirect; postrouting_nat: masquerade
+    nat = 2 + 7 + 1
     expected_rules = input_rules + 3 + management + nat  # forward has 3 rules
     expected_rules += opd * opds + sharing + hotspot * sites + remote * remotes
     assert stats["rules"] == expected_rules
     # content filtering's share: the block page in in_opd, the DNS redirect, and the two bypass
     # drops in every OPD's and hotspot's from_ chain (7 OPDs + 10 sites in meranti.yaml)
     assert (opds, sites) == (7, 10)
-    assert stats["rules"] == 233 + 1 + 1 + 2 * (opds + sites) + 4 * opds == 297
+    before_garden_names = 233 + 1 + 1 + 2 * (opds + sites) + 4 * opds
+    assert before_garden_names == 297
+    # the walled garden by name: 2 more rules per hotspot site (the learned set's accept in
+    # its from_ and its to_ chain) and 1 in all (the learned set's return in captive_redirect,
+    # the one chain every site shares): 297 + 2 * 10 + 1
+    assert stats["rules"] == before_garden_names + 2 * sites + 1 == 318
     assert stats["counters"] == 2 * zones
     assert stats["clients"] == 0
     forward = chain("forward", rendered.ruleset)
