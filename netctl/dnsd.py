@@ -569,6 +569,15 @@ class Front:
             return
 
         group = self.loaded.group(addr[0])
+
+        def deliver(response: bytes | None, age_cap: int | None = None) -> None:
+            answer = self._finish(verdict, now, response, query, packet, query.udp_size, age_cap)
+            opening = self._learn(verdict, group, query.qname, response) if response else None
+            if opening is None:
+                transport.sendto(answer, addr)
+            else:  # the client may connect at once: open the garden first
+                opening.add_done_callback(lambda _f: transport.sendto(answer, addr))
+
         key = _cache_key(query, packet)
         cached = self.cache.get(key)
         if cached is not None:
@@ -576,23 +585,14 @@ class Front:
             left = int(expires - self.clock())
             if left > 0:
                 self.cache_hits += 1
-                response = dnswire.with_id(response, query.id)
-                transport.sendto(
-                    self._finish(verdict, now, response, query, packet, query.udp_size, left),
-                    addr,
-                )
+                deliver(dnswire.with_id(response, query.id), left)
                 return
             del self.cache[key]
 
         def done(response: bytes | None) -> None:
             if response is not None:
                 self._remember(key, response)
-            answer = self._finish(verdict, now, response, query, packet, query.udp_size)
-            opening = self._learn(verdict, group, query.qname, response) if response else None
-            if opening is None:
-                transport.sendto(answer, addr)
-            else:  # the client may connect at once: open the garden first
-                opening.add_done_callback(lambda _f: transport.sendto(answer, addr))
+            deliver(response)
 
         self.upstream.send(packet, done)
 

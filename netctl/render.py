@@ -39,6 +39,9 @@ REJECT = "reject with icmpx admin-prohibited"
 # Zones whose DNS is the policy front end's: every query goes to the gateway, DoT and DoH to
 # known resolvers are dropped (DoH names are refused by the front end).
 FILTERED_KINDS = ("opd", "hotspot")
+# A TCP packet that starts no connection yet has none (e.g. a flow cut at a window's start):
+# reset it rather than let conntrack pick the flow up mid-stream.
+STRAY_TCP = "ct state new tcp flags & (syn | rst | ack) != syn reject with tcp reset"
 BYPASS_RULES = (
     "meta l4proto { tcp, udp } th dport 853 drop",
     f"ip daddr @{DOH_SET} meta l4proto {{ tcp, udp }} th dport 443 drop",
@@ -295,7 +298,8 @@ def _forward_chains(config: Config, zones: list[_Zone]) -> list[Chain]:
             between: tuple[str, ...] = (REJECT,)
         else:
             out_class, in_class = _opd_classes(config, zone) if zone.kind == "opd" else ((), ())
-            outbound = (*bypass, *out_class, f"{up} accept")
+            stray = (STRAY_TCP,) if zone.kind == "opd" else ()
+            outbound = (*bypass, *stray, *out_class, f"{up} accept")
             inbound = (*in_class, f"ct state established,related {down} accept")
             between = ("accept",)
             if zone.kind != "management":

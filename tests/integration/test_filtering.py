@@ -21,7 +21,7 @@ import pytest
 from netctl.protocol import ApiError
 from simpul.config.model import SHIPPED_CATEGORIES
 from simpul.lab.topology import LAB_SITES
-from tests.integration.helpers import LabHandle, lab_data, ns_run
+from tests.integration.helpers import LabHandle, http_code, lab_data, ns_run
 
 YOUTUBE = LAB_SITES["www.youtube.com"][0]
 VIU = LAB_SITES["viu.com"][0]
@@ -275,3 +275,81 @@ def test_queries_are_counted_per_group_and_category(lab: LabHandle) -> None:
             "SELECT grp, category, action, queries FROM dns_counts WHERE grp = 'opd:disdik'"
         ).fetchall()
     assert rows and all(q > 0 for *_, q in rows)
+
+
+SLOW_READER = """
+import json, socket, sys, time
+host, until = sys.argv[1], float(sys.argv[2])
+sock = socket.socket()
+sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+sock.connect((socket.gethostbyname(host), 80))
+sock.sendall(f"GET /bytes/100000000 HTTP/1.1\\r\\nHost: {host}\\r\\n\\r\\n".encode())
+sock.settimeout(0.5)
+first = last = error = None
+while time.time() < until:
+    try:
+        data = sock.recv(2048)
+    except TimeoutError:
+        continue
+    except OSError as exc:
+        error = str(exc)
+        break
+    if not data:
+        break
+    first = first or time.time()
+    last = time.time()
+    time.sleep(0.05)
+print(json.dumps({"first": first, "last": last, "error": error}))
+"""
+
+
+def test_walled_garden_by_name_opens_after_the_dns_answer(
+    lab: LabHandle, tmp_path: Path, restore: None
+) -> None:
+    news = LAB_SITES["merantikab.go.id"][0]
+    data = lab_data()
+    data["portal"]["walled_garden"] = []
+    data["portal"]["walled_garden_names"] = ["merantikab.go.id"]
+    reconfigure(lab, tmp_path, data)
+    lab.nft("flush", "set", "inet", "simpul", "walled_garden_learned")
+    phone = lab.ns("hs-1")
+    # Not yet asked by name: the address is captive like any other (sent to the portal).
+    assert http_code(phone, f"http://{news}/") == "302"
+    assert addresses(dig(lab, "hs-1", "merantikab.go.id")) == [news]
+    learned = lab.nft("list", "set", "inet", "simpul", "walled_garden_learned").stdout
+    assert news in learned and "expires" in learned
+    assert http_code(phone, "http://merantikab.go.id/") == "200"
+    # Other names stay captive.
+    assert addresses(dig(lab, "hs-1", "example.org")) == [LAB_SITES["example.org"][0]]
+    assert http_code(phone, "http://example.org/") == "302"
+
+
+def test_flows_are_cut_when_a_window_starts(lab: LabHandle, tmp_path: Path, restore: None) -> None:
+    now = now_wib()
+    start = (now + timedelta(minutes=1)).replace(second=0, microsecond=0)
+    if (start - now).total_seconds() < 20:
+        start += timedelta(minutes=1)
+    window = {
+        "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+        "start": start.strftime("%H:%M"),
+        "end": (start + timedelta(hours=1)).strftime("%H:%M"),
+    }
+    reconfigure(lab, tmp_path, with_schedule([window]))
+    # A slow, steady download from a video site, allowed until the window starts: the reader
+    # notes when its last bytes came.
+    until = start.timestamp() + 10
+    reader = subprocess.Popen(
+        ["ip", "netns", "exec", lab.ns("opd-disdik"), sys.executable, "-c", SLOW_READER,
+         "www.youtube.com", str(until)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    out, _ = reader.communicate(timeout=until - time.time() + 20)
+    result = json.loads(out)
+    edge = start.timestamp()
+    # Flowing right up to the edge, then nothing: its conntrack entry is gone, the server's
+    # packets are dropped and the client's next one is reset (stray TCP).
+    assert result["first"] < edge - 5, result
+    assert edge - 2 < result["last"] < edge + 3, result
+    assert addresses(dig(lab, "opd-disdik", "www.youtube.com")) == [
+        lab.lab.plan.host("opd-disdik").resolver
+    ]

@@ -140,6 +140,7 @@ DNS = "meta l4proto { tcp, udp } th dport 53 accept"
 ESTABLISHED = "ct state established,related accept"
 PORTAL = "tcp dport { 80, 443 } accept"  # the captive portal on the gateway (default ports)
 TCP_RESET = "meta l4proto tcp reject with tcp reset"
+STRAY_TCP = "ct state new tcp flags & (syn | rst | ack) != syn reject with tcp reset"
 GARDEN = ("198.51.100.10/32", "203.0.113.0/24")
 PREROUTING_NAT = "type nat hook prerouting priority dstnat; policy accept;"
 OPDS = ("opd-dinkes", "opd-bkpsdm", "opd-setda", "opd-bappeda")
@@ -606,9 +607,11 @@ def test_client_classes_are_picked_only_in_hotspot_chains() -> None:
         assert chain(ZONES[interface][2]).rules.index(PICK_DOWN_CLASS) == 0
 
 
-def test_tcp_reset_only_in_hotspot_from_chains() -> None:
+def test_tcp_reset_only_in_hotspot_and_opd_from_chains() -> None:
     holders = [c.name for c in RULESET.chains for r in c.rules if "tcp reset" in r]
-    assert sorted(holders) == sorted(ZONES[i][1] for i in HOTSPOTS)
+    assert sorted(holders) == sorted(ZONES[i][1] for i in (*HOTSPOTS, *OPDS))
+    for interface in OPDS:  # OPDs reset only TCP that starts mid-stream
+        assert [r for r in chain(ZONES[interface][1]).rules if "tcp reset" in r] == [STRAY_TCP]
     for interface in HOTSPOTS:  # the reset comes after every accept, right before the reject
         assert chain(ZONES[interface][1]).rules[-2:] == (TCP_RESET, REJECT)
 
@@ -663,7 +666,7 @@ def test_learned_addresses_are_matched_right_after_the_configured_garden() -> No
 def test_non_hotspot_from_chain_counts_and_accepts(interface: str) -> None:
     """OPDs drop the filtering bypasses first; management and remote sites just count."""
     _, from_chain, _, key = ZONES[interface]
-    bypass = BYPASS if interface in OPDS else ()
+    bypass = (*BYPASS, STRAY_TCP) if interface in OPDS else ()
     assert chain(from_chain).rules == (*bypass, f'counter name "{key}_up" accept')
 
 
@@ -727,6 +730,7 @@ def test_opd_service_rule_follows_config() -> None:
     assert chain("between_opd_dinas_kesehatan", ruleset).rules == (ESTABLISHED, REJECT)
     assert chain("from_opd_bappeda", ruleset).rules == (
         *BYPASS,
+        STRAY_TCP,
         'counter name "opd_bappeda_up" accept',
     )
 
@@ -2151,7 +2155,8 @@ def test_meranti_counts() -> None:
     # between_: established, reject (+ the shared-service rule when sharing)
     # + sharing the uplinks (every meranti OPD has a guarantee): the OPD's class and the
     # conference class, in from_ and to_
-    opd = 3 + 2 + 2 + 4
+    # + the stray-TCP reset in from_ (a flow cut at a window's start stays cut)
+    opd = 3 + 2 + 2 + 4 + 1
     # from_: block, DoT drop, DoH drop, allow, class, authorized, walled garden, learned
     # garden, tcp reset, reject; to_: class, authorized, allowed (mark), garden, learned garden,
     # drop; between_: reject
@@ -2171,7 +2176,9 @@ def test_meranti_counts() -> None:
     # the walled garden by name: 2 more rules per hotspot site (the learned set's accept in
     # its from_ and its to_ chain) and 1 in all (the learned set's return in captive_redirect,
     # the one chain every site shares): 297 + 2 * 10 + 1
-    assert stats["rules"] == before_garden_names + 2 * sites + 1 == 318
+    assert before_garden_names + 2 * sites + 1 == 318
+    # one stray-TCP reset per OPD
+    assert stats["rules"] == 318 + opds == 325
     assert stats["counters"] == 2 * zones
     assert stats["clients"] == 0
     forward = chain("forward", rendered.ruleset)
@@ -2193,7 +2200,7 @@ def test_ruleset_grows_linearly_with_opds(shared: tuple[str, ...]) -> None:
         counts.append((extra, stats["chains"], stats["rules"], stats["counters"], hot, internal))
     # from_: DoT drop, DoH drop, count+accept; to_: established, drop;
     # between_: established, [services], reject. (The DNS redirect grows by an element.)
-    rules_per_opd = 3 + 2 + (3 if shared else 2)
+    rules_per_opd = 4 + 2 + (3 if shared else 2)  # from_ also resets stray TCP
     zero = counts[0]
     for extra, chains, rules, counters, hot, internal in counts:
         assert chains == zero[1] + 3 * extra  # from_, to_, between_
