@@ -14,7 +14,7 @@ import time
 import traceback
 from collections.abc import Callable
 
-from bench import bench_authorize, bench_dns, bench_forward, bench_portal
+from bench import bench_authorize, bench_dns, bench_forward, bench_matcher, bench_portal
 from bench.harness import Result, table, write_json
 
 REGISTRY: dict[str, Callable[[], list[Result]]] = {
@@ -24,6 +24,7 @@ REGISTRY: dict[str, Callable[[], list[Result]]] = {
     "storm": bench_portal.storm_run,
     "grant": bench_portal.grant_run,
     "dns": bench_dns.run,
+    "matcher": bench_matcher.run,
 }
 
 

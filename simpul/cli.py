@@ -417,6 +417,49 @@ def dns_explain(
         console.print(f"  -> {line}", highlight=False)
 
 
+def default_dns_db() -> str:
+    """$SIMPUL_DNS_DB, else the node's front-end database, else the running lab's."""
+    if "SIMPUL_DNS_DB" in os.environ:
+        return os.environ["SIMPUL_DNS_DB"]
+    node = "/var/lib/simpul/netd/dnsd/dns.db"
+    lab = _lab_paths().root / "netd" / "dnsd" / "dns.db"
+    return str(lab) if not os.path.exists(node) and lab.exists() else node
+
+
+@dns_group.command("stats")
+@click.option("--dns-db", default=default_dns_db, show_default="node or lab", help="counts file")
+@click.option("--from", "since", help="first day (YYYY-MM-DD; default: today)")
+@click.option("--to", "until", help="last day (YYYY-MM-DD; default: the first)")
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+def dns_stats(dns_db: str, since: str | None, until: str | None, as_json: bool) -> None:
+    """Queries allowed and blocked per group and category (what reports are made of)."""
+    import sqlite3
+    from datetime import date
+
+    try:
+        first = date.fromisoformat(since) if since else date.today()
+        last = date.fromisoformat(until) if until else first
+    except ValueError:
+        _fail("days are YYYY-MM-DD")
+    if not os.path.exists(dns_db):
+        _fail(f"no DNS counts at {dns_db}: is the front end running?")
+    with sqlite3.connect(f"file:{dns_db}?mode=ro", uri=True) as db:
+        rows = db.execute(
+            "SELECT grp, category, SUM(CASE WHEN action = 'allow' THEN queries ELSE 0 END), "
+            "SUM(CASE WHEN action = 'block' THEN queries ELSE 0 END) FROM dns_counts "
+            "WHERE day BETWEEN ? AND ? GROUP BY grp, category ORDER BY grp, category",
+            (first.isoformat(), last.isoformat()),
+        ).fetchall()
+    if as_json:
+        keys = ("group", "category", "allowed", "blocked")
+        click.echo(json.dumps([dict(zip(keys, row, strict=True)) for row in rows], indent=1))
+        return
+    table = Table("group", "category", "allowed", "blocked", title=f"DNS {first} – {last}")
+    for grp, category, allowed, blocked in rows:
+        table.add_row(grp, category, f"{allowed:,}", f"{blocked:,}")
+    console.print(table)
+
+
 @dns_group.command("lists")
 @click.option("--config", "draft", type=click.Path(dir_okay=False), help="a draft config file")
 @click.option("--lists-dir", type=click.Path(file_okay=False), help="another lists directory")

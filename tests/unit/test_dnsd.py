@@ -400,3 +400,58 @@ def run_with_portal(
             await scenario(front)
 
     asyncio.run(main())
+
+
+def test_query_logs_only_where_a_policy_asks_and_only_for_its_days(tmp_path: Path) -> None:
+    from netctl.dnsd import Stats
+    from simpul.filtering.policy import Verdict
+
+    stats = Stats(str(tmp_path / "dns.db"))
+    verdict = Verdict("block", "rule", "opd:disdik", "pendidikan", rule=2)
+    day = 86400.0
+    stats.record(10 * day, "opd:disdik", "10.20.2.50", "youtube.com", 1, verdict)
+    stats.record(10 * day, "hotspot:rtm-lam", "10.40.1.50", "youtube.com", 1, verdict)
+    stats.record(16 * day, "opd:disdik", "10.20.2.50", "viu.com", 1, verdict)
+    stats.flush()
+    # disdik keeps 7 days; a group without a setting keeps nothing.
+    assert stats.purge({"opd:disdik": 7}, now=18 * day) == 2
+    rows = stats.db.execute("SELECT grp, name FROM query_log").fetchall()
+    assert rows == [("opd:disdik", "viu.com")]
+    stats.close()
+
+
+def test_log_days_come_from_the_policies() -> None:
+    from netctl.dnsd import load
+
+    data = config_to_data(load_config_file(str(ROOT / "examples" / "lab.yaml")))
+    for policy in data["policies"]:
+        if policy["name"] == "pendidikan":
+            policy["query_log_days"] = 14
+    loaded = load(parse_config(data))
+    assert loaded.log_days == {"opd:disdik": 14}
+
+
+def test_dns_stats_reports_per_group_and_category(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from netctl.dnsd import Stats
+    from simpul.cli import main
+    from simpul.filtering.policy import ListHit, Verdict
+
+    stats = Stats(str(tmp_path / "dns.db"))
+    video = ListHit("streaming-video", "streaming-video", "youtube.com")
+    for _ in range(3):
+        stats.count("2026-11-26", "opd:disdik", Verdict("block", "rule", "opd:disdik", hit=video))
+    stats.count("2026-11-26", "opd:disdik", Verdict("allow", "default", "opd:disdik"))
+    stats.count("2026-11-25", "opd:disdik", Verdict("allow", "default", "opd:disdik"))
+    stats.close()
+    runner = CliRunner()
+    args = ["dns", "stats", "--dns-db", str(tmp_path / "dns.db"), "--from", "2026-11-26", "--json"]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == [
+        {"group": "opd:disdik", "category": "-", "allowed": 1, "blocked": 0},
+        {"group": "opd:disdik", "category": "streaming-video", "allowed": 0, "blocked": 3},
+    ]
+    bad = runner.invoke(main, ["dns", "stats", "--dns-db", str(tmp_path / "dns.db"), "--from", "x"])
+    assert bad.exit_code == 1 and "YYYY-MM-DD" in bad.output

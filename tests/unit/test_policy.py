@@ -244,3 +244,21 @@ def test_bad_policies_are_refused_with_their_place(change: dict, message: str) -
     with pytest.raises(ConfigError, match=message) as caught:
         parse_config(data)
     assert "policies[0].rules[0]" in caught.value.render()
+
+
+def test_overnight_windows_explain_across_midnight() -> None:
+    data = config_to_data(LAB)
+    data["schedules"].append(
+        {"name": "malam", "windows": [{"days": ["fri"], "start": "22:00", "end": "05:00"}]}
+    )
+    for policy in data["policies"]:
+        if policy["name"] == "pegawai-kominfo":
+            policy["rules"].append({"categories": ["streaming-video"], "schedule": "malam"})
+    config = parse_config(data)
+    eng = engine(config)
+    group = group_named(config, "opd", "diskominfo")
+    saturday_early = eng.decide(group, "youtube.com", at("2026-11-28T03:00"))
+    assert saturday_early.blocked and saturday_early.window == "fri 22:00-05:00"
+    assert saturday_early.until == at("2026-11-28T05:00")
+    friday_evening = eng.decide(group, "youtube.com", at("2026-11-27T21:59"))
+    assert not friday_evening.blocked and friday_evening.until == at("2026-11-27T22:00")
