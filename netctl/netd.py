@@ -47,7 +47,7 @@ from netctl.libnft import NftError
 from netctl.protocol import DEFAULT_SOCKET, MAX_LINE, encode
 from netctl.render import Client, build_ruleset
 from netctl.resolver import render_unbound, unbound_command
-from simpul import __version__, phones, vouchers
+from simpul import __version__, phones, pseudonyms, vouchers
 from simpul.config import ConfigError
 from simpul.filtering.addresses import AddressListError, doh_networks
 from simpul.filtering.engine import check_lists
@@ -113,6 +113,7 @@ class Netd:
         self.cut_connections = cut_connections
         self.shaper = shaper
         self.secret = _node_secret(os.path.join(state_dir, "node.key"))
+        store.pseudonymize = lambda mac: pseudonyms.device(self.secret, mac)
         self._next_purge = 0.0
         self._config_cache: tuple[int, Any] | None = None
         self._to_forget: queue.SimpleQueue[str] = queue.SimpleQueue()

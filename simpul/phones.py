@@ -6,9 +6,9 @@ and reports never hold the number itself.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
+
+from simpul.pseudonyms import keyed
 
 _DIGITS = re.compile(r"[\s().-]")
 
@@ -35,7 +35,7 @@ def normalize(text: str) -> str:
 
 def pseudonym(secret: bytes, e164: str) -> str:
     """A stable, keyed pseudonym of a number (the number cannot be read back from it)."""
-    return hmac.new(secret, e164.encode(), hashlib.sha256).hexdigest()[:20]
+    return keyed(secret, e164)
 
 
 def masked(e164: str) -> str:

@@ -11,7 +11,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -170,6 +170,9 @@ class Store:
     def __init__(self, path: str, *, clock: Any = time.time) -> None:
         self.path = path
         self._clock = clock
+        # How a device's MAC appears in the audit log (netd sets a keyed pseudonym, UU 27/2022:
+        # the log outlives the sessions, whose own MACs are deleted after the retention).
+        self.pseudonymize: Callable[[str], str] = lambda mac: mac
         directory = os.path.dirname(os.path.abspath(path))
         os.makedirs(directory, exist_ok=True)
         self.db = sqlite3.connect(path, timeout=10, isolation_level=None)
@@ -373,7 +376,7 @@ class Store:
                 "credential) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (mac, ip, site, method, now, now + duration_s, class_id, credential),
             )
-            self._audit(db, actor, "client.allow", {"mac": mac, "ip": ip, "site": site})
+            self._audit(db, actor, "client.allow", {"device": self.pseudonymize(mac), "site": site})
             session_id = cursor.lastrowid
         assert session_id is not None
         return Session(
@@ -526,7 +529,9 @@ class Store:
                 (self._clock(), reason, mac, ip),
             )
             if cursor.rowcount:
-                self._audit(db, actor, "client.deny", {"mac": mac, "ip": ip, "reason": reason})
+                self._audit(
+                    db, actor, "client.deny", {"device": self.pseudonymize(mac), "reason": reason}
+                )
         return cursor.rowcount > 0
 
     def expire_sessions(self) -> list[Session]:

@@ -26,6 +26,7 @@ from netctl.libnft import NftError
 from netctl.netd import READ_METHODS, Netd, RequestError, Server
 from netctl.protocol import encode
 from netctl.render import Client, LiveState, Rendered, build_ruleset, render
+from simpul import pseudonyms
 from simpul.config import Config, config_to_data, load_config_file, parse_config
 from simpul.filtering.addresses import doh_networks
 from simpul.store import FIRST_CLASS_ID, Store
@@ -528,7 +529,11 @@ def test_logout_ends_the_session_of_that_ip(
     assert kernel.calls == [("deauthorize", (Client(MAC, IP, 0),))]
     entry = store.audit_log(1)[0]
     assert (entry["actor"], entry["action"]) == ("portal", "client.deny")
-    assert json.loads(entry["detail"]) == {"mac": MAC, "ip": IP, "reason": "logout"}
+    # The audit log outlives sessions: it names the device by its keyed pseudonym only.
+    device = pseudonyms.device(netd.secret, MAC)
+    assert json.loads(entry["detail"]) == {"device": device, "reason": "logout"}
+    assert MAC not in entry["detail"] and IP not in entry["detail"]
+    assert device.startswith("dev-") and len(device) == 16
 
 
 def test_logout_reason_is_always_logout(netd: Netd, store: Store) -> None:
@@ -1561,7 +1566,8 @@ def test_housekeeping_ends_idle_sessions(
     ]
     assert sorted(shaper.called("remove_client")) == sorted(classes_of(0x10) + classes_of(0x12))
     denied = [json.loads(r["detail"]) for r in store.audit_log(2)]
-    assert [(d["ip"], d["reason"]) for d in denied] == [(CIK_PUAN_IP, "idle"), (IP, "idle")]
+    devices = [pseudonyms.device(netd.secret, m) for m in ("02:5e:00:01:01:03", MAC)]
+    assert [(d["device"], d["reason"]) for d in denied] == [(dev, "idle") for dev in devices]
     kernel.calls.clear()
     netd.housekeeping()  # nothing more to end
     assert kernel.called("deauthorize") == []
