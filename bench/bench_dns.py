@@ -499,7 +499,8 @@ class Stack:
 def stack(data: Data, profile: bool = False) -> Iterator[Stack]:
     """Start the stand-in, Unbound, dnsd and the peer, check that they answer alike; always
     stop them afterwards."""
-    from netctl.dnsd import listen_addresses, render_dnsd_config
+    from netctl.dns_child import render_dnsd_config
+    from netctl.dnsd import listen_addresses
     from netctl.resolver import render_unbound
     from simpul.config import load_config_file
 

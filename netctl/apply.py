@@ -153,6 +153,12 @@ class Kernel:
         if addresses:
             self.nft.run(learned_commands(addresses, ttl_s))
 
+    def forget_garden(self, addresses: Iterable[str]) -> None:
+        """Take learned walled-garden addresses out (NftError if one is not there)."""
+        addresses = list(addresses)
+        if addresses:
+            self.nft.run(learned_commands(addresses, 0, verb="delete"))
+
     def deauthorize(self, clients: Iterable[Client]) -> None:
         """Remove clients; ones already gone (expired in the kernel) are ignored."""
         for client in clients:

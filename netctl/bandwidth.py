@@ -6,6 +6,15 @@ Downloads leave through each OPD's own LAN device, so to share one downlink thos
 their egress to one IFB device (`DOWN_IFB`) whose HTB holds every OPD's download class. Each OPD
 class is guaranteed its `bandwidth` and may borrow up to its `bandwidth_cap` (default: the whole
 link) when others are idle; conferencing has its own class with priority.
+
+Everything leaving an OPD LAN device goes through the IFB, also traffic that never crossed an
+uplink: OPD to OPD (shared services), management to OPD, the gateway's own DNS answers, block
+page and DHCP. Only what nftables classified goes into the shared class `1:1` (sized by the
+downlink): the OPD and conferencing priorities are set in the `to_opd_*` chains, which only
+uplink-to-OPD traffic reaches. Anything else lands in the IFB's default `1:3`, beside `1:1`,
+unlimited (`netctl.netlink.Shaper.ensure_ifb`). So does the download of an OPD with neither a
+guarantee nor a cap while others share: it is neither classified nor limited, and the shaped
+OPDs' classes do not see it (their shares are of `1:1` only).
 """
 
 from __future__ import annotations

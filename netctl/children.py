@@ -109,7 +109,10 @@ class Child:
         pid = self.pid
         if changed and pid is not None and self.reload_signal is not None:
             log.info("%s: configuration changed, reloading", self.name)
-            os.kill(pid, self.reload_signal)
+            try:
+                os.kill(pid, self.reload_signal)
+            except ProcessLookupError:  # it died just now: `watch` starts it again
+                log.warning("%s: gone before it could reload", self.name)
         elif changed and pid is not None:
             log.info("%s: configuration changed, restarting", self.name)
             self.stop()

@@ -8,7 +8,7 @@ so they expire when the verdict could change. Verdicts are never cached: only th
 membership is, which is the same for every asker.
 
 It runs unprivileged (netd starts it with only CAP_NET_BIND_SERVICE), reads a JSON file netd
-renders (`render_dnsd_config`), reloads it on SIGHUP without stopping to answer, keeps its own
+renders (`netctl.dns_child`), reloads it on SIGHUP without stopping to answer, keeps its own
 SQLite file of per-group, per-category counters and optional query logs, and answers
 `explain`/`status` on a Unix socket for the block page, the CLI and the admin console.
 """
@@ -22,11 +22,8 @@ import gc
 import json
 import logging
 import os
-import pwd
 import signal
-import socket
 import sqlite3
-import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -36,70 +33,41 @@ from ipaddress import IPv4Address, ip_address
 from typing import Any
 
 from netctl import dnswire
+from netctl.dns_stats import Stats
+from netctl.dns_transport import (
+    UdpSocket,
+    Upstream,
+    tcp_socket,
+    udp_socket,
+    upstream_tcp,
+)
 from netctl.protocol import ApiError, NetdClient, encode
-from simpul.config.load import config_to_data, parse_config
+from simpul.config.load import parse_config
 from simpul.config.model import Config
 from simpul.filtering.engine import LoadedList, build_engine, load_lists
-from simpul.filtering.policy import Group, PolicyEngine, Verdict, group_of
+from simpul.filtering.policy import (
+    Group,
+    PolicyEngine,
+    Verdict,
+    group_of,
+    matches_pattern_list,
+)
+from simpul.filtering.schedule import parse_moment
 
 log = logging.getLogger("simpul.dnsd")
 
-UPSTREAM_TIMEOUT_S = 4.0
 TCP_IDLE_S = 10.0
 MAX_TCP_CLIENTS = 256
 FLUSH_INTERVAL_S = 10.0
-MAX_CUT_ADDRESSES = 4096  # per edge and subnet
+MAX_CUT_NAMES = 4096  # per edge and group
+MAX_OPENED = 65_536
 ANSWER_CACHE_SIZE = 20_000
+LIST_CHECK_INTERVAL_S = 60.0  # how often list files are checked for a refresh
 ANSWER_CACHE_MAX_TTL_S = 3600
 GARDEN_GRACE_S = 30  # a learned garden address outlives its DNS answer a little
+
+
 # The sections the front end needs: never secrets (RADIUS, OTP tokens) or admins.
-SECTIONS = (
-    "node", "uplinks", "zones", "opds", "services", "hotspot_sites", "remote_sites",
-    "policies", "schedules", "filtering", "qos",
-)  # fmt: skip
-
-
-def render_dnsd_config(
-    config: Config,
-    *,
-    db: str,
-    control: str,
-    pid_file: str,
-    port: int = 53,
-    netd_socket: str | None = None,
-) -> str:
-    """The JSON file netd writes for dnsd: the sections it needs, where its files are, and
-    netd's socket (to open walled-garden addresses and cut flows at schedule edges)."""
-    data = config_to_data(config)
-    return json.dumps(
-        {
-            "config": {
-                **{k: data[k] for k in SECTIONS},
-                # The walled garden's names; never the OTP token or the RADIUS secret.
-                "portal": {k: v for k, v in data["portal"].items() if k not in ("otp", "radius")},
-            },
-            "netd_socket": netd_socket,
-            "port": port,
-            "db": db,
-            "control": control,
-            "pid_file": pid_file,
-        },
-        indent=1,
-        sort_keys=True,
-    )
-
-
-def dnsd_command(conf_path: str, user: str) -> list[str]:
-    """The argv that runs the front end as `user` with only the right to bind port 53."""
-    gid = pwd.getpwnam(user).pw_gid
-    return [
-        "setpriv", f"--reuid={user}", f"--regid={gid}", "--clear-groups",
-        "--inh-caps=-all,+net_bind_service", "--ambient-caps=-all,+net_bind_service",
-        "--bounding-set=-all,+net_bind_service",
-        sys.executable, "-m", "netctl.dnsd", "--config", conf_path,
-    ]  # fmt: skip
-
-
 def listen_addresses(config: Config) -> list[str]:
     """The gateway's own address in every zone, and loopback."""
     addresses = [config.zones.management.address.ip]
@@ -114,202 +82,6 @@ def block_address(config: Config, group: Group) -> IPv4Address | None:
     if group.kind == "opd" and group.slug:
         return config.opd(group.slug).gateway_address.ip
     return None
-
-
-# -- statistics --------------------------------------------------------------------------------
-
-STATS_SCHEMA = """
-CREATE TABLE IF NOT EXISTS dns_counts (
-    day TEXT NOT NULL, grp TEXT NOT NULL, category TEXT NOT NULL, action TEXT NOT NULL,
-    queries INTEGER NOT NULL, PRIMARY KEY (day, grp, category, action)
-);
-CREATE TABLE IF NOT EXISTS query_log (
-    ts REAL NOT NULL, grp TEXT NOT NULL, client TEXT NOT NULL, name TEXT NOT NULL,
-    qtype INTEGER NOT NULL, action TEXT NOT NULL, category TEXT NOT NULL, reason TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS query_log_ts ON query_log (ts);
-"""
-
-
-class Stats:
-    """Counters per (day, group, category, action) and per-client query logs, flushed to SQLite
-    every few seconds (a crash loses at most that much)."""
-
-    def __init__(self, path: str) -> None:
-        self.db = sqlite3.connect(path, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(STATS_SCHEMA)
-        self.counts: dict[tuple[str, str, str, str], int] = {}
-        self.log: list[tuple[float, str, str, str, int, str, str, str]] = []
-
-    def count(self, day: str, group: str, verdict: Verdict) -> None:
-        """Count one answered query."""
-        key = (day, group, verdict.category or "-", verdict.action)
-        self.counts[key] = self.counts.get(key, 0) + 1
-
-    def record(
-        self, ts: float, group: str, client: str, name: str, qtype: int, verdict: Verdict
-    ) -> None:
-        """Keep one query in the per-client log."""
-        self.log.append(
-            (ts, group, client, name, qtype, verdict.action, verdict.category or "-",
-             verdict.reason)
-        )  # fmt: skip
-
-    def flush(self) -> None:
-        """Write what was counted since the last flush, in one transaction."""
-        if not self.counts and not self.log:
-            return
-        counts, self.counts = self.counts, {}
-        entries, self.log = self.log, []
-        with self.db:
-            self.db.execute("BEGIN")
-            self.db.executemany(
-                "INSERT INTO dns_counts VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE "
-                "SET queries = queries + excluded.queries",
-                [(*k, n) for k, n in counts.items()],
-            )
-            self.db.executemany("INSERT INTO query_log VALUES (?, ?, ?, ?, ?, ?, ?, ?)", entries)
-
-    def purge(self, keep_days: dict[str, int], now: float) -> int:
-        """Drop query-log entries older than each group's retention (0: drop all)."""
-        removed = 0
-        with self.db:
-            groups = [g for (g,) in self.db.execute("SELECT DISTINCT grp FROM query_log")]
-            for grp in groups:
-                cutoff = now - keep_days.get(grp, 0) * 86400
-                removed += self.db.execute(
-                    "DELETE FROM query_log WHERE grp = ? AND ts < ?", (grp, cutoff)
-                ).rowcount
-        return removed
-
-    def close(self) -> None:
-        """Flush and close."""
-        self.flush()
-        self.db.close()
-
-
-# -- sockets -----------------------------------------------------------------------------------
-
-READ_BATCH = 64  # datagrams read per wake-up: one event-loop pass per packet is the cost
-
-
-class UdpSocket:
-    """A non-blocking UDP socket read in batches from the event loop (asyncio's datagram
-    transport costs a loop pass per packet, which dominates a DNS server written in Python)."""
-
-    def __init__(
-        self, sock: socket.socket, received: Callable[[bytes, Any, UdpSocket], None]
-    ) -> None:
-        self.sock = sock
-        self.received = received
-        self.dropped = 0
-        self._loop = asyncio.get_running_loop()
-        self._loop.add_reader(sock.fileno(), self._readable)
-
-    def _readable(self) -> None:
-        recvfrom = self.sock.recvfrom
-        for _ in range(READ_BATCH):
-            try:
-                data, addr = recvfrom(65535)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:  # e.g. ICMP unreachable reported on a connected socket
-                continue
-            try:
-                self.received(data, addr, self)
-            except Exception:  # one bad packet must not stop the server
-                log.exception("packet from %s failed", addr)
-
-    def sendto(self, data: bytes, addr: Any) -> None:
-        """Send now; a full socket buffer drops the answer (the client asks again)."""
-        try:
-            self.sock.sendto(data, addr)
-        except OSError:
-            self.dropped += 1
-
-    def close(self) -> None:
-        """Stop reading and close."""
-        self._loop.remove_reader(self.sock.fileno())
-        self.sock.close()
-
-
-# -- upstream ----------------------------------------------------------------------------------
-
-
-class Upstream:
-    """UDP to the gateway's Unbound: queries get fresh ids, answers go to their callbacks."""
-
-    def __init__(self) -> None:
-        self.socket: UdpSocket | None = None
-        self.pending: dict[int, tuple[int, float, Callable[[bytes | None], None]]] = {}
-        self._next = int.from_bytes(os.urandom(2), "big")
-
-    def connect(self, address: tuple[str, int]) -> None:
-        """Open the socket to Unbound (call from the event loop)."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-        sock.connect(address)
-        sock.setblocking(False)
-        self.socket = UdpSocket(sock, self.received)
-
-    def send(self, packet: bytes, done: Callable[[bytes | None], None]) -> None:
-        """Forward `packet`; `done` gets the answer (original id restored) or None on timeout."""
-        if self.socket is None or len(self.pending) >= 60_000:
-            done(None)
-            return
-        while self._next in self.pending:
-            self._next = (self._next + 1) & 0xFFFF
-        new_id, self._next = self._next, (self._next + 1) & 0xFFFF
-        original = dnswire.packet_id(packet)
-        self.pending[new_id] = (original, time.monotonic() + UPSTREAM_TIMEOUT_S, done)
-        try:
-            self.socket.sock.send(dnswire.with_id(packet, new_id))
-        except OSError:
-            self.pending.pop(new_id)
-            done(None)
-
-    def received(self, data: bytes, _addr: Any, _sock: UdpSocket) -> None:
-        """An answer from Unbound."""
-        try:
-            entry = self.pending.pop(dnswire.packet_id(data), None)
-        except dnswire.DnsFormatError:
-            return
-        if entry is not None:
-            entry[2](dnswire.with_id(data, entry[0]))
-
-    def close(self) -> None:
-        """Close the socket."""
-        if self.socket is not None:
-            self.socket.close()
-            self.socket = None
-
-    def expire(self, now: float) -> None:
-        """Give up on queries Unbound did not answer in time (the client gets SERVFAIL)."""
-        late = [i for i, (_, deadline, _) in self.pending.items() if deadline < now]
-        for i in late:
-            self.pending.pop(i)[2](None)
-
-
-async def upstream_tcp(address: tuple[str, int], packet: bytes) -> bytes | None:
-    """One query over TCP to Unbound (for TCP clients); None on failure."""
-    try:
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(*address), UPSTREAM_TIMEOUT_S
-        )
-    except (OSError, TimeoutError):
-        return None
-    try:
-        writer.write(dnswire.tcp_frame(packet))
-        size = int.from_bytes(
-            await asyncio.wait_for(reader.readexactly(2), UPSTREAM_TIMEOUT_S), "big"
-        )
-        return await asyncio.wait_for(reader.readexactly(size), UPSTREAM_TIMEOUT_S)
-    except (OSError, TimeoutError, asyncio.IncompleteReadError):
-        return None
-    finally:
-        writer.close()
 
 
 # -- the front end -----------------------------------------------------------------------------
@@ -406,17 +178,10 @@ class NetdLink:
 
 
 def _cache_key(query: dnswire.Query, packet: bytes) -> bytes:
-    """What makes Unbound's answer differ: the question as sent (case included), RD and CD,
-    and whether the asker speaks EDNS with DNSSEC."""
-    flags = (query.flags & 0x0110) | (0x8000 if query.do else 0) | (0x4000 if query.edns else 0)
+    """What makes Unbound's answer differ: the question as sent (case included), RD, AD and
+    CD, and whether the asker speaks EDNS with DNSSEC."""
+    flags = (query.flags & 0x0130) | (0x8000 if query.do else 0) | (0x4000 if query.edns else 0)
     return flags.to_bytes(2, "big") + packet[12 : query.question_end]
-
-
-def _in_garden(name: str, patterns: list[str]) -> bool:
-    return any(
-        name.endswith(p[1:]) if p.startswith("*.") else name == p or name.endswith("." + p)
-        for p in patterns
-    )
 
 
 class Front:
@@ -437,18 +202,25 @@ class Front:
         self.cache_hits = 0
         self._last: tuple[float, datetime, str] = (-1.0, datetime.min, "")
         self.netd: NetdLink | None = None
-        # (edge timestamp, subnet) -> addresses answered for names blocked from that edge on
-        self.cuts: dict[tuple[float, str], set[str]] = {}
+        # (edge timestamp, group) -> names answered before that edge, with their addresses
+        self.cuts: dict[tuple[float, str], tuple[Group, dict[str, set[str]]]] = {}
+        # walled-garden address -> until when netd has it open
+        self.opened: dict[str, float] = {}
 
     def _learn(
-        self, verdict: Verdict, group: Group, name: str, response: bytes
+        self, verdict: Verdict, group: Group, name: str, response: bytes, ttl_left: int | None
     ) -> asyncio.Future[Any] | None:
         """Remember what an allowed answer opens: addresses to cut at the verdict's edge, and
-        walled-garden addresses to open before the answer goes out (returned future)."""
+        walled-garden addresses to open before the answer goes out (returned future).
+
+        The answer is our own Unbound's to this very question (ids and questions are
+        matched), so its A records are the question's CNAME chain, scrubbed by Unbound."""
         if self.netd is None or verdict.blocked or group.kind not in ("opd", "hotspot"):
             return None
         config = self.loaded.config
-        garden = group.kind == "hotspot" and _in_garden(name, config.portal.walled_garden_names)
+        garden = group.kind == "hotspot" and matches_pattern_list(
+            name, config.portal.walled_garden_names
+        )
         cut = verdict.until is not None and group.policy is not None and group.policy.cut_flows
         if not (garden or cut):
             return None
@@ -456,18 +228,49 @@ class Front:
             found = dnswire.answer_addresses(response)
         except dnswire.DnsFormatError:
             return None
-        v4 = [address for _owner, address, _ttl in found if ":" not in address]
+        v4 = sorted({address for _owner, address, _ttl in found if ":" not in address})
         if not v4:
             return None
         if cut and verdict.until is not None:
-            subnet = self.loaded.subnet_of(group)
-            kept = self.cuts.setdefault((verdict.until.timestamp(), subnet), set())
-            if len(kept) < MAX_CUT_ADDRESSES:
-                kept.update(v4)
-        if garden:
-            ttl = max(ttl for _owner, _address, ttl in found)
-            return self.netd.call("garden_learn", addresses=v4, ttl_s=ttl + GARDEN_GRACE_S)
-        return None
+            edge = verdict.until.timestamp()
+            _group, names = self.cuts.setdefault((edge, group.key), (group, {}))
+            if len(names) < MAX_CUT_NAMES:
+                names.setdefault(name, set()).update(v4)
+        if not garden:
+            return None
+        ttl = max(ttl for _owner, _address, ttl in found)
+        if ttl_left is not None:
+            ttl = min(ttl, ttl_left)
+        until = self.clock() + ttl + GARDEN_GRACE_S
+        if all(self.opened.get(a, 0) >= until - GARDEN_GRACE_S for a in v4):
+            return None  # already open for long enough: no call, no waiting
+        for address in v4:
+            self.opened[address] = max(self.opened.get(address, 0), until)
+        if len(self.opened) > MAX_OPENED:
+            now = self.clock()
+            self.opened = {a: t for a, t in self.opened.items() if t > now}
+        return self.netd.call("garden_learn", addresses=v4, ttl_s=ttl + GARDEN_GRACE_S)
+
+    def due_cuts(self, now: float) -> list[tuple[str, list[str]]]:
+        """(subnet, addresses) to cut for edges that have come: only for names the current
+        policy now blocks for that group (a later window may have allowed them again)."""
+        out = []
+        for key in [k for k in self.cuts if k[0] <= now]:
+            group, names = self.cuts.pop(key)
+            moment = datetime.fromtimestamp(now, self.loaded.config.node.zoneinfo)
+            blocked = set()
+            for name, addresses in names.items():
+                if self.loaded.engine.decide(group, name, moment).blocked:
+                    blocked |= addresses
+            if blocked:
+                out.append((self.loaded.subnet_of(group), sorted(blocked)))
+        return out
+
+    def forget_pending(self) -> None:
+        """After a reload: answers and planned cuts were made under the old configuration."""
+        self.cache.clear()
+        self.cuts.clear()
+        self.opened.clear()
 
     def _remember(self, key: bytes, response: bytes) -> None:
         """Keep a positive, untruncated answer of Unbound's for its smallest TTL (answers,
@@ -485,11 +288,6 @@ class Front:
             for old in list(cache)[: ANSWER_CACHE_SIZE // 4]:  # the oldest quarter
                 del cache[old]
         cache[key] = (self.clock() + min(ttl, ANSWER_CACHE_MAX_TTL_S), response)
-
-    def due_cuts(self, now: float) -> list[tuple[str, list[str]]]:
-        """(subnet, addresses) whose edge has come, removed from what is kept."""
-        due = [key for key in self.cuts if key[0] <= now]
-        return [(key[1], sorted(self.cuts.pop(key))) for key in due]
 
     def _finish(
         self, verdict: Verdict, now: datetime, response: bytes | None, query: dnswire.Query,
@@ -572,7 +370,9 @@ class Front:
 
         def deliver(response: bytes | None, age_cap: int | None = None) -> None:
             answer = self._finish(verdict, now, response, query, packet, query.udp_size, age_cap)
-            opening = self._learn(verdict, group, query.qname, response) if response else None
+            opening = (
+                self._learn(verdict, group, query.qname, response, age_cap) if response else None
+            )
             if opening is None:
                 transport.sendto(answer, addr)
             else:  # the client may connect at once: open the garden first
@@ -594,7 +394,7 @@ class Front:
                 self._remember(key, response)
             deliver(response)
 
-        self.upstream.send(packet, done)
+        self.upstream.send(packet, packet[12 : query.question_end], done)
 
     async def handle_tcp_message(self, packet: bytes, client: str) -> bytes | None:
         """Answer one query that came over TCP."""
@@ -609,7 +409,7 @@ class Front:
         response = await upstream_tcp(self.upstream_addr, packet)
         answer = self._finish(verdict, now, response, query, packet, None)
         if response is not None:
-            opening = self._learn(verdict, self.loaded.group(client), query.qname, response)
+            opening = self._learn(verdict, self.loaded.group(client), query.qname, response, None)
             if opening is not None:
                 await opening
         return answer
@@ -649,25 +449,6 @@ class TcpServer:
             writer.close()
 
 
-def _udp_socket(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.setsockopt(socket.SOL_IP, 15, 1)  # IP_FREEBIND: the address may come up later
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-    sock.bind((host, port))
-    sock.setblocking(False)
-    return sock
-
-
-def _tcp_socket(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_IP, 15, 1)
-    sock.bind((host, port))
-    sock.listen(128)
-    sock.setblocking(False)
-    return sock
-
-
 # -- the daemon --------------------------------------------------------------------------------
 
 
@@ -701,8 +482,8 @@ class Daemon:
         tcp = TcpServer(self.front)
         front = self.front
         for host in sorted(wanted - set(self.listeners)):
-            udp = UdpSocket(_udp_socket(host, self.port), front.handle_udp)
-            server = await asyncio.start_server(tcp.handle, sock=_tcp_socket(host, self.port))
+            udp = UdpSocket(udp_socket(host, self.port), front.handle_udp)
+            server = await asyncio.start_server(tcp.handle, sock=tcp_socket(host, self.port))
             self.listeners[host] = (udp, server)
         log.info("answering on %s port %d", ", ".join(sorted(self.listeners)), self.port)
 
@@ -717,14 +498,37 @@ class Daemon:
             self.reload_error = f"{type(exc).__name__}: {exc}"
             log.error("reload refused, keeping the running policy: %s", self.reload_error)
             return
+        old_port = self.loaded.config.filtering.resolver_port
         self.loaded = loaded
         self.reload_error = None
         self.reloads += 1
         _settle()
-        assert self.front is not None
-        self.front.loaded = loaded
+        front = self.front
+        assert front is not None
+        front.loaded = loaded
+        front.forget_pending()
+        port = loaded.config.filtering.resolver_port
+        if port != old_port:
+            self.upstream.connect(("127.0.0.1", port))
+            front.upstream_addr = ("127.0.0.1", port)
+        if settings.get("netd_socket") != self.settings.get("netd_socket"):
+            if front.netd is not None:
+                front.netd.close()
+            front.netd = NetdLink(settings["netd_socket"]) if settings.get("netd_socket") else None
+        self.settings = settings
         await self._listen(asyncio.get_running_loop())
         log.info("reloaded: %d lists", len(loaded.lists))
+
+    def lists_changed(self) -> bool:
+        """Whether a list file changed on disk since it was loaded (a refreshed list)."""
+        for item in self.loaded.lists.values():
+            try:
+                st = os.stat(item.path)
+            except OSError:
+                continue  # gone: the next apply reports it; keep serving what is loaded
+            if (st.st_mtime_ns, st.st_size) != item.stamp:
+                return True
+        return False
 
     def status(self) -> dict[str, Any]:
         """Counts, lists and reload state for the control socket."""
@@ -737,6 +541,10 @@ class Daemon:
             "blocked": front.blocked if front else 0,
             "malformed": front.malformed if front else 0,
             "failed": front.failed if front else 0,
+            "cache_hits": front.cache_hits if front else 0,
+            "cached_answers": len(front.cache) if front else 0,
+            "upstream_mismatched": self.upstream.mismatched,
+            "udp_send_dropped": sum(udp.dropped for udp, _tcp in self.listeners.values()),
             "reloads": self.reloads,
             "reload_error": self.reload_error,
             "warnings": self.loaded.warnings,
@@ -760,11 +568,7 @@ class Daemon:
             raise ValueError("name is required")
         config = self.loaded.config
         at = params.get("at")
-        moment = (
-            datetime.fromisoformat(at).astimezone(config.node.zoneinfo)
-            if at
-            else datetime.now(config.node.zoneinfo)
-        )
+        moment = parse_moment(str(at) if at else None, config.node.zoneinfo)
         group = self.loaded.group(str(params.get("client", "")))
         verdict = self.loaded.engine.decide(group, name, moment)
         return verdict_data(verdict, config)
@@ -797,13 +601,22 @@ class Daemon:
             writer.close()
 
     async def _housekeeping(self, stop: asyncio.Event) -> None:
-        next_flush = next_purge = 0.0
+        next_flush = next_purge = next_stat = 0.0
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1.0)
-            self.upstream.expire(time.monotonic())
             now = time.time()
-            self._cut_due(now)
+            # Each step on its own: one failing must not stop the others or the server.
+            try:
+                self.upstream.expire(time.monotonic())
+                self._cut_due(now)
+                if now >= next_stat:
+                    next_stat = now + LIST_CHECK_INTERVAL_S
+                    if self.lists_changed():
+                        log.info("a list file changed: reloading")
+                        self._schedule_reload()
+            except Exception:
+                log.exception("housekeeping failed")
             if now < next_flush:
                 continue
             next_flush = now + FLUSH_INTERVAL_S
@@ -843,7 +656,7 @@ class Daemon:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(control_path)
             control = await asyncio.start_unix_server(self._control, path=control_path)
-            os.chmod(control_path, 0o666)
+            os.chmod(control_path, 0o660)  # its group: the portal (block page) and root
             loop.add_signal_handler(signal.SIGHUP, self._schedule_reload)
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self._housekeeping(stop))
@@ -904,6 +717,10 @@ def _read_settings(path: str) -> dict[str, Any]:
 
 async def run(args: argparse.Namespace) -> None:
     """Load, then answer until SIGTERM/SIGINT."""
+    # netd sends SIGHUP on every apply; one arriving while the lists load (seconds for a
+    # national list) must not end the process: remember it and reload once serving.
+    hup = []
+    signal.signal(signal.SIGHUP, lambda _sig, _frame: hup.append(True))
     daemon = Daemon(args.config, args.port)
     with open(daemon.settings["pid_file"], "w", encoding="ascii") as handle:
         handle.write(f"{os.getpid()}\n")
@@ -911,6 +728,8 @@ async def run(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    if hup:
+        loop.call_soon(daemon._schedule_reload)
     await daemon.serve(stop)
 
 

@@ -42,7 +42,7 @@ from netctl.clients import (
     parse_minutes,
 )
 from netctl.dhcp import dnsmasq_command, render_dnsmasq
-from netctl.dnsd import dnsd_command, render_dnsd_config
+from netctl.dns_child import dnsd_command, render_dnsd_config, user_ids
 from netctl.libnft import NftError
 from netctl.protocol import DEFAULT_SOCKET, MAX_LINE, encode
 from netctl.render import Client, build_ruleset
@@ -60,10 +60,26 @@ PURGE_INTERVAL_S = 3600.0
 READ_METHODS = frozenset(
     {"ping", "status", "clients", "diff", "counters", "whois", "portal_config"}
 )
+# Only the DNS front end (its own uid) and root may call these; the front end, which parses
+# whatever the network sends, may call nothing else that changes anything.
+DNS_METHODS = frozenset({"garden_learn", "cut_flows"})
 
 
 GARDEN_MIN_TTL_S, GARDEN_MAX_TTL_S = 30, 86_400
+GARDEN_TRACKED = 65_536
 MAX_ADDRESSES = 1024
+
+
+def _openable(config: Any, address: str) -> bool:
+    """Whether a walled-garden answer may be opened: a unicast address outside the node's
+    own networks (whatever a DNS answer says, it never opens the way to the LANs)."""
+    ip = IPv4Address(address)
+    if ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_unspecified:
+        return False
+    zones = config.zones
+    inside = [zones.opd.supernet, zones.hotspot.supernet, zones.remote.supernet]
+    inside.append(zones.management.address.network)
+    return not any(ip in net for net in inside)
 
 
 def _addresses(value: Any) -> list[str]:
@@ -111,6 +127,7 @@ class Netd:
         self._neighbours: netlink.Neighbours | None = None
         self.forget_redirected = forget_redirected
         self.cut_connections = cut_connections
+        self._garden: dict[str, float] = {}  # walled-garden address -> until when it is open
         self.shaper = shaper
         self.secret = _node_secret(os.path.join(state_dir, "node.key"))
         store.pseudonymize = lambda mac: pseudonyms.device(self.secret, mac)
@@ -126,6 +143,7 @@ class Netd:
         self.children: list[Child] = []
         self.dns_dir = os.path.join(state_dir, "dnsd")
         self.dns_user = dns_user
+        self.dns_uid = user_ids(dns_user)[0] if supervise else None
         self.socket_path = socket_path
         if supervise:
             self.children = [
@@ -216,8 +234,7 @@ class Netd:
         """The OPDs' classes on the uplinks and on the shared download IFB (`netctl.bandwidth`)."""
         assert self.shaper is not None
         if bandwidth.DOWN_IFB in planned:
-            self.shaper.ensure_ifb(bandwidth.DOWN_IFB)
-            self.shaper.ensure_root(bandwidth.DOWN_IFB, planned[bandwidth.DOWN_IFB].rate_kbit)
+            self.shaper.ensure_ifb(bandwidth.DOWN_IFB, planned[bandwidth.DOWN_IFB].rate_kbit)
             for device in bandwidth.redirected_devices(config):
                 self.shaper.redirect_egress(device, bandwidth.DOWN_IFB)
         else:
@@ -305,8 +322,7 @@ class Netd:
         """The front end's own directory (its database, pid file and socket), owned by it."""
         os.makedirs(self.dns_dir, mode=0o755, exist_ok=True)
         if os.geteuid() == 0:
-            user = pwd.getpwnam(self.dns_user)
-            os.chown(self.dns_dir, user.pw_uid, user.pw_gid)
+            os.chown(self.dns_dir, *user_ids(self.dns_user))
 
     # -- API methods ---------------------------------------------------------------------------
 
@@ -616,21 +632,34 @@ class Netd:
         return self.deauthorize({**params, "mac": session.mac, "ip": ip, "reason": "logout"})
 
     def garden_learn(self, params: dict[str, Any]) -> dict[str, Any]:
-        """Open addresses the DNS front end answered for walled-garden names, for their TTL."""
-        addresses = _addresses(params.get("addresses"))
+        """Open addresses the DNS front end answered for walled-garden names, for their TTL
+        (never shortening one already open longer)."""
+        config = self._config()
+        addresses = [a for a in _addresses(params.get("addresses")) if _openable(config, a)]
         ttl = params.get("ttl_s")
         if not isinstance(ttl, int) or isinstance(ttl, bool):
             raise RequestError("invalid", "ttl_s must be a number of seconds")
         ttl = min(max(ttl, GARDEN_MIN_TTL_S), GARDEN_MAX_TTL_S)
+        now = self.clock()
+        longer = [a for a in addresses if self._garden.get(a, 0) < now + ttl]
+        # Kernels before 6.10 do not renew the timeout of an element added again: an address
+        # still open is taken out first (an error there means it has just expired).
+        for address in (a for a in longer if self._garden.get(a, 0) > now):
+            with contextlib.suppress(NftError):
+                self.kernel.forget_garden([address])
         try:
-            self.kernel.learn_garden(addresses, ttl)
+            self.kernel.learn_garden(longer, ttl)
         except NftError as exc:
             raise RequestError("kernel-refused", str(exc)) from None
-        return {"opened": len(addresses), "ttl_s": ttl}
+        self._garden.update((a, now + ttl) for a in longer)
+        if len(self._garden) > GARDEN_TRACKED:
+            self._garden = {a: t for a, t in self._garden.items() if t > now}
+        return {"opened": len(longer), "ttl_s": ttl}
 
     def cut_flows(self, params: dict[str, Any]) -> dict[str, Any]:
         """End open connections from a zone's subnet to addresses whose names a schedule
-        window has just blocked (their next packet needs a new DNS answer)."""
+        window has just blocked (their next packet needs a new DNS answer). The conntrack walk
+        runs in the background, not under netd's lock."""
         try:
             subnet = IPv4Network(str(params.get("subnet", "")))
         except ValueError:
@@ -640,14 +669,21 @@ class Netd:
         if subnet not in zones:
             raise RequestError("invalid", f"{subnet} is not an OPD's or hotspot's subnet")
         addresses = _addresses(params.get("addresses"))
+        self.store.audit(
+            params.get("_actor", "netd"),
+            "flows.cut",
+            {"subnet": str(subnet), "addresses": len(addresses)},
+        )
+        self.run_later(lambda: self._cut(subnet, addresses))
+        return {"scheduled": len(addresses)}
+
+    def _cut(self, subnet: IPv4Network, addresses: list[str]) -> None:
         try:
             cut = self.cut_connections(subnet, addresses)
         except OSError as exc:
-            raise RequestError("conntrack", str(exc)) from None
-        self.store.audit(
-            params.get("_actor", "netd"), "flows.cut", {"subnet": str(subnet), "flows": cut}
-        )
-        return {"cut": cut}
+            log.warning("could not cut flows from %s: %s", subnet, exc)
+            return
+        log.info("cut %d flows from %s to %d addresses", cut, subnet, len(addresses))
 
     def whois(self, params: dict[str, Any]) -> dict[str, Any]:
         """What the gateway knows of the client at `ip`: site, MAC, session and its counters."""
@@ -839,6 +875,16 @@ def _actor(uid: int) -> str:
         return f"uid {uid}"
 
 
+def _permitted(method: str, uid: int, may_change: bool, dns_uid: int | None) -> bool:
+    """Whether a peer (uid, group membership) may call `method`."""
+    privileged = uid in (0, os.geteuid())
+    if method in DNS_METHODS:
+        return privileged or (dns_uid is not None and uid == dns_uid)
+    if dns_uid is not None and uid == dns_uid and not privileged:
+        return method in READ_METHODS
+    return method in READ_METHODS or may_change
+
+
 def _may_change(uid: int, gid: int, group_gid: int | None) -> bool:
     if uid == 0 or uid == os.geteuid():
         return True
@@ -866,6 +912,11 @@ class Server:
         _pid, uid, gid = _peer(writer.get_extra_info("socket"))
         actor = _actor(uid)
         may_change = _may_change(uid, gid, self.group_gid)
+        dns_uid = self.netd.dns_uid
+
+        def permitted(method: str) -> bool:
+            return _permitted(method, uid, may_change, dns_uid)
+
         try:
             while True:
                 try:
@@ -875,14 +926,16 @@ class Server:
                 except asyncio.LimitOverrunError:
                     writer.write(encode(_error(None, "invalid", "request line too long")))
                     return
-                writer.write(encode(await self._answer(line, actor, may_change)))
+                writer.write(encode(await self._answer(line, actor, permitted)))
                 await writer.drain()
         except ConnectionError:
             return
         finally:
             writer.close()
 
-    async def _answer(self, line: bytes, actor: str, may_change: bool) -> dict[str, Any]:
+    async def _answer(
+        self, line: bytes, actor: str, permitted: Callable[[str], bool]
+    ) -> dict[str, Any]:
         try:
             request = json.loads(line)
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -897,7 +950,7 @@ class Server:
             return _error(rid, "unknown-method", f"no method {method!r}")
         if not isinstance(params, dict):
             return _error(rid, "invalid", "params must be a JSON object")
-        if method not in READ_METHODS and not may_change:
+        if not permitted(method):
             return _error(rid, "forbidden", f"{actor} may not call {method}")
         params = {k: v for k, v in params.items() if not str(k).startswith("_")}
         params["_actor"] = actor

@@ -4,19 +4,22 @@ pyroute2 is imported here and only here (its API moves between versions).
 
 After a grant, connections nftables redirected to the portal while the client was captive must
 not carry on: a browser's kept-alive or preconnected socket would keep showing the portal for
-the site it asked for. Forgetting them makes their next packet a new flow, which now reaches
-the real server (and its reset closes the browser's socket cleanly).
+the site it asked for. Forgetting them makes their next packet one that starts no connection,
+which the gateway resets (nftables' stray-TCP rule): the browser's socket closes cleanly. The
+same holds for flows cut at a filtering window's start (`cut_connections`).
 
 Shaping: each shaped device (a hotspot bridge for downloads, an uplink for uploads) has an HTB
 root `1:` whose class `1:1` holds everything, `1:2` the unshaped default, and one class per
-client below `1:1`; nftables picks the class with `meta priority set` from a map, so there is
-no tc filter at all, let alone one per client.
+client (and per OPD, see `netctl.bandwidth`) below `1:1`; nftables picks the class with `meta
+priority set`, so there is no tc filter per client or OPD. The OPDs' download IFB defaults to
+`1:3`, beside `1:1`, so LAN traffic is never shaped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
 from ipaddress import IPv4Address, IPv4Network
+from typing import Any
 
 from pyroute2 import Conntrack, IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
@@ -48,7 +51,9 @@ def cut_connections(subnet: IPv4Network, addresses: Collection[str]) -> int:
         with Conntrack() as ct:
             for entry in list(ct.dump_entries()):
                 orig = entry.tuple_orig
-                if orig.daddr not in targets or IPv4Address(orig.saddr) not in subnet:
+                if orig.proto not in (6, 17) or orig.daddr not in targets:
+                    continue  # TCP and UDP flows only (a port-less tuple cannot be named)
+                if IPv4Address(orig.saddr) not in subnet:
                     continue
                 try:
                     ct.entry(
@@ -91,6 +96,7 @@ def _forget(ips: set[str]) -> int:
 
 
 ROOT, ALL, DEFAULT = 0x10000, 0x10001, 0x10002
+LAN = 0x10003  # the download IFB's default class, beside `1:1`: LAN traffic, never shaped
 FIRST_OPD_MINOR = 0xF000  # netctl.bandwidth's classes; clients' are below
 MAX_RATE_KBIT = 10_000_000  # "unlimited": 10 Gbit/s
 
@@ -142,7 +148,17 @@ class Neighbours:
 
 
 class Shaper:
-    """HTB classes on the gateway's devices (in the calling thread's network namespace)."""
+    """HTB classes on the gateway's devices (in the calling thread's network namespace).
+
+    A hotspot bridge or an uplink (`ensure_root`): root `1:`, `1:1` holding everything, its
+    default `1:2` and the client, OPD and conferencing classes under `1:1`.
+
+    The OPDs' shared download IFB (`ensure_ifb`) gets everything leaving every OPD LAN device,
+    also what never crossed the uplink (OPD to OPD, management to OPD, the gateway's own DNS
+    answers, block page and DHCP). So its default is `1:3`, beside `1:1` and not under it, at
+    MAX_RATE_KBIT: only packets nftables gave an OPD's or conferencing's class (`meta priority
+    set`, in the uplink-to-OPD chains) share the downlink in `1:1`.
+    """
 
     def __init__(self) -> None:
         self.ipr = IPRoute()
@@ -225,14 +241,42 @@ class Shaper:
         except NetlinkError as exc:
             raise OSError(exc.code, f"tc class 1:{minor:x} on {device}: {exc}") from None
 
-    def ensure_ifb(self, name: str) -> None:
-        """An IFB device `name`, up (created if missing)."""
+    def ensure_ifb(self, name: str, rate_kbit: int) -> None:
+        """The shared download IFB `name`, up (created if missing), with its own HTB root `1:`:
+        `1:1` at `rate_kbit` (the downlink) for the classes `set_class` puts under it, and the
+        default `1:3` directly under the root, unlimited (LAN traffic, not from an uplink).
+
+        The root is kept if it is already so (the OPD classes survive a reload); a root with
+        another default (e.g. one `ensure_root` made) is replaced, and its classes with it.
+        """
         try:
             if not self.ipr.link_lookup(ifname=name):
                 self.ipr.link("add", ifname=name, kind="ifb")
-            self.ipr.link("set", index=self._idx(name), state="up")
+            idx = self._idx(name)
+            self.ipr.link("set", index=idx, state="up")
+            roots = [
+                q
+                for q in self.ipr.get_qdiscs(idx)
+                if q["handle"] == ROOT and q["parent"] == 0xFFFFFFFF
+            ]
+            kept = [q for q in roots if self._htb_default(q) == LAN & 0xFFFF]
+            if not kept:
+                if roots:
+                    self.ipr.tc("del", roots[0].get_attr("TCA_KIND"), idx, ROOT)
+                self.ipr.tc("replace", "htb", idx, ROOT, default=LAN & 0xFFFF)
+            self.ipr.tc("replace-class", "htb", idx, ALL, parent=ROOT, **_htb_class(rate_kbit))
+            self.ipr.tc("replace-class", "htb", idx, LAN, parent=ROOT, **_htb_class(MAX_RATE_KBIT))
         except NetlinkError as exc:
             raise OSError(exc.code, f"ifb {name}: {exc}") from None
+
+    @staticmethod
+    def _htb_default(qdisc: Any) -> int | None:
+        """The default class minor of an HTB qdisc message (None: not HTB)."""
+        if qdisc.get_attr("TCA_KIND") != "htb":
+            return None
+        options = qdisc.get_attr("TCA_OPTIONS")
+        init = options.get_attr("TCA_HTB_INIT") if options is not None else None
+        return int(init["defcls"]) if init is not None else None
 
     def remove_link(self, name: str) -> None:
         """Delete device `name` if it exists."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from ipaddress import IPv4Network
+from ipaddress import IPv4Network, collapse_addresses
 
 from netctl import bandwidth
 from simpul.config.model import Config, parse_port_spec
@@ -40,7 +40,8 @@ REJECT = "reject with icmpx admin-prohibited"
 # known resolvers are dropped (DoH names are refused by the front end).
 FILTERED_KINDS = ("opd", "hotspot")
 # A TCP packet that starts no connection yet has none (e.g. a flow cut at a window's start):
-# reset it rather than let conntrack pick the flow up mid-stream.
+# reset it rather than let conntrack pick the flow up mid-stream. In OPD and hotspot from_
+# chains, before their accepts.
 STRAY_TCP = "ct state new tcp flags & (syn | rst | ack) != syn reject with tcp reset"
 BYPASS_RULES = (
     "meta l4proto { tcp, udp } th dport 853 drop",
@@ -275,6 +276,10 @@ def _forward_chains(config: Config, zones: list[_Zone]) -> list[Chain]:
             outbound: tuple[str, ...] = (
                 f"ether saddr @{BLOCK_SET} drop",
                 *bypass,
+                # Before any accept: a cut flow stays cut for allowed devices and clients too
+                # (and a just-authorized client's redirected connection, forgotten by netd,
+                # is reset by the gateway, which closes the browser's socket).
+                STRAY_TCP,
                 f"ether saddr @{ALLOW_SET} ct mark set {BYPASS_MARK} {up} accept",
                 # The client's own HTB class on the uplinks (no match: not rate-limited).
                 f"meta priority set ip saddr map @{CLASS_MAP}",
@@ -298,7 +303,7 @@ def _forward_chains(config: Config, zones: list[_Zone]) -> list[Chain]:
             between: tuple[str, ...] = (REJECT,)
         else:
             out_class, in_class = _opd_classes(config, zone) if zone.kind == "opd" else ((), ())
-            stray = (STRAY_TCP,) if zone.kind == "opd" else ()
+            stray = (STRAY_TCP,) if zone.kind in FILTERED_KINDS else ()
             outbound = (*bypass, *stray, *out_class, f"{up} accept")
             inbound = (*in_class, f"ct state established,related {down} accept")
             between = ("accept",)
@@ -337,12 +342,29 @@ def _opd_classes(config: Config, zone: _Zone) -> tuple[tuple[str, ...], tuple[st
     return tuple(outbound), tuple(inbound)
 
 
+def _internal_networks(config: Config) -> str:
+    """The node's own address space as an nft set: the zones' supernets and the management
+    network (every OPD, hotspot and remote network lies inside a supernet)."""
+    zones = config.zones
+    nets = [zones.opd.supernet, zones.hotspot.supernet, zones.management.address.network]
+    if zones.remote is not None:
+        nets.append(zones.remote.supernet)
+    return "{ " + ", ".join(str(n) for n in collapse_addresses(nets)) + " }"
+
+
 def _nat_chains(config: Config, zones: list[_Zone]) -> list[Chain]:
     uplinks = _names(u.interface for u in config.uplinks)
     hotspots = [s.interface for s in config.hotspot_sites]
     filtered = [z.interface for z in zones if z.kind in FILTERED_KINDS]
     prerouting = []
     if filtered:
+        # DNS to the node's own networks (e.g. a domain controller in another OPD, reached as
+        # a shared service) goes where it was sent (the forward chains decide); it is left
+        # alone by its own rule, so that the redirect below stays family-neutral.
+        prerouting.append(
+            f"iifname {_names(filtered)} ip daddr {_internal_networks(config)} "
+            "meta l4proto { tcp, udp } th dport 53 accept"
+        )
         # DNS sent anywhere else lands on the gateway's front end (and gets the same verdict).
         prerouting.append(
             f"iifname {_names(filtered)} fib daddr type != local "
@@ -430,10 +452,14 @@ def _timeout(client: Client, now: float) -> int:
     return max(1, math.ceil(client.expires_at - now))
 
 
-def learned_commands(addresses: Iterable[str], ttl_s: int) -> str:
-    """Open `addresses` (answers for walled-garden names) for `ttl_s` seconds."""
-    items = ", ".join(f"{a} timeout {ttl_s}s" for a in addresses)
-    return f"add element {FAMILY} {TABLE} {LEARNED_SET} {{ {items} }}"
+def learned_commands(addresses: Iterable[str], ttl_s: int, verb: str = "add") -> str:
+    """Open `addresses` (answers for walled-garden names) for `ttl_s` seconds, or with
+    `verb="delete"` take them out."""
+    if verb == "delete":
+        items = ", ".join(addresses)
+    else:
+        items = ", ".join(f"{a} timeout {ttl_s}s" for a in addresses)
+    return f"{verb} element {FAMILY} {TABLE} {LEARNED_SET} {{ {items} }}"
 
 
 def element_commands(clients: Iterable[Client], now: float, verb: str = "add") -> list[str]:

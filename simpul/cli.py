@@ -339,26 +339,6 @@ def _filter_config(ctx: click.Context, draft: str | None, lists_dir: str | None)
     return config
 
 
-def parse_moment(text: str | None, tz: Any, now: Any = None) -> Any:
-    """A moment from '--at': 'HH:MM' (today), 'YYYY-MM-DD HH:MM', or ISO 8601 with an
-    offset; times without an offset are the node's time zone."""
-    from datetime import datetime
-
-    current = now or datetime.now(tz)
-    if not text:
-        return current
-    try:
-        if len(text) == 5 and text[2] == ":":
-            clock = datetime.strptime(text, "%H:%M")
-            return current.replace(hour=clock.hour, minute=clock.minute, second=0, microsecond=0)
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise click.BadParameter(
-            f"{text!r}: use HH:MM, 'YYYY-MM-DD HH:MM' or ISO 8601", param_hint="--at"
-        ) from None
-    return moment.replace(tzinfo=tz) if moment.tzinfo is None else moment.astimezone(tz)
-
-
 @dns_group.command("explain")
 @click.argument("name")
 @click.option("--opd", help="as asked from this OPD's LAN")
@@ -380,6 +360,7 @@ def dns_explain(
     from simpul.filtering.engine import engine_for
     from simpul.filtering.lists import ListError
     from simpul.filtering.policy import group_named, group_of
+    from simpul.filtering.schedule import parse_moment
 
     if sum(x is not None for x in (opd, site, client)) != 1:
         _fail("say who asks: exactly one of --opd, --site or --client")
@@ -393,7 +374,10 @@ def dns_explain(
         _fail(f"no {'OPD' if opd else 'hotspot site'} {opd or site!r}")
     except ValueError:
         _fail(f"{client!r} is not an IPv4 address")
-    moment = parse_moment(at, config.node.zoneinfo)
+    try:
+        moment = parse_moment(at, config.node.zoneinfo)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--at") from None
     try:
         engine, _lists, warnings = engine_for(config)
     except (ListError, ValueError) as exc:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 
 import yaml
 
@@ -105,10 +105,14 @@ class Calendar:
     def build(cls, years: Iterable[YearCalendar], filtering: Filtering) -> Calendar:
         """The calendar of the files' `years` with the configuration's own days on top."""
         cal = cls()
+        # The configuration's Ramadan dates replace the files' for the years they cover only.
+        overridden = {r.start.year for r in filtering.ramadan} | {
+            r.end.year for r in filtering.ramadan
+        }
         for year in sorted(years, key=lambda y: y.year):
             cal.years.append(year.year)
             cal.days_off.update((d.day, d) for d in year.days)
-            if year.ramadan and not filtering.ramadan:
+            if year.ramadan and year.year not in overridden:
                 cal.ramadan.append(year.ramadan)
         for extra in filtering.extra_days:
             cal.days_off[extra.date] = DayOff(extra.date, extra.name, extra.kind, "config")
@@ -124,15 +128,6 @@ class Calendar:
     def in_ramadan(self, day: date) -> bool:
         """Whether `day` is a day of Ramadan."""
         return any(start <= day <= end for start, end in self.ramadan)
-
-    def upcoming(self, start: date, days: int = 60) -> list[DayOff]:
-        """Days off from `start` on, for the next `days` days (for the admin console)."""
-        end = start + timedelta(days=days)
-        return sorted((d for d in self.days_off.values() if start <= d.day < end), key=_day)
-
-
-def _day(d: DayOff) -> date:
-    return d.day
 
 
 def load_calendar(filtering: Filtering) -> tuple[Calendar, list[str]]:
@@ -154,4 +149,11 @@ def load_calendar(filtering: Filtering) -> tuple[Calendar, list[str]]:
         if int(_FILE.match(path.name).group(1)) != year.year:  # type: ignore[union-attr]
             raise CalendarError(f"{path.name}: says year {year.year}")
         years.append(year)
-    return Calendar.build(years, filtering), warnings
+    calendar = Calendar.build(years, filtering)
+    this_year = date.today().year
+    if files and this_year not in calendar.years:
+        warnings.append(
+            f"no holiday calendar for {this_year}: work-hour schedules apply on holidays "
+            f"(add {directory}/id-{this_year}.yaml)"
+        )
+    return calendar, warnings

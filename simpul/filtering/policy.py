@@ -146,14 +146,21 @@ class Verdict:
         return lines
 
 
-def _matches_pattern(name: str, pattern: str) -> bool:
+def matches_pattern(name: str, pattern: str) -> bool:
+    """Whether `name` is covered by `pattern`: 'x.org' (it and its subdomains) or '*.x.org'
+    (subdomains only)."""
     if pattern.startswith("*."):
         return name.endswith(pattern[1:])
     return name == pattern or name.endswith("." + pattern)
 
 
 def _first_pattern(name: str, patterns: list[str]) -> str | None:
-    return next((p for p in patterns if _matches_pattern(name, p)), None)
+    return next((p for p in patterns if matches_pattern(name, p)), None)
+
+
+def matches_pattern_list(name: str, patterns: list[str]) -> bool:
+    """Whether any of `patterns` covers `name`."""
+    return _first_pattern(name, patterns) is not None
 
 
 @dataclass

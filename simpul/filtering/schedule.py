@@ -109,3 +109,19 @@ def state_at(schedule: Schedule, calendar: Calendar, at: datetime, tz: tzinfo) -
         if starts:
             return State(None, min(starts))
     return State(None, None)
+
+
+def parse_moment(text: str | None, tz: tzinfo, now: datetime | None = None) -> datetime:
+    """A moment as people write it: 'HH:MM' (today), 'YYYY-MM-DD HH:MM', or ISO 8601 with an
+    offset; times without an offset are in `tz` (the node's). None: now. ValueError if not."""
+    current = now or datetime.now(tz)
+    if not text:
+        return current
+    try:
+        if len(text) == 5 and text[2] == ":":
+            clock = datetime.strptime(text, "%H:%M")
+            return current.replace(hour=clock.hour, minute=clock.minute, second=0, microsecond=0)
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r}: use HH:MM, 'YYYY-MM-DD HH:MM' or ISO 8601") from None
+    return moment.replace(tzinfo=tz) if moment.tzinfo is None else moment.astimezone(tz)

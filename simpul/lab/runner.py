@@ -148,6 +148,11 @@ class Manifest:
         os.replace(tmp, self.paths.manifest)
 
 
+# The DNS front end's own uid (no account: the lab adds no user to the machine), so netd can
+# tell it from the portal (`nobody`) and allow it only what it needs.
+LAB_DNS_UID = "64053"
+
+
 class Lab:
     """One lab: a plan, its state directory and what it made."""
 
@@ -418,7 +423,7 @@ class Lab:
         self._spawn(manifest, "netd", self.plan.gateway_ns, [
             self.python, "-m", "netctl.netd", "--db", str(self.paths.db),
             "--socket", str(self.paths.socket), "--state-dir", str(self.paths.root / "netd"),
-            "--supervise", "--group", UNPRIVILEGED[1],
+            "--supervise", "--group", UNPRIVILEGED[1], "--dns-user", LAB_DNS_UID,
         ])  # fmt: skip
         self.wait_for(self._netd_ready, 20, "netd did not restore the ruleset")
 

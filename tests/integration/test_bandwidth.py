@@ -1,5 +1,7 @@
-"""OPDs share the uplink by their guarantees, a cap holds, conferencing keeps its share: real
-HTB on the uplink and on the shared download IFB, classes picked by nftables, iperf3."""
+"""OPDs share the uplink by their guarantees, a cap holds, conferencing keeps its share, and
+traffic that never crossed the uplink (management or the gateway to an OPD) is not held to the
+downlink: real HTB on the uplink and on the shared download IFB, classes picked by nftables,
+iperf3."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ DOWN_MBPS = 20
 GUARANTEE = {"disdik": 12, "diskominfo": 6}
 CAP_MBPS = 5  # bkpsdm's
 SECONDS = 6
+LAN_PORT = 5401  # an iperf3 server on an OPD workstation
 
 
 def shared_uplink() -> dict:
@@ -120,3 +123,54 @@ def test_uploads_use_the_uplink_classes(shared: LabHandle, tmp_path: Path) -> No
     assert sent == pytest.approx(CAP_MBPS, rel=0.10)
     classes = ns_run(shared.gw, "tc", "-s", "class", "show", "dev", "wan0", check=True).stdout
     assert "class htb 1:f002" in classes  # bkpsdm is the third OPD
+
+
+@pytest.fixture(scope="module")
+def opd_server(shared: LabHandle) -> Iterator[str]:
+    """An iperf3 server on disdik's workstation (a shaped OPD); its address."""
+    host = "opd-disdik"
+    address = shared.ip(host)
+    server = ns_spawn(shared.ns(host), "iperf3", "--server", "--bind", address,
+                      "--port", str(LAN_PORT))  # fmt: skip
+    try:
+        deadline = time.monotonic() + 10
+        while not ns_run(shared.ns(host), "ss", "-Htln", f"sport = :{LAN_PORT}").stdout.strip():
+            assert time.monotonic() < deadline, "iperf3 on disdik did not start"
+            time.sleep(0.05)
+        yield address
+    finally:
+        server.kill()
+        server.wait()
+
+
+def lan_counters(lab: LabHandle) -> dict[str, int]:
+    """Bytes sent per class of the download IFB."""
+    listing = ns_run(lab.gw, "tc", "-s", "class", "show", "dev", "simpul-down", check=True).stdout
+    sent: dict[str, int] = {}
+    for block in listing.split("class htb ")[1:]:
+        sent[block.split()[0]] = int(block.split("Sent ")[1].split()[0])
+    return sent
+
+
+@pytest.mark.parametrize("source", ["noc", "gw"])
+def test_lan_traffic_to_an_opd_is_not_held_to_the_downlink(
+    shared: LabHandle, opd_server: str, source: str
+) -> None:
+    """Management to an OPD, or the gateway itself (its DNS answers, block page, DHCP), leave
+    through the OPD's device and so through the download IFB, but nftables gives them no OPD
+    class: they land in the IFB's unlimited default 1:3, not in the downlink's 1:1."""
+    ns = shared.gw if source == "gw" else shared.ns(source)
+    before = lan_counters(shared)
+    proc = subprocess.run(
+        ["ip", "netns", "exec", ns, "iperf3", "-c", opd_server, "-p", str(LAN_PORT),
+         "-t", "3", "-O", "1", "-J"],
+        capture_output=True, text=True, timeout=30, check=True,
+    )  # fmt: skip
+    mbps = float(json.loads(proc.stdout)["end"]["sum_received"]["bits_per_second"]) / 1e6
+    after = lan_counters(shared)
+    assert mbps > 5 * DOWN_MBPS, mbps  # the downlink is 20 Mbit/s
+    moved = {c: after[c] - before.get(c, 0) for c in after}
+    assert moved["1:3"] > mbps * 1e6 / 8  # at least a second's worth went through 1:3 ...
+    assert moved["1:1"] < 1_000_000  # ... and next to nothing through the shared class
+    # The OPDs' classes are in place all along (the uplink-to-OPD tests above use them).
+    assert {"1:f000", "1:f001", "1:f002", "1:fff0"} <= set(after)

@@ -11,19 +11,24 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from netctl.protocol import ApiError
+from simpul.lab.topology import LAB_DNS
 from tests.integration.helpers import (
     LAB_YAML,
     LabHandle,
     http_code,
+    lab_data,
     mac_of,
     ns_run,
+    ns_spawn,
     serve_http,
 )
 
 SIMPEG = "10.20.6.10"  # bkpsdm's shared service in examples/lab.yaml (tcp/8080)
 MGMT = "10.255.0.1"
+INTERNAL_ANSWER = "10.20.6.99"  # what BKPSDM's own DNS server says example.org is
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +56,73 @@ def management_services(lab: LabHandle) -> Iterator[None]:
         for server in servers:
             server.kill()
             server.wait()
+
+
+@pytest.fixture
+def domain_controller(
+    lab: LabHandle, simpeg: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    """A DNS server (an AD domain controller, say) on SIMPEG's address in BKPSDM's LAN, shared
+    with disdik as service `dc` (udp/53, tcp/53); it answers example.org with an address of
+    its own. The lab's configuration is put back afterwards."""
+    data = lab_data()
+    data["services"].append(
+        {"name": "dc", "opd": "bkpsdm", "address": SIMPEG, "ports": ["udp/53", "tcp/53"]}
+    )
+    for opd in data["opds"]:
+        if opd["slug"] == "disdik":
+            opd["shared_services"] = [*opd["shared_services"], "dc"]
+    ns = lab.ns("opd-bkpsdm")
+    server = ns_spawn(
+        ns, "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv",
+        "--no-hosts", "--bind-interfaces", f"--listen-address={SIMPEG}", "--port=53",
+        f"--address=/example.org/{INTERNAL_ANSWER}", "--pid-file=", "--user=root",
+    )  # fmt: skip
+    tmp = tmp_path_factory.mktemp("dc")
+    try:
+        deadline = time.monotonic() + 10
+        while not ns_run(ns, "ss", "-Hlun", "sport = :53").stdout.strip():
+            assert time.monotonic() < deadline, "dnsmasq in bkpsdm did not start"
+            time.sleep(0.05)
+        lab.configure(tmp, data)
+        yield
+    finally:
+        server.kill()
+        server.wait()
+        lab.configure(tmp, lab_data())
+
+
+def dig_a(lab: LabHandle, host: str, server: str, name: str, *extra: str) -> tuple[str, list[str]]:
+    """dig from a lab host at `server`: the status (TIMEOUT if no answer) and the A records."""
+    out = ns_run(
+        lab.ns(host), "dig", f"@{server}", name, "A", "+tries=1", "+time=2", "+noall",
+        "+comments", "+answer", *extra,
+    ).stdout  # fmt: skip
+    status = next(
+        (x.split("status: ")[1].split(",")[0] for x in out.splitlines() if "status: " in x),
+        "TIMEOUT",
+    )
+    records = [line.split() for line in out.splitlines() if line and not line.startswith(";")]
+    return status, [r[4] for r in records if len(r) == 5 and r[3] == "A"]
+
+
+def test_dns_to_an_internal_server_is_not_redirected(
+    lab: LabHandle, domain_controller: None
+) -> None:
+    """DNS to the node's own networks goes where it was sent, and the zones' rules decide:
+    disdik (sharing `dc`) gets BKPSDM's server's own answer over UDP and TCP, diskominfo (not
+    sharing it) gets none. DNS to the internet is still the gateway's (its verdict: DoH names
+    are NXDOMAIN, though the internet's resolver knows dns.google)."""
+    assert dig_a(lab, "opd-disdik", SIMPEG, "example.org") == ("NOERROR", [INTERNAL_ANSWER])
+    assert dig_a(lab, "opd-disdik", SIMPEG, "example.org", "+tcp") == (
+        "NOERROR",
+        [INTERNAL_ANSWER],
+    )
+    assert dig_a(lab, "opd-diskominfo", SIMPEG, "example.org") == ("TIMEOUT", [])
+    assert dig_a(lab, "opd-disdik", LAB_DNS, "dns.google")[0] == "NXDOMAIN"  # redirected
+    assert dig_a(lab, "opd-disdik", LAB_DNS, "example.org") == ("NOERROR", ["198.51.100.40"])
+    # what the internet's resolver itself says (from the management zone, never redirected)
+    assert dig_a(lab, "noc", LAB_DNS, "dns.google")[0] == "NOERROR"
 
 
 def test_opd_workstation_reaches_the_internet_through_nat(lab: LabHandle) -> None:
@@ -231,14 +303,17 @@ def test_dhcp_leases_are_real_and_dns_is_not_open_to_the_uplink(lab: LabHandle) 
 
 
 def test_diff_shows_a_change_before_it_is_applied(lab: LabHandle, tmp_path: Path) -> None:
-    """Letting diskominfo reach SIMPEG: `apply --diff` shows the new rule, `apply` makes it live."""
-    changed = LAB_YAML.read_text().replace(
-        "    policy: pegawai-kominfo\n    shared_services: []",
-        "    policy: pegawai-kominfo\n    shared_services: [simpeg]",
-    )
-    assert changed != LAB_YAML.read_text()
+    """Letting diskominfo reach SIMPEG: `apply --diff` shows the new rule, `apply` makes it live.
+    The lab's configuration (`lab_data`: examples/lab.yaml with the lab's resolver forwarder,
+    which the plain file lacks) is imported back afterwards."""
+    data = lab_data()
+    (kominfo,) = [o for o in data["opds"] if o["slug"] == "diskominfo"]
+    assert kominfo["shared_services"] == []
+    kominfo["shared_services"] = ["simpeg"]
     path = tmp_path / "changed.yaml"
-    path.write_text(changed)
+    path.write_text(yaml.safe_dump(data))
+    original = tmp_path / "lab.yaml"
+    original.write_text(yaml.safe_dump(lab_data()))
     env = {"SIMPUL_DB": str(lab.lab.paths.db), "SIMPUL_SOCKET": str(lab.lab.paths.socket)}
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -255,7 +330,7 @@ def test_diff_shows_a_change_before_it_is_applied(lab: LabHandle, tmp_path: Path
         cli("apply")
         assert "no change" in cli("apply", "--diff").stdout
     finally:
-        cli("config", "import", str(LAB_YAML))
+        cli("config", "import", str(original))
         cli("apply")
     assert "no change" in cli("apply", "--diff").stdout
 

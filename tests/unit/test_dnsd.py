@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo
 from scapy.layers.dns import DNS, DNSQR, DNSRR, DNSRROPT
 
 from netctl import dnswire
-from netctl.dnsd import Daemon, listen_addresses, render_dnsd_config
+from netctl.dns_child import render_dnsd_config
+from netctl.dnsd import Daemon, listen_addresses
 from simpul.config.load import config_to_data, load_config_file, parse_config
 from simpul.filtering.policy import group_named
 
@@ -403,7 +404,7 @@ def run_with_portal(
 
 
 def test_query_logs_only_where_a_policy_asks_and_only_for_its_days(tmp_path: Path) -> None:
-    from netctl.dnsd import Stats
+    from netctl.dns_stats import Stats
     from simpul.filtering.policy import Verdict
 
     stats = Stats(str(tmp_path / "dns.db"))
@@ -434,7 +435,7 @@ def test_log_days_come_from_the_policies() -> None:
 def test_dns_stats_reports_per_group_and_category(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from netctl.dnsd import Stats
+    from netctl.dns_stats import Stats
     from simpul.cli import main
     from simpul.filtering.policy import ListHit, Verdict
 
@@ -455,3 +456,20 @@ def test_dns_stats_reports_per_group_and_category(tmp_path: Path) -> None:
     ]
     bad = runner.invoke(main, ["dns", "stats", "--dns-db", str(tmp_path / "dns.db"), "--from", "x"])
     assert bad.exit_code == 1 and "YYYY-MM-DD" in bad.output
+
+
+def test_upstream_takes_only_answers_to_the_question_it_asked() -> None:
+    from netctl.dns_transport import Upstream
+
+    upstream = Upstream()
+    got: list[bytes | None] = []
+    question = bytes(DNS(id=1, qd=DNSQR(qname="merantikab.go.id")))
+    upstream.pending[77] = (1234, question[12:], 1e18, got.append)
+    other = bytes(DNS(id=77, qr=1, qd=DNSQR(qname="attacker.example"),
+                      an=[DNSRR(rrname="attacker.example", rdata="203.0.113.66")]))  # fmt: skip
+    upstream.received(other, None, None)  # type: ignore[arg-type]
+    assert got == [] and upstream.mismatched == 1 and 77 in upstream.pending
+    right = bytes(DNS(id=77, qr=1, qd=DNSQR(qname="merantikab.go.id"),
+                      an=[DNSRR(rrname="merantikab.go.id", rdata="198.51.100.10")]))  # fmt: skip
+    upstream.received(right, None, None)  # type: ignore[arg-type]
+    assert len(got) == 1 and DNS(got[0]).id == 1234 and 77 not in upstream.pending

@@ -23,7 +23,7 @@ from netctl.apply import ClientCounters, Kernel
 from netctl.bandwidth import FIRST_OPD_MINOR
 from netctl.dhcp import render_dnsmasq
 from netctl.libnft import NftError
-from netctl.netd import READ_METHODS, Netd, RequestError, Server
+from netctl.netd import DNS_METHODS, READ_METHODS, Netd, RequestError, Server, _permitted
 from netctl.protocol import encode
 from netctl.render import Client, LiveState, Rendered, build_ruleset, render
 from simpul import pseudonyms
@@ -87,7 +87,11 @@ class FakeKernel:
         return 0
 
     def learn_garden(self, addresses: list[str], ttl_s: int) -> None:
-        self._record("learn_garden", list(addresses), ttl_s)
+        if addresses:
+            self._record("learn_garden", list(addresses), ttl_s)
+
+    def forget_garden(self, addresses: list[str]) -> None:
+        self._record("forget_garden", list(addresses))
 
     def cut_connections(self, subnet: Any, addresses: Any) -> int:
         self._record("cut_connections", str(subnet), sorted(addresses))
@@ -197,9 +201,10 @@ class FakeShaper:
         self._record("set_class", device, minor, rate, ceil, prio)
         self.classes.setdefault(device, {})[minor] = rate
 
-    def ensure_ifb(self, name: str) -> None:
-        self._record("ensure_ifb", name)
+    def ensure_ifb(self, name: str, rate_kbit: int) -> None:
+        self._record("ensure_ifb", name, rate_kbit)
         self.links.add(name)
+        self.roots[name] = rate_kbit
 
     def remove_link(self, name: str) -> None:
         self._record("remove_link", name)
@@ -1106,10 +1111,15 @@ def test_kernel_interface_counters_reads_sysfs() -> None:
 
 
 def answer(
-    netd: Netd, line: bytes, *, actor: str = "alice(uid 1000)", may_change: bool = True
-) -> dict[str, Any]:
+    netd: Netd, line: bytes, *, actor: str = "alice(uid 1000)", may_change: bool = True,
+    uid: int = 1000, dns_uid: int | None = 64053,
+) -> dict[str, Any]:  # fmt: skip
     server = Server(netd, "/nonexistent/netd.sock", None)
-    reply = asyncio.run(server._answer(line, actor, may_change))
+
+    def permitted(method: str) -> bool:
+        return _permitted(method, uid, may_change, dns_uid)
+
+    reply = asyncio.run(server._answer(line, actor, permitted))
     encode(reply)  # every answer is one protocol line
     return reply
 
@@ -1403,8 +1413,8 @@ def test_apply_sets_up_every_shaped_device_and_drops_stale_classes(
         ("hs-cikpuan", 20_000),
         ("wan0", 300_000),
         ("wan1", None),  # no bandwidth known: no total limit
-        ("simpul-down", 300_000),  # the OPDs' shared download queue
     ]
+    assert shaper.called("ensure_ifb") == [("simpul-down", 300_000)]  # OPDs' download queue
     assert shaper.called("set_client") == [
         ("hs-rtmlam", 0x10, 128),  # throttled: the fair-use rate both ways
         ("wan0", 0x10, 128),
@@ -1931,6 +1941,14 @@ def test_garden_learn_opens_addresses_for_their_ttl(netd: Netd, kernel: FakeKern
     assert kernel.called("learn_garden") == [(["198.51.100.10"], 300)]
     # A TTL is kept within bounds: a zero-TTL answer still opens the site for a while.
     assert netd.garden_learn({"addresses": ["198.51.100.11"], "ttl_s": 0})["ttl_s"] == 30
+    # Open long enough already: nothing to do; longer: taken out and added again (kernels
+    # before 6.10 would keep the old timeout).
+    assert netd.garden_learn({"addresses": ["198.51.100.10"], "ttl_s": 100})["opened"] == 0
+    assert netd.garden_learn({"addresses": ["198.51.100.10"], "ttl_s": 900})["opened"] == 1
+    assert kernel.called("forget_garden") == [(["198.51.100.10"],)]
+    # Never the node's own networks, whatever an answer says.
+    inside = {"addresses": ["10.20.2.1", "127.0.0.1", "224.0.0.1"], "ttl_s": 60}
+    assert netd.garden_learn(inside)["opened"] == 0
 
 
 @pytest.mark.parametrize(
@@ -1955,10 +1973,30 @@ def test_garden_learn_refuses_bad_requests(
 def test_cut_flows_only_for_a_zone_subnet(netd: Netd, kernel: FakeKernel, store: Store) -> None:
     disdik = str(LAB.opd("disdik").subnet)
     result = netd.cut_flows({"subnet": disdik, "addresses": ["198.51.100.20"], "_actor": "dnsd"})
-    assert result == {"cut": 1}
+    assert result == {"scheduled": 1}  # the conntrack walk runs off netd's lock
     assert kernel.called("cut_connections") == [(disdik, ["198.51.100.20"])]
     for bad in ({"subnet": "10.99.0.0/24", "addresses": ["198.51.100.20"]},
                 {"subnet": "nonsense", "addresses": ["198.51.100.20"]},
                 {"subnet": disdik, "addresses": "198.51.100.20"}):  # fmt: skip
         assert code_of(netd.cut_flows, bad) == "invalid"
     assert len(kernel.called("cut_connections")) == 1
+
+
+@pytest.mark.parametrize("method", sorted(DNS_METHODS))
+def test_only_the_dns_front_end_and_root_may_open_the_garden_or_cut_flows(
+    netd: Netd, method: str
+) -> None:
+    params = {"addresses": ["198.51.100.10"], "ttl_s": 60, "subnet": "10.20.2.0/24"}
+    # A member of netd's group (e.g. the portal) may not.
+    member = answer(netd, request(method, params), may_change=True, uid=65534, dns_uid=64053)
+    assert member["error"]["code"] == "forbidden"
+    front_end = answer(netd, request(method, params), may_change=True, uid=64053, dns_uid=64053)
+    assert front_end["ok"] is True, front_end
+    assert answer(netd, request(method, params), uid=0)["ok"] is True
+
+
+@pytest.mark.parametrize("method", ["apply", "authorize", "redeem_voucher", "otp_issue"])
+def test_the_dns_front_end_may_change_nothing_else(netd: Netd, method: str) -> None:
+    reply = answer(netd, request(method, {"mac": MAC, "ip": IP}), uid=64053, dns_uid=64053)
+    assert reply["error"]["code"] == "forbidden"
+    assert answer(netd, request("status"), uid=64053, dns_uid=64053)["ok"] is True

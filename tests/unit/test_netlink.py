@@ -191,3 +191,83 @@ def test_shaper_follows_a_recreated_device() -> None:
         """
     )
     assert out == {"root": None, "client": None, "minors": [0x10]}
+
+
+def test_shaper_builds_the_download_ifb_with_an_unshaped_default() -> None:
+    """The OPDs' download IFB: `1:1` (the downlink) holds the OPD and conferencing classes;
+    the default `1:3` sits beside it, directly under the root, unlimited, so LAN traffic that
+    nftables gave no class (OPD to OPD, management, the gateway's own answers) is not capped."""
+    out = in_namespace(
+        """
+        s = Shaper()
+        s.ensure_ifb("simpul-down", 20000)
+        out["state"] = subprocess.run(
+            ["ip", "-j", "-d", "link", "show", "simpul-down"], check=True, capture_output=True,
+            text=True,
+        ).stdout
+        out["fresh"] = classes("simpul-down")
+        s.set_class("simpul-down", 0xF000, 12000, 20000, 1)
+        s.set_class("simpul-down", 0xFFF0, 4000, 20000, 0)
+        out["minors"] = attempt(lambda: s.minors("simpul-down"))
+        out["again"] = attempt(lambda: s.ensure_ifb("simpul-down", 30000))  # a reload
+        out["kept"] = classes("simpul-down")
+        out["qdisc"] = subprocess.run(
+            ["tc", "qdisc", "show", "dev", "simpul-down"], check=True, capture_output=True,
+            text=True,
+        ).stdout
+        """
+    )
+    (link,) = json.loads(out["state"])
+    assert link["ifname"] == "simpul-down" and "UP" in link["flags"]
+    assert link["linkinfo"]["info_kind"] == "ifb"
+    assert htb(out["fresh"]) == {
+        "1:1": (None, "20Mbit", "20Mbit"),  # the downlink, for classified packets only
+        "1:3": (None, "10Gbit", "10Gbit"),  # the default: unshaped, not under 1:1
+    }
+    assert out["minors"] == [0xF000, 0xFFF0]  # never 1:3
+    assert out["again"] is None
+    assert htb(out["kept"]) == {
+        "1:1": (None, "30Mbit", "30Mbit"),
+        "1:3": (None, "10Gbit", "10Gbit"),
+        "1:f000": ("1:1", "12Mbit", "20Mbit"),  # the classes survive the reload
+        "1:fff0": ("1:1", "4Mbit", "20Mbit"),
+    }
+    assert re.search(r"qdisc htb 1: root .*default 0x3\b", out["qdisc"]), out["qdisc"]
+
+
+def test_shaper_replaces_an_ifb_root_whose_default_is_under_the_shared_class() -> None:
+    """An IFB left with the old layout (an `ensure_root` tree: default 1:2 under 1:1, which
+    capped all LAN traffic at the downlink) gets the new root; netd then puts the OPD classes
+    back (set_class right after ensure_ifb)."""
+    out = in_namespace(
+        """
+        sh("ip", "link", "add", "simpul-down", "type", "ifb")
+        s = Shaper()
+        s.ensure_root("simpul-down", 20000)
+        s.set_class("simpul-down", 0xF000, 12000, 20000, 1)
+        out["old"] = classes("simpul-down")
+        s.ensure_ifb("simpul-down", 20000)
+        out["new"] = classes("simpul-down")
+        out["qdisc"] = subprocess.run(
+            ["tc", "qdisc", "show", "dev", "simpul-down"], check=True, capture_output=True,
+            text=True,
+        ).stdout
+        out["twice"] = attempt(lambda: s.ensure_ifb("simpul-down", 20000))
+        """
+    )
+    assert htb(out["old"])["1:2"] == ("1:1", "20Mbit", "20Mbit")
+    assert htb(out["new"]) == {"1:1": (None, "20Mbit", "20Mbit"), "1:3": (None, "10Gbit", "10Gbit")}
+    assert re.search(r"qdisc htb 1: root .*default 0x3\b", out["qdisc"]), out["qdisc"]
+    assert out["twice"] is None
+
+
+def test_shaper_reports_an_ifb_it_cannot_make_with_oserror() -> None:
+    out = in_namespace(
+        """
+        bridge("hs0")
+        s = Shaper()
+        # a name too long for a device
+        out["long"] = attempt(lambda: s.ensure_ifb("x" * 20, 1000))
+        """
+    )
+    assert out["long"][0] == "OSError"

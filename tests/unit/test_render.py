@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from netctl import bandwidth
 from netctl.render import (
     ALLOW_SET,
     AUTH_DL_SET,
@@ -151,6 +152,26 @@ DOT_DROP = "meta l4proto { tcp, udp } th dport 853 drop"
 DOH_DROP = f"ip daddr @{DOH_SET} meta l4proto {{ tcp, udp }} th dport 443 drop"
 BYPASS = (DOT_DROP, DOH_DROP)
 DOH = (IPv4Network("1.1.1.1/32"), IPv4Network("8.8.8.0/24"), IPv4Network("9.9.9.9/32"))
+
+
+# The node's own networks in CONFIG (and meranti.yaml): the OPD, hotspot and remote supernets
+# and the management network. DNS to them is not redirected (e.g. an AD domain controller in
+# another OPD, reached as a shared service).
+INTERNAL = "{ 10.20.0.0/16, 10.40.0.0/16, 10.60.0.0/16, 10.255.0.0/24 }"
+
+
+def dns_internal(interfaces: tuple[str, ...] | list[str], internal: str = INTERNAL) -> str:
+    """The prerouting rule leaving DNS from these interfaces to the node's own networks alone
+    (ahead of the redirect, which thereby stays family-neutral)."""
+    names = ", ".join(f'"{i}"' for i in interfaces)
+    return (
+        f"iifname {{ {names} }} ip daddr {internal} meta l4proto {{ tcp, udp }} th dport 53 accept"
+    )
+
+
+def dns_rules(interfaces: tuple[str, ...] | list[str]) -> tuple[str, str]:
+    """The two DNS rules heading prerouting_nat: internal DNS left alone, the rest redirected."""
+    return dns_internal(interfaces), dns_redirect(interfaces)
 
 
 def dns_redirect(interfaces: tuple[str, ...] | list[str]) -> str:
@@ -531,7 +552,8 @@ def with_access(config: Config, **per_site: dict[str, object]) -> Config:
 @pytest.mark.parametrize("interface", HOTSPOTS)
 def test_hotspot_from_chain_requires_authorization(interface: str) -> None:
     """Blocked devices are dropped before anything else; then DoT and DoH to the known
-    resolvers (filtering bypasses, even for allowed devices); allowed devices pass (marked, for
+    resolvers (filtering bypasses, even for allowed devices); TCP that starts mid-stream (a
+    flow cut at a window's start) is reset, before any accept; allowed devices pass (marked, for
     their replies); then the client's HTB class is picked; authorized, not idle clients, the
     walled garden and the addresses learned for its names pass (counted); anything else is
     refused at once, TCP with a reset, so a phone notices the portal fast."""
@@ -540,6 +562,7 @@ def test_hotspot_from_chain_requires_authorization(interface: str) -> None:
         f"ether saddr @{BLOCK_SET} drop",
         DOT_DROP,
         DOH_DROP,
+        STRAY_TCP,
         f'ether saddr @{ALLOW_SET} ct mark set {BYPASS_MARK} counter name "{key}_up" accept',
         PICK_UP_CLASS,
         authorized_up(key, 15 * 60),  # the default idle time
@@ -569,8 +592,9 @@ def test_hotspot_idle_time_is_each_sites_own(
     ruleset = build_ruleset(with_access(CONFIG, **idle))
     for interface, idle_s in expected.items():
         _, from_chain, _, key = ZONES[interface]
-        # after the block drop, the two bypass drops, the allow accept and the class pick
-        assert chain(from_chain, ruleset).rules[5] == authorized_up(key, idle_s)
+        # after the block drop, the two bypass drops, the stray-TCP reset, the allow accept
+        # and the class pick
+        assert chain(from_chain, ruleset).rules[6] == authorized_up(key, idle_s)
     timeouts = [
         t for c in ruleset.chains for r in c.rules for t in re.findall(r"timeout (\d+)s", r)
     ]
@@ -595,25 +619,60 @@ def test_hotspot_to_chain_requires_authorization_and_established(interface: str)
 
 def test_client_classes_are_picked_only_in_hotspot_chains() -> None:
     """`meta priority` (the tc class) is set from the map by source address on the way out
-    (after the MAC block list, the bypass drops and the allow list: an allowed device has no
-    class) and by destination
+    (after the MAC block list, the bypass drops, the stray-TCP reset and the allow list: an
+    allowed device has no class) and by destination
     address on the way in, before any accept of a client, in hotspot chains only."""
     setters = [(c.name, r) for c in RULESET.chains for r in c.rules if "meta priority" in r]
     expected = [(ZONES[i][1], PICK_UP_CLASS) for i in HOTSPOTS]
     expected += [(ZONES[i][2], PICK_DOWN_CLASS) for i in HOTSPOTS]
     assert sorted(setters) == sorted(expected)
     for interface in HOTSPOTS:
-        assert chain(ZONES[interface][1]).rules.index(PICK_UP_CLASS) == 4
+        assert chain(ZONES[interface][1]).rules.index(PICK_UP_CLASS) == 5
         assert chain(ZONES[interface][2]).rules.index(PICK_DOWN_CLASS) == 0
 
 
+def test_opd_classes_are_picked_only_for_traffic_between_an_opd_and_an_uplink() -> None:
+    """Every packet leaving an OPD LAN device goes through the shared download IFB; only those
+    given an OPD or conferencing class share the downlink (its `1:1`), the rest is unlimited
+    LAN traffic (the IFB's default `1:3`). The classes are set only in an OPD's from_ and to_
+    chains, and to_ chains are reached only from uplink . zone pairs of the forward vmap:
+    never OPD to OPD, management to OPD or the gateway's own packets."""
+    config = load_config_file(str(MERANTI))
+    ruleset = build_ruleset(config)
+    shaped = bandwidth.shaped_opds(config)
+    assert shaped == [o.slug for o in config.opds]  # every meranti OPD has a guarantee
+    keys = {ident("opd", slug) for slug in shaped}
+    setters = {c.name for c in ruleset.chains for r in c.rules if "meta priority set 1:" in r}
+    assert setters == {f"from_{k}" for k in keys} | {f"to_{k}" for k in keys}
+    forward = chain("forward", ruleset)
+    uplinks = {u.interface for u in config.uplinks}
+    interface = {ident("opd", o.slug): o.interface for o in config.opds}
+    for (iif, oif), verdict in pair_vmap(forward.rules[1]).items():
+        target = verdict.removeprefix("jump ")
+        if target.startswith("to_opd_"):
+            assert iif in uplinks and oif == interface[target.removeprefix("to_")]
+    # nothing else leads to a to_ chain (the internal vmap goes to between_ chains only)
+    jumps = [(c.name, r) for c in ruleset.chains for r in c.rules if "jump to_" in r]
+    assert jumps == [("forward", forward.rules[1])]
+    assert all(v.startswith("jump between_") for v in vmap(forward.rules[2]).values())
+
+
 def test_tcp_reset_only_in_hotspot_and_opd_from_chains() -> None:
-    holders = [c.name for c in RULESET.chains for r in c.rules if "tcp reset" in r]
-    assert sorted(holders) == sorted(ZONES[i][1] for i in (*HOTSPOTS, *OPDS))
+    holders = {c.name for c in RULESET.chains for r in c.rules if "tcp reset" in r}
+    assert holders == {ZONES[i][1] for i in (*HOTSPOTS, *OPDS)}
     for interface in OPDS:  # OPDs reset only TCP that starts mid-stream
         assert [r for r in chain(ZONES[interface][1]).rules if "tcp reset" in r] == [STRAY_TCP]
-    for interface in HOTSPOTS:  # the reset comes after every accept, right before the reject
-        assert chain(ZONES[interface][1]).rules[-2:] == (TCP_RESET, REJECT)
+    for interface in HOTSPOTS:
+        rules = chain(ZONES[interface][1]).rules
+        assert [r for r in rules if "tcp reset" in r] == [STRAY_TCP, TCP_RESET]
+        # the stray-TCP reset comes before every accept (allowed devices, authorized clients,
+        # the garden: a cut flow stays cut for them all) ...
+        first_accept = min(n for n, r in enumerate(rules) if r.endswith(" accept"))
+        assert rules.index(STRAY_TCP) < first_accept
+        # ... but after the MAC block drop and the bypass drops
+        assert rules[: rules.index(STRAY_TCP)] == (f"ether saddr @{BLOCK_SET} drop", *BYPASS)
+        # the refusal comes after every accept, right before the reject
+        assert rules[-2:] == (TCP_RESET, REJECT)
 
 
 @pytest.mark.parametrize("interface", HOTSPOTS)
@@ -785,11 +844,14 @@ def test_captive_chains() -> None:
     assert nat.base == PREROUTING_NAT
     assert nat.rules == (
         'iifname { "opd-dinkes", "opd-bkpsdm", "opd-setda", "opd-bappeda", "hs-alunalun", '
+        '"hs-rtmlam" } ip daddr { 10.20.0.0/16, 10.40.0.0/16, 10.60.0.0/16, 10.255.0.0/24 } '
+        "meta l4proto { tcp, udp } th dport 53 accept",
+        'iifname { "opd-dinkes", "opd-bkpsdm", "opd-setda", "opd-bappeda", "hs-alunalun", '
         '"hs-rtmlam" } fib daddr type != local meta l4proto { tcp, udp } th dport 53 '
         "redirect to :53",
         'iifname { "hs-alunalun", "hs-rtmlam" } tcp dport 80 jump captive_redirect',
     )
-    assert nat.rules == (dns_redirect(FILTERED), captive_jump(HOTSPOTS))
+    assert nat.rules == (*dns_rules(FILTERED), captive_jump(HOTSPOTS))
     redirect = chain("captive_redirect")
     assert redirect.base is None
     assert redirect.rules == (
@@ -816,9 +878,9 @@ def test_captive_chains() -> None:
 )
 def test_captive_redirect_goes_to_the_portals_http_port(ports: dict[str, int], target: int) -> None:
     ruleset = build_ruleset(with_portal(CONFIG, **ports))
-    # the portal's ports change neither prerouting rule
+    # the portal's ports change no prerouting rule
     assert chain("prerouting_nat", ruleset).rules == (
-        dns_redirect(FILTERED),
+        *dns_rules(FILTERED),
         'iifname { "hs-alunalun", "hs-rtmlam" } tcp dport 80 jump captive_redirect',
     )
     assert chain("captive_redirect", ruleset).rules[-1] == (
@@ -871,13 +933,13 @@ def test_port_443_is_never_redirected(config: Config) -> None:
 
 
 def test_no_captive_chains_without_hotspot_sites() -> None:
-    """Without hotspot sites prerouting_nat holds only the OPDs' DNS redirect."""
+    """Without hotspot sites prerouting_nat holds only the OPDs' DNS rules."""
     config = without_hotspots(with_portal(CONFIG, walled_garden=list(GARDEN)))
     ruleset = build_ruleset(config)
     names = [c.name for c in ruleset.chains]
     assert "captive_redirect" not in names
     assert names[-2:] == ["prerouting_nat", "postrouting_nat"]
-    assert chain("prerouting_nat", ruleset).rules == (dns_redirect(OPDS),)
+    assert chain("prerouting_nat", ruleset).rules == dns_rules(OPDS)
     assert [c.base for c in ruleset.chains if c.base and "nat" in c.base] == [
         PREROUTING_NAT,
         "type nat hook postrouting priority srcnat; policy accept;",
@@ -943,9 +1005,10 @@ def test_no_chain_hooks_prerouting_or_postrouting_filter_for_counting(source: st
     # DNS connections from OPD and hotspot interfaces and new port-80 connections from hotspot
     # interfaces: never an uplink's packets
     assert [n for n, b in bases.items() if "hook prerouting" in b] == ["prerouting_nat"]
-    dns, captive = chain("prerouting_nat", ruleset).rules
+    internal, dns, captive = chain("prerouting_nat", ruleset).rules
     hotspots = {s.interface for s in config.hotspot_sites}
     filtered = set(filtered_interfaces(config))
+    assert set(re.findall(r'"([^"]+)"', internal)) == filtered
     assert set(re.findall(r'"([^"]+)"', dns)) == filtered
     assert set(re.findall(r'"([^"]+)"', captive)) == hotspots
     assert not filtered & {u.interface for u in config.uplinks}
@@ -1668,13 +1731,15 @@ def test_bypass_rules_are_dot_and_doh_to_the_known_resolvers() -> None:
 
 @pytest.mark.parametrize("source", ["test", "meranti"])
 def test_dns_redirect_covers_exactly_the_opd_and_hotspot_interfaces(source: str) -> None:
-    """DNS from OPDs and hotspots to anywhere but the gateway lands on the gateway's port 53,
-    as the first prerouting rule; management, remote sites and uplinks keep their DNS."""
+    """DNS from OPDs and hotspots to anywhere but the gateway and the node's own networks
+    lands on the gateway's port 53, right after the rule leaving internal DNS alone (the first
+    two prerouting rules); management, remote sites and uplinks keep their DNS."""
     config = CONFIG if source == "test" else load_config_file(str(MERANTI))
     ruleset = build_ruleset(config)
     rules = chain("prerouting_nat", ruleset).rules
-    assert rules[0] == dns_redirect(filtered_interfaces(config))
-    named = re.findall(r'"([^"]+)"', rules[0])
+    assert rules[:2] == dns_rules(filtered_interfaces(config))
+    assert re.findall(r'"([^"]+)"', rules[0]) == filtered_interfaces(config)
+    named = re.findall(r'"([^"]+)"', rules[1])
     assert named == filtered_interfaces(config)  # zone order, each once
     others = {config.zones.management.interface}
     others |= {r.interface for r in config.remote_sites} | {u.interface for u in config.uplinks}
@@ -1683,7 +1748,7 @@ def test_dns_redirect_covers_exactly_the_opd_and_hotspot_interfaces(source: str)
         assert named == list(FILTERED)
         assert not {"mgmt0", "vsat-rpesisir", "wan0", "wan1"} & set(named)
     holders = [(c.name, r) for c in ruleset.chains for r in c.rules if "redirect to :53" in r]
-    assert holders == [("prerouting_nat", rules[0])]
+    assert holders == [("prerouting_nat", rules[1])]
 
 
 @pytest.mark.parametrize(
@@ -1698,10 +1763,11 @@ def test_dns_redirect_covers_exactly_the_opd_and_hotspot_interfaces(source: str)
 def test_prerouting_nat_follows_the_filtered_zones(
     config: Config, dns: tuple[str, ...], captive: tuple[str, ...]
 ) -> None:
-    """prerouting_nat exists with any OPD or hotspot: the DNS redirect first, then the captive
-    jump (hotspots only); captive_redirect exists with hotspot sites only."""
+    """prerouting_nat exists with any OPD or hotspot: the DNS rules first (internal DNS left
+    alone, the rest redirected), then the captive jump (hotspots only); captive_redirect
+    exists with hotspot sites only."""
     ruleset = build_ruleset(config)
-    expected = (dns_redirect(dns),) + ((captive_jump(captive),) if captive else ())
+    expected = dns_rules(dns) + ((captive_jump(captive),) if captive else ())
     nat = chain("prerouting_nat", ruleset)
     assert (nat.base, nat.rules) == (PREROUTING_NAT, expected)
     names = [c.name for c in ruleset.chains]
@@ -2061,6 +2127,8 @@ def test_nft_loads_and_reloads_the_doh_addresses(tmp_path: Path) -> None:
     assert garden_in_kernel(out[0]) == ["1.1.1.1/32", "8.8.8.0/24", "9.9.9.9/32"]
     text = "\n".join(line.strip() for line in out[1:])
     assert "th dport 53 redirect to :53" in text
+    # internal DNS is left alone: the kernel holds the rule as rendered
+    assert f"ip daddr {INTERNAL} meta l4proto {{ tcp, udp }} th dport 53 accept" in text
     assert text.count(DOT_DROP) == 2 and text.count(DOH_DROP) == 2
     assert "tcp dport 80 accept" in text
     out = nft_in_namespace(tmp_path, [first.script, second.script], listing).splitlines()
@@ -2157,14 +2225,15 @@ def test_meranti_counts() -> None:
     # conference class, in from_ and to_
     # + the stray-TCP reset in from_ (a flow cut at a window's start stays cut)
     opd = 3 + 2 + 2 + 4 + 1
-    # from_: block, DoT drop, DoH drop, allow, class, authorized, walled garden, learned
-    # garden, tcp reset, reject; to_: class, authorized, allowed (mark), garden, learned garden,
-    # drop; between_: reject
-    hotspot = 10 + 6 + 1
+    # from_: block, DoT drop, DoH drop, stray-TCP reset, allow, class, authorized, walled
+    # garden, learned garden, tcp reset, reject; to_: class, authorized, allowed (mark),
+    # garden, learned garden, drop; between_: reject
+    hotspot = 11 + 6 + 1
     remote = 1 + 2 + 2  # between_: established, reject
-    # prerouting_nat: DNS redirect, captive jump; captive_redirect: 6 returns (authorized,
-    # allowed, blocked, garden, learned garden, local), redirect; postrouting_nat: masquerade
-    nat = 2 + 7 + 1
+    # prerouting_nat: internal DNS accept, DNS redirect, captive jump; captive_redirect:
+    # 6 returns (authorized, allowed, blocked, garden, learned garden, local), redirect;
+    # postrouting_nat: masquerade
+    nat = 3 + 7 + 1
     expected_rules = input_rules + 3 + management + nat  # forward has 3 rules
     expected_rules += opd * opds + sharing + hotspot * sites + remote * remotes
     assert stats["rules"] == expected_rules
@@ -2178,7 +2247,10 @@ def test_meranti_counts() -> None:
     # the one chain every site shares): 297 + 2 * 10 + 1
     assert before_garden_names + 2 * sites + 1 == 318
     # one stray-TCP reset per OPD
-    assert stats["rules"] == 318 + opds == 325
+    assert 318 + opds == 325
+    # internal DNS is not redirected: 1 rule in all (prerouting_nat, for every filtered
+    # interface); cut flows stay cut on hotspots too: one stray-TCP reset per site
+    assert stats["rules"] == 325 + 1 + sites == 336
     assert stats["counters"] == 2 * zones
     assert stats["clients"] == 0
     forward = chain("forward", rendered.ruleset)

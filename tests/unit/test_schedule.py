@@ -141,11 +141,6 @@ def test_ramadan_from_the_config_replaces_the_files() -> None:
     assert cal.in_ramadan(date(2026, 2, 18)) and not cal.in_ramadan(date(2026, 3, 19))
 
 
-def test_upcoming_days_off_are_listed_in_order() -> None:
-    names = [d.name for d in calendar().upcoming(date(2026, 12, 1), days=40)]
-    assert names == ["Cuti bersama Natal", "Hari Raya Natal"]
-
-
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -191,3 +186,13 @@ def test_next_edge_is_always_in_the_future() -> None:
         flipped = state_at(WORK, EMPTY, state.next_edge, WIB)
         assert (flipped.active is None) != (state.active is None)
         moment += timedelta(minutes=37)
+
+
+def test_config_ramadan_replaces_only_the_years_it_covers() -> None:
+    next_year = parse_year("year: 2027\nramadan: {from: 2027-02-08, to: 2027-03-09}\n", "2027")
+    cal = Calendar.build(
+        [parse_year(YEAR_2026, "id-2026.yaml"), next_year],
+        Filtering(ramadan=[DateRange(start=date(2026, 2, 18), end=date(2026, 3, 18))]),
+    )
+    assert cal.in_ramadan(date(2026, 2, 18)) and not cal.in_ramadan(date(2026, 3, 19))
+    assert cal.in_ramadan(date(2027, 2, 8))  # the 2027 file still counts
