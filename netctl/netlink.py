@@ -25,6 +25,7 @@ from pyroute2 import Conntrack, IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.nfnetlink.nfctsocket import NFCTAttrTuple
 
+from netctl.bandwidth import FIRST_OPD_MINOR
 from netctl.render import REDIRECT_MARK
 
 
@@ -97,7 +98,6 @@ def _forget(ips: set[str]) -> int:
 
 ROOT, ALL, DEFAULT = 0x10000, 0x10001, 0x10002
 LAN = 0x10003  # the download IFB's default class, beside `1:1`: LAN traffic, never shaped
-FIRST_OPD_MINOR = 0xF000  # netctl.bandwidth's classes; clients' are below
 MAX_RATE_KBIT = 10_000_000  # "unlimited": 10 Gbit/s
 
 

@@ -16,6 +16,7 @@ from ipaddress import IPv4Network, collapse_addresses
 
 from netctl import bandwidth
 from simpul.config.model import Config, parse_port_spec
+from simpul.filtering.policy import FILTERED_KINDS
 
 TABLE = "simpul"
 FAMILY = "inet"
@@ -36,13 +37,12 @@ BYPASS_MARK = "0x00000001"  # conntrack mark of an allowed device's flows (for t
 REDIRECT_MARK = 0x2  # conntrack mark of connections redirected to the portal
 AUTH_SET_SIZE = 262_144
 REJECT = "reject with icmpx admin-prohibited"
-# Zones whose DNS is the policy front end's: every query goes to the gateway, DoT and DoH to
-# known resolvers are dropped (DoH names are refused by the front end).
-FILTERED_KINDS = ("opd", "hotspot")
 # A TCP packet that starts no connection yet has none (e.g. a flow cut at a window's start):
 # reset it rather than let conntrack pick the flow up mid-stream. In OPD and hotspot from_
 # chains, before their accepts.
 STRAY_TCP = "ct state new tcp flags & (syn | rst | ack) != syn reject with tcp reset"
+# In the zones whose DNS is the policy front end's (FILTERED_KINDS): DoT, and DoH to known
+# resolvers' own addresses, are dropped (DoH names are refused by the front end).
 BYPASS_RULES = (
     "meta l4proto { tcp, udp } th dport 853 drop",
     f"ip daddr @{DOH_SET} meta l4proto {{ tcp, udp }} th dport 443 drop",

@@ -34,7 +34,7 @@ from simpul.filtering.schedule import State, state_at
 # or Private Relay (Apple): NXDOMAIN turns those off.
 CANARY_NAMES = frozenset({"use-application-dns.net", "mask.icloud.com", "mask-h2.icloud.com"})
 DOH_CATEGORY = "doh"
-FILTERED_KINDS = ("opd", "hotspot")
+FILTERED_KINDS = ("opd", "hotspot")  # zones whose DNS the policy decides (and nftables forces)
 
 GroupKind = Literal["management", "opd", "hotspot", "remote", "unknown"]
 
