@@ -24,6 +24,7 @@ from netctl.protocol import ApiError, NetdClient
 from portal.captive.errors import register_error_handlers
 from portal.captive.netd_access import close_netd
 from portal.captive.ratelimit import TokenBucket
+from portal.captive.redirects import CaptiveRedirects
 from portal.captive.runtime import EXTENSION, NetdLike, Runtime
 from portal.captive.security_headers import apply_security_headers
 from portal.captive.ttl_cache import TtlCache
@@ -64,7 +65,7 @@ def create_captive_app(test_config: dict[str, Any] | None = None) -> Flask:
         lambda: NetdClient(settings.netd_socket, timeout_s=app.config["NETD_TIMEOUT_S"])
     )
     burst, per_second = app.config["RATE_LIMIT"]
-    app.extensions[EXTENSION] = Runtime(
+    runtime = app.extensions[EXTENSION] = Runtime(
         settings=settings,
         secret=secret,
         clock=clock,
@@ -77,6 +78,9 @@ def create_captive_app(test_config: dict[str, Any] | None = None) -> Flask:
     )
 
     app.register_blueprint(bp)
+    # Captive clients' requests for other sites are answered before Flask once the
+    # configuration is cached (the busiest path on a hotspot: every phone's probes).
+    app.wsgi_app = CaptiveRedirects(app.wsgi_app, runtime.config_cache.fresh)  # type: ignore[method-assign]
     register_error_handlers(app)
     app.after_request(apply_security_headers)
     app.teardown_appcontext(close_netd)

@@ -11,6 +11,17 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
+def security_header_items(cache_control: str = "no-store") -> list[tuple[str, str]]:
+    """The headers every response carries, as (name, value) pairs."""
+    return [
+        ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+        ("X-Frame-Options", "DENY"),
+        ("Referrer-Policy", "no-referrer"),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Cache-Control", cache_control),
+    ]
+
+
 def apply_security_headers(response: Response) -> Response:
     """Add CSP, framing, referrer and sniffing headers; `no-store` unless caching was chosen.
 
@@ -18,10 +29,6 @@ def apply_security_headers(response: Response) -> Response:
     `private`; everything else is a page about one client's state and must not be stored.
     """
     headers = response.headers
-    headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-    headers["X-Frame-Options"] = "DENY"
-    headers["Referrer-Policy"] = "no-referrer"
-    headers["X-Content-Type-Options"] = "nosniff"
-    if "Cache-Control" not in headers:
-        headers["Cache-Control"] = "no-store"
+    for name, value in security_header_items(headers.get("Cache-Control", "no-store")):
+        headers[name] = value
     return response

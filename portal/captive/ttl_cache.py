@@ -32,6 +32,11 @@ class TtlCache(Generic[T]):
         self._fresh_until = float("-inf")
         self._lock = threading.Lock()
 
+    def fresh(self) -> T | None:
+        """The cached value while it is fresh, else None (never loads, never waits)."""
+        value = self._value
+        return value if value is not None and self.clock() < self._fresh_until else None
+
     def get(self, load: Callable[[], T]) -> T:
         """The cached value, reloaded with `load` when it is older than the TTL."""
         with self._lock:

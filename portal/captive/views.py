@@ -25,15 +25,15 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from portal.captive.blocked import block_page
 from portal.captive.formatting import hours_minutes, megabytes
-from portal.captive.hosts import bare_host, is_portal_host, start_url, user_portal_url
+from portal.captive.hosts import is_portal_host, user_portal_url
 from portal.captive.i18n import LANGS, t
 from portal.captive.media import media_type
 from portal.captive.netd_access import netd, portal_config, whois
 from portal.captive.netd_replies import PortalConfig, SiteInfo, VideoInfo, Whois
 from portal.captive.otp_gateway import GatewayError, deliver, message_text
 from portal.captive.pages import client_ip, current_lang, lang_args, set_lang, text, wants_json
-from portal.captive.probes import find_probe
 from portal.captive.radius import RadiusError, authenticate
+from portal.captive.redirects import UNCHECKED_PATHS, captive_location
 from portal.captive.rotation import pick_video
 from portal.captive.runtime import runtime
 from portal.captive.token import Outcome, issue, verify
@@ -43,7 +43,6 @@ log = logging.getLogger(__name__)
 bp = Blueprint("captive", __name__)
 
 MEDIA_MAX_AGE = 3600
-UNCHECKED_PATHS = ("/healthz",)
 
 
 # -- every request --------------------------------------------------------------------------------
@@ -51,27 +50,23 @@ UNCHECKED_PATHS = ("/healthz",)
 
 @bp.before_app_request
 def send_other_hosts_to_portal() -> ResponseReturnValue | None:
-    """Answer requests for other sites (clients redirected by nftables) before any view.
-
-    Probe paths get the real online answer when the client is authorized, else a redirect to the
-    portal; anything else is redirected to the portal's start page. The target is always built
-    from the configuration, never from the request.
+    """Answer requests for other sites (clients redirected by nftables) before any view: a
+    redirect to the portal's start page (see `portal.captive.redirects`; usually answered there
+    already), or for an OPD's staff the block page. The target is always built from the
+    configuration, never from the request.
     """
     set_lang(request.args.get("lang"))
     if request.path in UNCHECKED_PATHS:
         return None
     config = portal_config()
     host_header = request.headers.get("Host", "")
-    if is_portal_host(host_header, config.hostname, config.address):
-        return None
     ip = client_ip()
-    if config.in_opd(ip):
+    location = captive_location(config, host_header, request.path, ip, request.args.get("lang"))
+    if location is not None:
+        return _found(location)
+    if config.in_opd(ip) and not is_portal_host(host_header, config.hostname, config.address):
         return block_page(config, host_header, ip)
-    # Only captive clients' requests are redirected here (netd forgets a client's redirected
-    # connections when it is let through), so a probe needs no question to netd: it is captive.
-    if find_probe(bare_host(host_header), request.path) is not None:
-        return _found(start_url(config.hostname, config.http_port))
-    return _found(start_url(config.hostname, config.http_port, current_lang()))
+    return None
 
 
 def _status_line(code: int) -> str:

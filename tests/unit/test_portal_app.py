@@ -966,3 +966,44 @@ def test_a_used_daily_allowance_is_explained_in_bahasa(
     response = phone.post("/grant", data={"token": token, "lang": "id"})
     assert response.status_code == 403
     assert "sudah habis" in page(response)
+
+
+@pytest.mark.parametrize(
+    ("host", "path"),
+    [
+        ("connectivitycheck.gstatic.com", "/generate_204"),
+        ("captive.apple.com", "/hotspot-detect.html"),
+        ("evil.example", "//evil.example/?lang=en"),
+        ("example.com", "/?lang=en&next=//evil.example"),
+        ("evil.example", "/\\\\evil.example/x"),
+        ("", "/"),
+    ],
+)
+def test_foreign_requests_are_answered_before_flask_once_the_config_is_cached(
+    app: Flask, phone: Phone, host: str, path: str
+) -> None:
+    """The busiest path on a hotspot skips Flask, with the very same answer."""
+    reached_flask: list[str] = []
+    inner = app.wsgi_app.app  # type: ignore[attr-defined]
+
+    def counting(environ: dict[str, Any], start_response: Any) -> Any:
+        reached_flask.append(environ["PATH_INFO"])
+        return inner(environ, start_response)
+
+    app.wsgi_app.app = counting  # type: ignore[attr-defined]
+    first = phone.get(path, host=host)  # loads the portal's configuration through Flask
+    second = phone.get(path, host=host)
+    assert len(reached_flask) == 1
+    assert (second.status, second.data) == (first.status, first.data)
+    assert {k: v for k, v in second.headers if k != "Date"} == {
+        k: v for k, v in first.headers if k != "Date"
+    }
+
+
+def test_the_portal_and_opd_clients_still_reach_flask(app: Flask, phone: Phone) -> None:
+    phone.get("/generate_204", host="connectivitycheck.gstatic.com")  # cache the config
+    reached: list[str] = []
+    inner = app.wsgi_app.app  # type: ignore[attr-defined]
+    app.wsgi_app.app = lambda e, s: reached.append(e["HTTP_HOST"]) or inner(e, s)  # type: ignore[attr-defined]
+    assert phone.get("/", host=HOST).status_code == 200
+    assert reached == [HOST]
