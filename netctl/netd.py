@@ -76,10 +76,7 @@ def _openable(config: Any, address: str) -> bool:
     ip = IPv4Address(address)
     if ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_unspecified:
         return False
-    zones = config.zones
-    inside = [zones.opd.supernet, zones.hotspot.supernet, zones.remote.supernet]
-    inside.append(zones.management.address.network)
-    return not any(ip in net for net in inside)
+    return not any(ip in net for net in config.zones.networks)
 
 
 def _addresses(value: Any) -> list[str]:

@@ -343,13 +343,9 @@ def _opd_classes(config: Config, zone: _Zone) -> tuple[tuple[str, ...], tuple[st
 
 
 def _internal_networks(config: Config) -> str:
-    """The node's own address space as an nft set: the zones' supernets and the management
-    network (every OPD, hotspot and remote network lies inside a supernet)."""
-    zones = config.zones
-    nets = [zones.opd.supernet, zones.hotspot.supernet, zones.management.address.network]
-    if zones.remote is not None:
-        nets.append(zones.remote.supernet)
-    return "{ " + ", ".join(str(n) for n in collapse_addresses(nets)) + " }"
+    """The node's own address space (`Zones.networks`) as an nft set."""
+    nets = collapse_addresses(config.zones.networks)
+    return "{ " + ", ".join(str(n) for n in nets) + " }"
 
 
 def _nat_chains(config: Config, zones: list[_Zone]) -> list[Chain]:

@@ -165,6 +165,15 @@ class Zones(Model):
     hotspot: AddressZone
     remote: AddressZone | None = None
 
+    @property
+    def networks(self) -> list[IPv4Network]:
+        """The node's own address space: the OPD and hotspot supernets, the management
+        network and the remote supernet (every zone network lies inside one of them)."""
+        nets = [self.opd.supernet, self.hotspot.supernet, self.management.address.network]
+        if self.remote is not None:
+            nets.append(self.remote.supernet)
+        return nets
+
 
 class Dhcp(Model):
     """DHCP served by the gateway on one network (dnsmasq)."""
