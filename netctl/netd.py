@@ -387,6 +387,14 @@ class Netd:
         text = "".join(lines)
         return {"changed": bool(text), "diff": text}
 
+    def _client_id(self, config: Any, params: dict[str, Any]) -> ClientId:
+        """The hotspot client a request names (its MAC given or looked up, and its IP)."""
+        mac = self._client_mac(params)
+        try:
+            return parse_client(config, mac, params.get("ip", ""))
+        except ClientError as exc:
+            raise RequestError("invalid", str(exc)) from None
+
     def _client_mac(self, params: dict[str, Any]) -> str:
         """The MAC given, or (the portal's way) the one the kernel's neighbour table holds."""
         if params.get("mac"):
@@ -472,11 +480,7 @@ class Netd:
         time since its first use. A voucher still running on another device moves here (a
         phone that changed its randomized MAC, or a second device of the same person)."""
         config = self._config()
-        mac = self._client_mac(params)
-        try:
-            client = parse_client(config, mac, params.get("ip", ""))
-        except ClientError as exc:
-            raise RequestError("invalid", str(exc)) from None
+        client = self._client_id(config, params)
         try:
             code = vouchers.normalize(params.get("code", ""))
         except vouchers.VoucherError as exc:
@@ -540,11 +544,7 @@ class Netd:
 
     def _otp_client(self, params: dict[str, Any]) -> tuple[Any, ClientId, str]:
         config = self._config()
-        mac = self._client_mac(params)
-        try:
-            client = parse_client(config, mac, params.get("ip", ""))
-        except ClientError as exc:
-            raise RequestError("invalid", str(exc)) from None
+        client = self._client_id(config, params)
         if "otp" not in config.site(client.site).access.methods or config.portal.otp is None:
             raise RequestError("method-not-offered", f"{client.site} does not offer phone OTP")
         try:

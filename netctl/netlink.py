@@ -205,14 +205,8 @@ class Shaper:
             raise OSError(exc.code, f"tc on {device}: {exc}") from None
 
     def set_client(self, device: str, minor: int, rate_kbit: int) -> None:
-        """Create or change a client's class `1:minor` under `1:1`."""
-        try:
-            self.ipr.tc(
-                "replace-class", "htb", self._idx(device), ROOT | minor, parent=ALL,
-                **_htb_class(rate_kbit),
-            )  # fmt: skip
-        except NetlinkError as exc:
-            raise OSError(exc.code, f"tc class 1:{minor:x} on {device}: {exc}") from None
+        """Create or change a client's class `1:minor` under `1:1` (its rate is also its cap)."""
+        self.set_class(device, minor, rate_kbit, rate_kbit, 0)
 
     def remove_client(self, device: str, minor: int) -> None:
         """Delete a client's class (gone already is fine)."""
