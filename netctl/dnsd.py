@@ -571,7 +571,7 @@ class Daemon:
         moment = parse_moment(str(at) if at else None, config.node.zoneinfo)
         group = self.loaded.group(str(params.get("client", "")))
         verdict = self.loaded.engine.decide(group, name, moment)
-        return verdict_data(verdict, config)
+        return verdict.data(config.node.timezone)
 
     async def _control(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         methods: dict[str, Callable[[dict[str, Any]], Any]] = {
@@ -684,26 +684,6 @@ def _settle() -> None:
     gc.unfreeze()
     gc.collect()
     gc.freeze()
-
-
-def verdict_data(verdict: Verdict, config: Config) -> dict[str, Any]:
-    """A verdict as JSON-able data with its human chain."""
-    tz = config.node.timezone
-    return {
-        "action": verdict.action,
-        "reason": verdict.reason,
-        "group": verdict.group,
-        "policy": verdict.policy,
-        "rule": verdict.rule,
-        "list": verdict.hit.list if verdict.hit else None,
-        "entry": verdict.hit.entry if verdict.hit else verdict.entry,
-        "category": verdict.category,
-        "schedule": verdict.schedule,
-        "window": verdict.window,
-        "until": verdict.until.isoformat() if verdict.until else None,
-        "timezone": tz,
-        "chain": verdict.chain(tz),
-    }
 
 
 def _read_settings(path: str) -> dict[str, Any]:

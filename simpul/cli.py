@@ -356,7 +356,6 @@ def dns_explain(
     """Say the verdict for NAME and its chain: rule, list, category, schedule window."""
     from ipaddress import IPv4Address
 
-    from netctl.dnsd import verdict_data
     from simpul.filtering.engine import engine_for
     from simpul.filtering.lists import ListError
     from simpul.filtering.policy import group_named, group_of
@@ -385,7 +384,7 @@ def dns_explain(
     for warning in warnings:
         err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     name = name.lower().rstrip(".")
-    data = verdict_data(engine.decide(group, name, moment), config)
+    data = engine.decide(group, name, moment).data(config.node.timezone)
     if as_json:
         click.echo(json.dumps({"name": name, "at": moment.isoformat(), **data}, indent=1))
         return

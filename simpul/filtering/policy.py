@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from ipaddress import IPv4Address
-from typing import Literal
+from typing import Any, Literal
 
 from simpul.config.model import Config, Policy
 from simpul.filtering.calendar import Calendar
@@ -120,6 +120,25 @@ class Verdict:
         if self.until is None:
             return None
         return max(0, math.floor((self.until - now).total_seconds()))
+
+    def data(self, tz_name: str = "") -> dict[str, Any]:
+        """The verdict as JSON-able data with its chain (for the CLI, the block page and the
+        admin console)."""
+        return {
+            "action": self.action,
+            "reason": self.reason,
+            "group": self.group,
+            "policy": self.policy,
+            "rule": self.rule,
+            "list": self.hit.list if self.hit else None,
+            "entry": self.hit.entry if self.hit else self.entry,
+            "category": self.category,
+            "schedule": self.schedule,
+            "window": self.window,
+            "until": self.until.isoformat() if self.until else None,
+            "timezone": tz_name,
+            "chain": self.chain(tz_name),
+        }
 
     def chain(self, tz_name: str = "") -> list[str]:
         """The reasons, outermost first: policy and rule, list, category, schedule window."""
