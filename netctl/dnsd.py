@@ -44,7 +44,7 @@ from netctl.dns_transport import (
 from netctl.protocol import ApiError, NetdClient, encode
 from simpul.config.load import parse_config
 from simpul.config.model import Config
-from simpul.filtering.engine import LoadedList, build_engine, load_lists
+from simpul.filtering.engine import LoadedList, build_engine, lists_changed, load_lists
 from simpul.filtering.policy import (
     Group,
     PolicyEngine,
@@ -519,17 +519,6 @@ class Daemon:
         await self._listen(asyncio.get_running_loop())
         log.info("reloaded: %d lists", len(loaded.lists))
 
-    def lists_changed(self) -> bool:
-        """Whether a list file changed on disk since it was loaded (a refreshed list)."""
-        for item in self.loaded.lists.values():
-            try:
-                st = os.stat(item.path)
-            except OSError:
-                continue  # gone: the next apply reports it; keep serving what is loaded
-            if (st.st_mtime_ns, st.st_size) != item.stamp:
-                return True
-        return False
-
     def status(self) -> dict[str, Any]:
         """Counts, lists and reload state for the control socket."""
         front = self.front
@@ -612,7 +601,7 @@ class Daemon:
                 self._cut_due(now)
                 if now >= next_stat:
                     next_stat = now + LIST_CHECK_INTERVAL_S
-                    if self.lists_changed():
+                    if lists_changed(self.loaded.lists):
                         log.info("a list file changed: reloading")
                         self._schedule_reload()
             except Exception:

@@ -40,6 +40,18 @@ def _stamp(path: str) -> tuple[int, int]:
     return st.st_mtime_ns, st.st_size
 
 
+def lists_changed(lists: dict[str, LoadedList]) -> bool:
+    """Whether a loaded list's file changed on disk since (a refreshed list). A file gone is
+    not a change: the next apply reports it; what is loaded keeps serving."""
+    for item in lists.values():
+        try:
+            if _stamp(item.path) != item.stamp:
+                return True
+        except ListError:
+            continue
+    return False
+
+
 def check_lists(config: Config) -> None:
     """ListError unless every list file of `config` is there and readable (a cheap check
     before an apply; bad lines inside are the front end's to count)."""

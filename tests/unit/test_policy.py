@@ -262,3 +262,23 @@ def test_overnight_windows_explain_across_midnight() -> None:
     assert saturday_early.until == at("2026-11-28T05:00")
     friday_evening = eng.decide(group, "youtube.com", at("2026-11-27T21:59"))
     assert not friday_evening.blocked and friday_evening.until == at("2026-11-27T22:00")
+
+
+def test_a_refreshed_list_file_is_noticed(tmp_path: Path) -> None:
+    from simpul.filtering.engine import lists_changed, load_lists
+
+    (tmp_path / "categories").mkdir()
+    path = tmp_path / "categories" / "gambling.txt"
+    path.write_text("judi-contoh.com\n")
+    data = config_to_data(LAB)
+    data["filtering"]["lists_dir"] = str(tmp_path)
+    data["filtering"]["lists"] = [{"name": "gambling", "category": "gambling",
+                                   "path": "categories/gambling.txt"}]  # fmt: skip
+    for policy in data["policies"]:
+        policy["rules"] = [r for r in policy["rules"] if r["categories"] == ["gambling"]]
+    lists = load_lists(parse_config(data))
+    assert not lists_changed(lists)
+    path.write_text("judi-contoh.com\nslot-contoh.net\n")
+    assert lists_changed(lists)
+    path.unlink()
+    assert not lists_changed(lists)  # gone is not a change: what is loaded keeps serving
