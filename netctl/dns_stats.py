@@ -77,3 +77,15 @@ class Stats:
         """Flush and close."""
         self.flush()
         self.db.close()
+
+
+def totals(path: str, first: str, last: str) -> list[tuple[str, str, int, int]]:
+    """(group, category, allowed, blocked) for the days `first`..`last` (YYYY-MM-DD), read-only
+    (the front end keeps writing)."""
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        return db.execute(
+            "SELECT grp, category, SUM(CASE WHEN action = 'allow' THEN queries ELSE 0 END), "
+            "SUM(CASE WHEN action = 'block' THEN queries ELSE 0 END) FROM dns_counts "
+            "WHERE day BETWEEN ? AND ? GROUP BY grp, category ORDER BY grp, category",
+            (first, last),
+        ).fetchall()

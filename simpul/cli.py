@@ -416,8 +416,9 @@ def default_dns_db() -> str:
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
 def dns_stats(dns_db: str, since: str | None, until: str | None, as_json: bool) -> None:
     """Queries allowed and blocked per group and category (what reports are made of)."""
-    import sqlite3
     from datetime import date
+
+    from netctl.dns_stats import totals
 
     try:
         first = date.fromisoformat(since) if since else date.today()
@@ -426,13 +427,7 @@ def dns_stats(dns_db: str, since: str | None, until: str | None, as_json: bool) 
         _fail("days are YYYY-MM-DD")
     if not os.path.exists(dns_db):
         _fail(f"no DNS counts at {dns_db}: is the front end running?")
-    with sqlite3.connect(f"file:{dns_db}?mode=ro", uri=True) as db:
-        rows = db.execute(
-            "SELECT grp, category, SUM(CASE WHEN action = 'allow' THEN queries ELSE 0 END), "
-            "SUM(CASE WHEN action = 'block' THEN queries ELSE 0 END) FROM dns_counts "
-            "WHERE day BETWEEN ? AND ? GROUP BY grp, category ORDER BY grp, category",
-            (first.isoformat(), last.isoformat()),
-        ).fetchall()
+    rows = totals(dns_db, first.isoformat(), last.isoformat())
     if as_json:
         keys = ("group", "category", "allowed", "blocked")
         click.echo(json.dumps([dict(zip(keys, row, strict=True)) for row in rows], indent=1))
