@@ -38,7 +38,6 @@ import random
 import re
 import resource
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -54,7 +53,9 @@ from typing import Any
 
 import yaml
 
+from bench.bench_matcher import blocked_name
 from bench.harness import LAB_CONFIG, REPO, Result, Target, median, percentile, say, summary
+from simpul.lab.runner import stop_pids
 
 NS_SRV = "spb-dns-srv"
 NS_CLI = "spb-dns-cli"
@@ -85,33 +86,11 @@ SEED = 7
 
 TOOLS = ("ip", "dnsmasq", "unbound", "dnsperf", "dig")
 
-WORDS = (
-    "slot", "judi", "gacor", "togel", "poker", "casino", "bet", "maxwin", "hoki", "zeus", "qq",
-    "online", "jp", "bola", "toto", "sbo", "pragmatic", "scatter", "rtp", "link", "alternatif",
-    "daftar", "login", "situs", "agen", "bandar", "domino", "ceme", "mpo", "koi", "slot88", "4d",
-)  # fmt: skip
-TLDS = (
-    "com", "net", "xyz", "site", "online", "id", "org", "info", "top", "vip", "live", "me", "co",
-    "io", "club", "store", "shop", "pro", "biz", "cc", "co.id", "web.id", "my.id", "or.id",
-)  # fmt: skip
-LETTERS = "abcdefghijklmnopqrstuvwxyz"
 ALLOWED_BASES = ("berita", "kabar", "sekolah", "toko", "portal", "dinas", "info", "pustaka")
 ALLOWED_TLDS = ("go.id", "co.id", "ac.id", "sch.id", "com", "net", "org", "id")
 
 
 # -- data ----------------------------------------------------------------------------------------
-
-
-def _blocked_name(rng: random.Random) -> str:
-    """A TrustPositif-shaped name: 1-3 gambling-style labels under a common TLD."""
-    labels = []
-    for _ in range(rng.choices((1, 2, 3), (6, 3, 1))[0]):
-        word = rng.choice(WORDS)
-        syllables = "".join(rng.choices(LETTERS, k=rng.randint(2, 7)))
-        glue = "-" if rng.random() < 0.3 else ""
-        label = f"{word}{glue}{syllables}" if rng.random() < 0.5 else f"{syllables}{glue}{word}"
-        labels.append(label + str(rng.randrange(1000)) if rng.random() < 0.5 else label)
-    return ".".join(labels) + "." + rng.choice(TLDS)
 
 
 def _suffixes(name: str) -> Iterator[str]:
@@ -153,7 +132,7 @@ def generate(root: Path) -> Data:
     names: set[str] = set()
     ordered: list[str] = []
     while len(ordered) < NAMES:
-        name = _blocked_name(rng)
+        name = blocked_name(rng)
         if name not in names:
             names.add(name)
             ordered.append(name)
@@ -249,31 +228,6 @@ def _run(*argv: str, check: bool = True, timeout: float = 60) -> subprocess.Comp
     return proc
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie (ours, not yet reaped) counts as gone
-    with contextlib.suppress(OSError):
-        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
-    return False
-
-
-def _stop_pids(pids: list[int], timeout_s: float = 5.0) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and any(_pid_alive(p) for p in pids):
-            time.sleep(0.05)
-        if not any(_pid_alive(p) for p in pids):
-            return
-
-
 def _our_namespaces() -> list[str]:
     out = _run("ip", "-o", "netns", "list", check=False).stdout
     return [line.split()[0] for line in out.splitlines() if line.startswith("spb-dns-")]
@@ -284,7 +238,7 @@ def teardown_namespaces() -> list[str]:
     removed = []
     for ns in _our_namespaces():
         pids = _run("ip", "netns", "pids", ns, check=False).stdout.split()
-        _stop_pids([int(p) for p in pids if p.isdigit()])
+        stop_pids([int(p) for p in pids if p.isdigit()])
         _run("ip", "netns", "del", ns, check=False)
         removed.append(ns)
     return removed

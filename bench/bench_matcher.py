@@ -76,7 +76,8 @@ def _label(rng: random.Random) -> str:
     return label + str(rng.randrange(1000)) if rng.random() < 0.5 else label
 
 
-def _name(rng: random.Random, tlds: tuple[str, ...] = TLDS) -> str:
+def blocked_name(rng: random.Random, tlds: tuple[str, ...] = TLDS) -> str:
+    """A TrustPositif-shaped name: 1-3 gambling-style labels under a common TLD."""
     labels = rng.choices((1, 2, 3), (6, 3, 1))[0]
     return ".".join(_label(rng) for _ in range(labels)) + "." + rng.choice(tlds)
 
@@ -95,12 +96,12 @@ def generate(directory: Path, n: int, seed: int = 1) -> dict[str, Any]:
         zone.write(ZONE_HEADER)
         zone2.write(ZONE_HEADER)
         for i in range(n):
-            name = _name(rng)
+            name = blocked_name(rng)
             entry = f"*.{name}" if rng.random() < WILDCARDS else name
             zone.write(f"{entry} CNAME .\n")
             plain.write(f"{entry}\n")
             if rng.random() < REPLACED:
-                zone2.write(f"{_name(rng)} CNAME .\n")
+                zone2.write(f"{blocked_name(rng)} CNAME .\n")
             else:
                 zone2.write(f"{entry} CNAME .\n")
             if i % keep == 0:
@@ -112,7 +113,9 @@ def generate(directory: Path, n: int, seed: int = 1) -> dict[str, Any]:
     queries = {
         "hit": [exact_sample[i % len(exact_sample)] for i in range(third)],
         "subdomain hit": [_pad_labels(wild_sample[i % len(wild_sample)], 5) for i in range(third)],
-        "miss": [_pad_labels(_name(miss_rng, MISS_TLDS), 5) for _ in range(LOOKUPS - 2 * third)],
+        "miss": [
+            _pad_labels(blocked_name(miss_rng, MISS_TLDS), 5) for _ in range(LOOKUPS - 2 * third)
+        ],
     }
     (directory / "queries.json").write_text(json.dumps(queries))
     return {"names": n, "files": {p.name: p.stat().st_size for p in directory.iterdir()}}

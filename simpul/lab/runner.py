@@ -558,15 +558,16 @@ def _terminate(pid: int, argv: Sequence[str]) -> None:
         return
     if argv and argv[0].encode() not in cmdline:
         return
-    _signal_and_wait([pid])
+    stop_pids([pid])
 
 
 def _kill_namespace_processes(ns: str) -> None:
     out = run(["ip", "netns", "pids", ns], check=False)
-    _signal_and_wait([int(p) for p in out.split() if p.isdigit()])
+    stop_pids([int(p) for p in out.split() if p.isdigit()])
 
 
-def _signal_and_wait(pids: list[int], timeout_s: float = 5.0) -> None:
+def stop_pids(pids: list[int], timeout_s: float = 5.0) -> None:
+    """SIGTERM `pids`, then SIGKILL what still runs after `timeout_s`."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
