@@ -57,6 +57,9 @@ from simpul.store import Session, Store
 log = logging.getLogger("simpul.netd")
 EXPIRY_INTERVAL_S = 10.0
 PURGE_INTERVAL_S = 3600.0
+# The conntrack walk scans the kernel's whole hash table (~10 ms of CPU on 262,144 buckets, empty
+# or not): in a login storm at most this often, every grant waiting by then in one walk.
+FORGET_INTERVAL_S = 0.1
 READ_METHODS = frozenset(
     {"ping", "status", "clients", "diff", "counters", "whois", "portal_config"}
 )
@@ -131,6 +134,7 @@ class Netd:
         self._next_purge = 0.0
         self._config_cache: tuple[int, Any] | None = None
         self._to_forget: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._forgot_at = -FORGET_INTERVAL_S
         self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="netd-later")
         self.run_later = run_later or self._background.submit
         self.started_at = clock()
@@ -465,7 +469,7 @@ class Netd:
             raise RequestError("kernel-refused", str(exc)) from None
         self._shape(config, [session])
         # Walking conntrack costs ~10 ms whatever the load: done after the answer, off the lock,
-        # one walk for all the grants waiting by then.
+        # one walk for all the grants waiting by then (see FORGET_INTERVAL_S).
         self._to_forget.put(client.ip)
         self.run_later(self._forget_redirected)
         return {
@@ -522,6 +526,12 @@ class Netd:
         return {**result, "moved_from": len(moved)}
 
     def _forget_redirected(self) -> None:
+        if self._to_forget.empty():
+            return  # an earlier walk took these grants along
+        wait = self._forgot_at + FORGET_INTERVAL_S - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)  # off the lock, in the background thread: grants keep coming
+        self._forgot_at = time.monotonic()
         ips = set()
         with contextlib.suppress(queue.Empty):
             while True:

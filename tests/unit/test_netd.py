@@ -13,6 +13,7 @@ import asyncio
 import json
 import os
 import re
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,15 @@ from netctl.apply import ClientCounters, Kernel
 from netctl.bandwidth import FIRST_OPD_MINOR
 from netctl.dhcp import render_dnsmasq
 from netctl.libnft import NftError
-from netctl.netd import DNS_METHODS, READ_METHODS, Netd, RequestError, Server, _permitted
+from netctl.netd import (
+    DNS_METHODS,
+    FORGET_INTERVAL_S,
+    READ_METHODS,
+    Netd,
+    RequestError,
+    Server,
+    _permitted,
+)
 from netctl.protocol import encode
 from netctl.render import Client, LiveState, Rendered, build_ruleset, render
 from simpul import pseudonyms
@@ -1933,6 +1942,25 @@ def test_grants_that_come_together_share_one_conntrack_walk(
     for work in later:
         work()
     assert kernel.called("forget_redirected") == [({IP, "10.40.1.51"},)]
+
+
+def test_conntrack_walks_in_a_storm_keep_their_distance(
+    store: Store, kernel: FakeKernel, state_dir: Path, clock: Clock, neighbours: Neighbours
+) -> None:
+    """A walk costs ~10 ms of CPU: grants closer together than the interval wait for one walk."""
+    later: list[Any] = []
+    netd = Netd(  # type: ignore[arg-type]
+        store, kernel, str(state_dir), clock=clock, mac_of=neighbours,
+        forget_redirected=kernel.forget_redirected, run_later=later.append,
+    )  # fmt: skip
+    store.import_config(LAB, actor="test")
+    netd.authorize({"mac": MAC, "ip": IP})
+    later.pop()()
+    first = time.monotonic()
+    netd.authorize({"mac": "02:5e:00:01:01:02", "ip": "10.40.1.51"})
+    later.pop()()
+    assert time.monotonic() - first >= FORGET_INTERVAL_S * 0.9
+    assert kernel.called("forget_redirected") == [({IP},), ({"10.40.1.51"},)]
 
 
 def test_garden_learn_opens_addresses_for_their_ttl(netd: Netd, kernel: FakeKernel) -> None:
