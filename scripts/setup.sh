@@ -17,6 +17,8 @@ packages=(
   chromium wrk                              # the browser tests (Playwright) and benchmarks
   bind9-dnsutils dnsperf                    # DNS tests (dig) and the DNS benchmark
   freeradius                                # the lab's RADIUS server (portal logins by PAP)
+  victoria-metrics                          # an InfluxDB v2 write API for the export tests
+  snmpd snmp                                # the sites' SNMP agents (net-snmp) and its tools
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -29,7 +31,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
   # netd runs Unbound itself with a configuration rendered from the node's model; Debian's own
   # unbound service would only hold port 53 on the host.
   # The lab runs its own FreeRADIUS in a namespace; Debian's service is not needed either.
-  for unit in unbound.service freeradius.service; do
+  # Likewise VictoriaMetrics and snmpd: tests and the lab start their own, on their own ports.
+  for unit in unbound.service freeradius.service victoria-metrics.service snmpd.service; do
     if command -v systemctl >/dev/null && systemctl is-enabled "$unit" >/dev/null 2>&1; then
       systemctl disable --now "$unit" || true
     fi

@@ -113,6 +113,7 @@ LIST_SECTIONS = {
 }
 SINGLE_SECTIONS = (
     "node", "zones", "resolver", "privacy", "portal", "monitoring", "filtering", "qos",
+    "accounting", "export",
 )  # fmt: skip
 
 

@@ -21,6 +21,7 @@ from pydantic import (
     Field,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 TIMEZONE_ALIASES = {"WIB": "Asia/Jakarta", "WITA": "Asia/Makassar", "WIT": "Asia/Jayapura"}
@@ -604,6 +605,58 @@ class Privacy(Model):
     session_days: Annotated[int, Field(ge=1, le=3650)] = 90
 
 
+class Retention(Model):
+    """Days each accounting rollup level is kept (vnStat keeps 5-minute data 2 days, hourly 4,
+    daily 62, monthly 25 months; hourly here covers a month's report, e.g. its peak hour)."""
+
+    five_minute_days: Annotated[int, Field(ge=1, le=31)] = 2
+    hourly_days: Annotated[int, Field(ge=1, le=400)] = 62
+    daily_days: Annotated[int, Field(ge=7, le=3660)] = 400
+    monthly_days: Annotated[int, Field(ge=62, le=7320)] = 1830
+    # Per-device rows (a citizen's phone) at any level, for privacy (UU 27/2022).
+    client_days: Annotated[int, Field(ge=1, le=3660)] = 62
+
+
+class Accounting(Model):
+    """How often netd reads the kernel's counters, and how long the rollups are kept."""
+
+    interval_s: Annotated[int, Field(ge=5, le=600)] = 30
+    retention: Retention = Retention()
+
+
+class InfluxExport(Model):
+    """An InfluxDB v2 API (InfluxDB 2.x/3.x, VictoriaMetrics) that gets the node's figures."""
+
+    url: HttpUrl
+    org: str = Field(min_length=1, max_length=120)
+    bucket: str = Field(min_length=1, max_length=120)
+    # The token itself, or (better: kept out of exported configuration) a file holding it.
+    token: str = Field(default="", max_length=400)
+    token_file: str | None = Field(default=None, min_length=1, max_length=400)
+    batch_size: Annotated[int, Field(ge=1, le=50_000)] = 5000
+    flush_interval_s: Annotated[int, Field(ge=1, le=3600)] = 10
+    timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0
+
+    @model_validator(mode="after")
+    def _one_token(self) -> InfluxExport:
+        if self.token and self.token_file:
+            raise ValueError("give either token or token_file, not both")
+        return self
+
+
+class Export(Model):
+    """Where the node's figures go: InfluxDB (spooled on disk through outages), Prometheus."""
+
+    influx: InfluxExport | None = None
+    # Bound of the on-disk spool that keeps points while the server is unreachable; when it
+    # is reached the oldest points are dropped, and counted.
+    spool_mb: Annotated[int, Field(ge=1, le=100_000)] = 256
+    # host:port of the Prometheus text endpoint (management side), or None for none.
+    prometheus_listen: str | None = Field(
+        default="127.0.0.1:9469", pattern=r"^[0-9.]+:[0-9]{1,5}$"
+    )
+
+
 class Admin(Model):
     """A person who signs in to the admin console (password hashes only, never passwords)."""
 
@@ -631,6 +684,8 @@ class Config(Model):
     privacy: Privacy = Privacy()
     portal: Portal = Portal()
     monitoring: Monitoring = Monitoring()
+    accounting: Accounting = Accounting()
+    export: Export = Export()
     admins: list[Admin] = Field(default_factory=list)
 
     @property
