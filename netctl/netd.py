@@ -22,6 +22,7 @@ import queue
 import secrets
 import signal
 import socket
+import sqlite3
 import struct
 import time
 from collections.abc import Callable, Collection
@@ -31,6 +32,7 @@ from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
 from netctl import bandwidth, fair_use, netlink
+from netctl.accounting import Accounting
 from netctl.apply import Kernel
 from netctl.children import Child, write_atomic
 from netctl.clients import (
@@ -53,6 +55,7 @@ from simpul.filtering.addresses import AddressListError, doh_networks
 from simpul.filtering.engine import check_lists
 from simpul.filtering.lists import ListError
 from simpul.store import Session, Store
+from simpul.usage.db import USAGE_DB, UsageDb
 
 log = logging.getLogger("simpul.netd")
 EXPIRY_INTERVAL_S = 10.0
@@ -118,6 +121,7 @@ class Netd:
         run_later: Callable[[Callable[[], None]], object] | None = None,
         dns_user: str = "nobody",
         socket_path: str = DEFAULT_SOCKET,
+        accounting: Accounting | None = None,
     ) -> None:
         self.store = store
         self.kernel = kernel
@@ -142,6 +146,8 @@ class Netd:
         self.applied_path = os.path.join(state_dir, "applied.nft")
         self.last_apply: dict[str, Any] | None = None
         self.children: list[Child] = []
+        self.accounting = accounting
+        self._next_cycle = 0.0
         self.dns_dir = os.path.join(state_dir, "dnsd")
         self.dns_user = dns_user
         self.dns_uid = user_ids(dns_user)[0] if supervise else None
@@ -266,10 +272,33 @@ class Netd:
                     log.warning("could not remove class 1:%x on %s: %s", s.class_id, device, exc)
 
     def _end(self, config: Any, sessions: list[Session]) -> None:
-        """Take ended sessions out of the kernel: set elements and shaping classes."""
+        """Take ended sessions out of the kernel: set elements (their bytes booked once no
+        more can pass) and shaping classes."""
         if sessions:
-            self.kernel.deauthorize([Client(s.mac, s.ip, 0) for s in sessions])
+            self._deauthorize(sessions)
             self._unshape(config, sessions)
+
+    def _deauthorize(self, sessions: list[Session]) -> None:
+        self.kernel.deauthorize([Client(s.mac, s.ip, 0) for s in sessions])
+        if self.accounting is not None:
+            try:
+                self.accounting.settle(sessions, self.clock(), self.store.open_sessions())
+            except (NftError, sqlite3.Error, OSError) as exc:  # the next cycle settles them
+                log.error("could not book the last bytes of %d session(s): %s", len(sessions), exc)
+
+    def account(self, config: Any) -> None:
+        """One accounting cycle now (`netctl.accounting`); a failure is logged, never fatal."""
+        if self.accounting is None:
+            return
+        try:
+            record = self.accounting.cycle(
+                config, self.store.open_sessions(), self.clock(), self.store
+            )
+        except (NftError, sqlite3.Error, OSError) as exc:
+            log.error("accounting cycle failed: %s", exc)
+            return
+        self._next_cycle = time.monotonic() + config.accounting.interval_s
+        log.debug("accounting: %s", record)
 
     def _config(self) -> Any:
         """The stored configuration, parsed once per revision (every request needs it)."""
@@ -342,6 +371,11 @@ class Netd:
             "rules": sum(1 for o in objects if "rule" in o),
             "sessions": len(self.store.active_sessions()),
             "last_apply": self.last_apply,
+            "last_accounting": (
+                asdict(record)
+                if self.accounting and (record := self.accounting.usage.last_cycle())
+                else None
+            ),
             "children": {c.name: c.status() for c in self.children},
         }
 
@@ -354,6 +388,9 @@ class Netd:
             check_lists(config)
         except (AddressListError, ListError) as exc:
             raise RequestError("invalid-list", str(exc)) from None
+        if not check_only and self.kernel.table(elements=False):
+            # Counters the new ruleset drops (an OPD removed) are booked to their last byte.
+            self.account(config)
         try:
             rendered = self.kernel.apply(
                 config, self._sessions(config), self.clock(), check_only=check_only, doh=doh
@@ -794,10 +831,12 @@ class Netd:
             if config is not None:
                 self._end(config, expired)
             else:
-                self.kernel.deauthorize([Client(s.mac, s.ip, 0) for s in expired])
+                self._deauthorize(expired)
         if config is not None:
             self._end_idle(config)
             self._throttle(config)
+            if time.monotonic() >= self._next_cycle:
+                self.account(config)
             if time.monotonic() >= self._next_purge:
                 self._next_purge = time.monotonic() + PURGE_INTERVAL_S
                 cutoff = self.clock() - config.privacy.session_days * 86400
@@ -847,7 +886,10 @@ class Netd:
                 self._shape(config, [replace(s, throttled=1)])
 
     def shutdown(self) -> None:
-        """Stop helper daemons. The ruleset stays: clients keep working while netd restarts."""
+        """Book the counters a last time and stop helper daemons. The ruleset stays: clients
+        keep working while netd restarts."""
+        with contextlib.suppress(RequestError):
+            self.account(self._config())
         self._background.shutdown(wait=True)
         for child in self.children:
             child.stop()
@@ -1011,9 +1053,10 @@ async def run(args: argparse.Namespace) -> None:
     """Start netd: restore the ruleset and sessions from the store, then serve the API."""
     os.makedirs(args.state_dir, exist_ok=True)
     store = Store(args.db)
+    usage = UsageDb(os.path.join(os.path.dirname(os.path.abspath(args.db)), USAGE_DB))
     netd = Netd(
         store, Kernel(), args.state_dir, supervise=args.supervise, shaper=netlink.Shaper(),
-        dns_user=args.dns_user, socket_path=args.socket,
+        dns_user=args.dns_user, socket_path=args.socket, accounting=Accounting(usage),
     )  # fmt: skip
     if store.has_config():
         try:
@@ -1032,6 +1075,7 @@ async def run(args: argparse.Namespace) -> None:
     finally:
         netd.shutdown()
         store.close()
+        usage.close()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -22,6 +22,11 @@ TABLE = "simpul"
 FAMILY = "inet"
 AUTH_SET = "hs_auth"  # ether_addr . ipv4_addr of authorized hotspot clients; counts their upload
 AUTH_DL_SET = "hs_auth_dl"  # ipv4_addr of the same clients; counts their download
+# The same clients' bytes for accounting: no timeout, so a session's end never takes its last
+# bytes along; netd deletes an element once it has booked its final value (netctl.accounting).
+ACCT_SET = "hs_acct"  # ether_addr . ipv4_addr, upload
+ACCT_DL_SET = "hs_acct_dl"  # ipv4_addr, download
+ACCT_UP_CHAIN, ACCT_DOWN_CHAIN = "acct_up", "acct_down"
 IDLE_SET = "hs_idle"  # ipv4_addr of clients seen within their site's idle time (no counter)
 CLASS_MAP = "client_class"  # ipv4_addr -> the client's HTB class (tc), picked by meta priority
 # Carry no counters, so every apply refills them from the store instead of diffing.
@@ -165,7 +170,9 @@ def _zones(config: Config) -> list[_Zone]:
     zones += [
         _Zone("hotspot", ident("site", s.slug), s.interface, s.slug) for s in config.hotspot_sites
     ]
-    zones += [_Zone("remote", ident("remote", r.slug), r.interface) for r in config.remote_sites]
+    zones += [
+        _Zone("remote", ident("remote", r.slug), r.interface, r.slug) for r in config.remote_sites
+    ]
     return zones
 
 
@@ -283,10 +290,11 @@ def _forward_chains(config: Config, zones: list[_Zone]) -> list[Chain]:
                 f"ether saddr @{ALLOW_SET} ct mark set {BYPASS_MARK} {up} accept",
                 # The client's own HTB class on the uplinks (no match: not rate-limited).
                 f"meta priority set ip saddr map @{CLASS_MAP}",
-                # Authorized and not idle; each packet starts the idle time again (the kernel
-                # lets an idle client go by itself; netd then ends its session).
-                f"ether saddr . ip saddr @{AUTH_SET} ip saddr @{IDLE_SET} "
-                f"update @{IDLE_SET} {{ ip saddr timeout {idle_s}s }} {up} accept",
+                # Not idle and authorized; each packet starts the idle time again (the kernel
+                # lets an idle client go by itself; netd then ends its session). The idle set
+                # first: it has no counter, so an idle client's refused packets count nowhere.
+                f"ip saddr @{IDLE_SET} ether saddr . ip saddr @{AUTH_SET} "
+                f"update @{IDLE_SET} {{ ip saddr timeout {idle_s}s }} {up} jump {ACCT_UP_CHAIN}",
                 f"ip daddr @{GARDEN_SET} {up} accept",
                 f"ip daddr @{LEARNED_SET} {up} accept",
                 # Refuse at once (a reset for TCP) so a phone notices the portal fast.
@@ -295,7 +303,9 @@ def _forward_chains(config: Config, zones: list[_Zone]) -> list[Chain]:
             )
             inbound = (
                 f"meta priority set ip daddr map @{CLASS_MAP}",
-                f"ip daddr @{AUTH_DL_SET} ct state established,related {down} accept",
+                # The state first: a set lookup that matches counts, even if the rule fails.
+                f"ct state established,related ip daddr @{AUTH_DL_SET} {down} "
+                f"jump {ACCT_DOWN_CHAIN}",
                 f"ct mark {BYPASS_MARK} ct state established,related {down} accept",
                 f"ip saddr @{GARDEN_SET} ct state established,related {down} accept",
                 f"ip saddr @{LEARNED_SET} ct state established,related {down} accept",
@@ -319,6 +329,15 @@ def _forward_chains(config: Config, zones: list[_Zone]) -> list[Chain]:
         chains.append(Chain(f"to_{zone.key}", (*inbound, "drop")))
         chains.append(Chain(f"between_{zone.key}", between))
     return chains
+
+
+def _accounting_chains() -> list[Chain]:
+    """Where an authorized client's packet is counted for accounting, then accepted (also
+    when its accounting element is missing: accounting never decides who gets through)."""
+    return [
+        Chain(ACCT_UP_CHAIN, (f"ether saddr . ip saddr @{ACCT_SET} accept", "accept")),
+        Chain(ACCT_DOWN_CHAIN, (f"ip daddr @{ACCT_DL_SET} accept", "accept")),
+    ]
 
 
 def _opd_classes(config: Config, zone: _Zone) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -414,6 +433,8 @@ def build_ruleset(config: Config, doh: Sequence[IPv4Network] = ()) -> Ruleset:
             f"type ether_addr . ipv4_addr; flags timeout; counter; size {AUTH_SET_SIZE};",
         ),
         SetDef(AUTH_DL_SET, f"type ipv4_addr; flags timeout; counter; size {AUTH_SET_SIZE};"),
+        SetDef(ACCT_SET, f"type ether_addr . ipv4_addr; counter; size {AUTH_SET_SIZE};"),
+        SetDef(ACCT_DL_SET, f"type ipv4_addr; counter; size {AUTH_SET_SIZE};"),
         SetDef(IDLE_SET, f"type ipv4_addr; flags dynamic, timeout; size {AUTH_SET_SIZE};"),
         SetDef(
             CLASS_MAP,
@@ -438,6 +459,7 @@ def build_ruleset(config: Config, doh: Sequence[IPv4Network] = ()) -> Ruleset:
     )
     chains = [
         *_input_chains(config, zones),
+        *(_accounting_chains() if config.hotspot_sites else []),
         *_forward_chains(config, zones),
         *_nat_chains(config, zones),
     ]
@@ -485,6 +507,33 @@ def element_commands(clients: Iterable[Client], now: float, verb: str = "add") -
         for name, items in elements.items()
         if items
     ]
+
+
+def accounting_commands(
+    pairs: Iterable[tuple[str, str]], ips: Iterable[str], verb: str = "add"
+) -> list[str]:
+    """`add`/`delete element` commands for the accounting elements of (MAC, IP) `pairs`
+    (upload) and `ips` (download). Adding keeps an element that is there, with its counter;
+    netd deletes one only once it has booked its final value (`netctl.accounting`)."""
+    where = f"{FAMILY} {TABLE}"
+    up = [f"{mac} . {ip}" for mac, ip in pairs]
+    down = list(dict.fromkeys(ips))
+    return [
+        f"{verb} element {where} {name} {{ {', '.join(items)} }}"
+        for name, items in ((ACCT_SET, up), (ACCT_DL_SET, down))
+        if items
+    ]
+
+
+def zone_counters(config: Config) -> dict[str, tuple[str, str, str]]:
+    """Named counter -> (scope, name, direction) for accounting: scope `site` (hotspot),
+    `opd`, `remote` or `zone` (management)."""
+    scopes = {"hotspot": "site", "opd": "opd", "remote": "remote", "management": "zone"}
+    return {
+        f"{z.key}_{d}": (scopes[z.kind], z.slug or z.kind, d)
+        for z in _zones(config)
+        for d in ("up", "down")
+    }
 
 
 def render(config: Config, live: LiveState, doh: Sequence[IPv4Network] = ()) -> Rendered:
@@ -541,6 +590,7 @@ def render(config: Config, live: LiveState, doh: Sequence[IPv4Network] = ()) -> 
         lines.append(f"delete element {where} {AUTH_DL_SET} {{ {', '.join(stale_ips)} }}")
 
     lines += element_commands(current, live.now)
+    lines += accounting_commands([(c.mac, c.ip) for c in current], [c.ip for c in current])
     stats = {
         "chains": len(ruleset.chains),
         "rules": sum(len(c.rules) for c in ruleset.chains),

@@ -1,4 +1,4 @@
-"""The `simpul` command: configuration, apply, clients, backup and the lab."""
+"""The `simpul` command: configuration, apply, clients, usage, backup and the lab."""
 
 from __future__ import annotations
 
@@ -459,6 +459,112 @@ def dns_lists(ctx: click.Context, draft: str | None, lists_dir: str | None) -> N
             f"{item.names.nbytes / 1e6:.1f} MB", item.report.summary(),
         )  # fmt: skip
     console.print(table)
+
+
+# -- usage -----------------------------------------------------------------------------------
+
+BY_LEVEL = {"5m": "5m", "hour": "1h", "day": "1d", "month": "1mo"}
+
+
+def _human_bytes(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(n) < 1000:
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1000  # type: ignore[assignment]
+    return f"{n:,.1f} TB"
+
+
+@main.command("usage")
+@click.option("--opd", help="one OPD (slug)")
+@click.option("--site", help="one hotspot site (slug)")
+@click.option("--client", "mac", help="one device (MAC address)")
+@click.option("--uplink", help="one uplink (name)")
+@click.option("--from", "since", help="start: YYYY-MM-DD or 'YYYY-MM-DD HH:MM' (default: today)")
+@click.option("--to", "until", help="end, exclusive (default: now)")
+@click.option(
+    "--by", type=click.Choice(["total", *BY_LEVEL]), default="total", show_default=True,
+    help="one row per device/site/OPD/uplink, or per bucket",
+)  # fmt: skip
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table")
+@click.option("--usage-db", help="usage database (default: usage.db beside --db)")
+@click.pass_context
+def usage(
+    ctx: click.Context, opd: str | None, site: str | None, mac: str | None, uplink: str | None,
+    since: str | None, until: str | None, by: str, fmt: str, usage_db: str | None,
+) -> None:  # fmt: skip
+    """Bytes up and down per device, hotspot site, OPD and uplink, exact to the byte."""
+    import csv
+    from dataclasses import asdict
+    from datetime import datetime
+
+    from netctl.clients import ClientError, parse_mac
+    from simpul.filtering.schedule import parse_moment
+    from simpul.store import Store
+    from simpul.usage import queries
+    from simpul.usage.db import USAGE_DB, connect
+
+    chosen = [(n, v) for n, v in (("opd", opd), ("site", site), ("client", mac),
+                                  ("uplink", uplink)) if v]  # fmt: skip
+    if len(chosen) > 1 and not (len(chosen) == 2 and {n for n, _ in chosen} == {"client", "site"}):
+        _fail("choose one of --opd, --site, --client, --uplink (or --client with --site)")
+    with Store(ctx.obj["db"]) as store:
+        if not store.has_config():
+            _fail("no configuration imported yet")
+        tz = store.config().node.zoneinfo
+    try:
+        today = parse_moment(None, tz).replace(hour=0, minute=0, second=0, microsecond=0)
+        start = parse_moment(since, tz) if since else today
+        end = parse_moment(until, tz)
+        if mac:
+            mac = parse_mac(mac)
+    except (ValueError, ClientError) as exc:
+        _fail(str(exc))
+    if end <= start:
+        _fail(f"--to ({end:%Y-%m-%d %H:%M}) must come after --from ({start:%Y-%m-%d %H:%M})")
+    scope, key, where_site = None, None, site
+    if mac:
+        scope, key = "client", mac
+    elif opd:
+        scope, key, where_site = "opd", opd, None
+    elif uplink:
+        scope, key, where_site = "uplink", uplink, None
+    elif site:
+        scope, key, where_site = "site", site, None
+    path = usage_db or os.path.join(os.path.dirname(os.path.abspath(ctx.obj["db"])), USAGE_DB)
+    try:
+        db = connect(path, readonly=True)
+    except FileNotFoundError as exc:
+        _fail(str(exc))
+    with db:
+        args = dict(scope=scope, key=key, site=where_site if scope == "client" else None)
+        t0, t1 = start.timestamp(), end.timestamp()
+        if by == "total":
+            rows = queries.totals(db, tz, t0, t1, **args)  # type: ignore[arg-type]
+        else:
+            rows = queries.series(db, tz, t0, t1, level=BY_LEVEL[by], **args)  # type: ignore[arg-type]
+    db.close()
+    if fmt == "json":
+        click.echo(json.dumps([asdict(r) | {"total_bytes": r.total_bytes} for r in rows], indent=1))
+        return
+    if fmt == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["start", "scope", "key", "site", "down_bytes", "up_bytes",
+                         "down_packets", "up_packets", "sessions"])  # fmt: skip
+        for r in rows:
+            when = datetime.fromtimestamp(r.start, tz).isoformat()
+            writer.writerow([when, r.scope, r.key, r.site, r.down_bytes, r.up_bytes,
+                             r.down_packets, r.up_packets, r.sessions])  # fmt: skip
+        return
+    title = f"usage {start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M} ({tz.key})"
+    table = Table(*(["from"] if by != "total" else []), "scope", "name", "site", "down", "up",
+                  "total", title=title)  # fmt: skip
+    for r in rows:
+        when = [f"{datetime.fromtimestamp(r.start, tz):%Y-%m-%d %H:%M}"] if by != "total" else []
+        table.add_row(*when, r.scope, r.key, r.site, _human_bytes(r.down_bytes),
+                      _human_bytes(r.up_bytes), _human_bytes(r.total_bytes))  # fmt: skip
+    console.print(table)
+    if not rows:
+        click.echo("no traffic counted in this range", err=True)
 
 
 # -- lab -------------------------------------------------------------------------------------

@@ -95,6 +95,11 @@ MIGRATIONS: tuple[str, ...] = (
         window_start REAL NOT NULL
     );
     """,
+    # 6: accounting asks who last held an address, and how many sessions started when
+    """
+    CREATE INDEX session_ip ON session (ip, started_at);
+    CREATE INDEX session_started ON session (started_at);
+    """,
 )
 OTP_SENDS_PER_WINDOW, OTP_WINDOW_S, OTP_ATTEMPTS = 3, 600, 5
 # HTB minors for clients (1: and 2: are taken; 0xF000 and up are OPDs' and conferencing's).
@@ -578,6 +583,27 @@ class Store:
             (self._clock(),),
         )
         return [Session(**dict(r)) for r in rows]
+
+    def open_sessions(self) -> list[Session]:
+        """Sessions not ended yet (expired ones too, until netd ends them), oldest first."""
+        rows = self.db.execute("SELECT * FROM session WHERE ended_at IS NULL ORDER BY id")
+        return [Session(**dict(r)) for r in rows]
+
+    def last_session_at(self, ip: str) -> Session | None:
+        """The latest session, open or ended, of the address `ip`."""
+        row = self.db.execute(
+            "SELECT * FROM session WHERE ip = ? ORDER BY started_at DESC, id DESC LIMIT 1", (ip,)
+        ).fetchone()
+        return Session(**dict(row)) if row else None
+
+    def sessions_started(self, since: float, until: float) -> dict[str, int]:
+        """Sessions started in (since, until], per site."""
+        rows = self.db.execute(
+            "SELECT site, COUNT(*) FROM session WHERE started_at > ? AND started_at <= ? "
+            "AND site IS NOT NULL GROUP BY site",
+            (since, until),
+        )
+        return {site: count for site, count in rows}
 
     # -- backup ------------------------------------------------------------------------------
 

@@ -652,9 +652,7 @@ class Export(Model):
     # is reached the oldest points are dropped, and counted.
     spool_mb: Annotated[int, Field(ge=1, le=100_000)] = 256
     # host:port of the Prometheus text endpoint (management side), or None for none.
-    prometheus_listen: str | None = Field(
-        default="127.0.0.1:9469", pattern=r"^[0-9.]+:[0-9]{1,5}$"
-    )
+    prometheus_listen: str | None = Field(default="127.0.0.1:9469", pattern=r"^[0-9.]+:[0-9]{1,5}$")
 
 
 class Admin(Model):

@@ -216,6 +216,8 @@ def test_kernel_reads_the_idle_set_and_the_class_map_from_nftables() -> None:
         "before": ["NftError", True],  # no table yet: the kernel says so, nothing is made up
         "sets": [
             "doh_addresses",
+            "hs_acct",
+            "hs_acct_dl",
             "hs_auth",
             "hs_auth_dl",
             "hs_idle",

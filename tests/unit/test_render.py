@@ -23,6 +23,10 @@ import pytest
 
 from netctl import bandwidth
 from netctl.render import (
+    ACCT_DL_SET,
+    ACCT_DOWN_CHAIN,
+    ACCT_SET,
+    ACCT_UP_CHAIN,
     ALLOW_SET,
     AUTH_DL_SET,
     AUTH_SET,
@@ -41,11 +45,13 @@ from netctl.render import (
     Client,
     LiveState,
     Ruleset,
+    accounting_commands,
     build_ruleset,
     element_commands,
     ident,
     learned_commands,
     render,
+    zone_counters,
 )
 from simpul.config import Config, config_to_data, load_config_file, load_config_text, parse_config
 
@@ -522,6 +528,7 @@ def test_zone_chains_are_reached_only_through_their_dispatch(interface: str) -> 
 def test_forward_regular_chains_are_from_to_between_per_zone() -> None:
     regular = {c.name for c in RULESET.chains if c.base is None and not c.name.startswith("in_")}
     regular -= {"captive_redirect"}  # NAT: see test_captive_chains
+    regular -= {ACCT_UP_CHAIN, ACCT_DOWN_CHAIN}  # see test_accounting_chains
     expected = {z[1] for z in ZONES.values()} | {z[2] for z in ZONES.values()}
     expected |= {between(i) for i in ZONES}
     assert regular == expected
@@ -533,11 +540,22 @@ PICK_DOWN_CLASS = f"meta priority set ip daddr map @{CLASS_MAP}"
 
 
 def authorized_up(key: str, idle_s: int) -> str:
-    """A hotspot's accept rule for authorized, not idle clients (each packet restarts the
-    idle time)."""
+    """A hotspot's rule for authorized, not idle clients (each packet restarts the idle
+    time): counted, then on to the upload accounting chain (which accepts)."""
     return (
-        f"ether saddr . ip saddr @{AUTH_SET} ip saddr @{IDLE_SET} "
-        f'update @{IDLE_SET} {{ ip saddr timeout {idle_s}s }} counter name "{key}_up" accept'
+        f"ip saddr @{IDLE_SET} ether saddr . ip saddr @{AUTH_SET} "
+        f"update @{IDLE_SET} {{ ip saddr timeout {idle_s}s }} "
+        f'counter name "{key}_up" jump {ACCT_UP_CHAIN}'
+    )
+
+
+def authorized_down(key: str) -> str:
+    """A hotspot's rule for replies to authorized clients: the state checked before the set
+    lookup (a lookup that matches counts in the set, even if the rule then fails), counted,
+    then on to the download accounting chain (which accepts)."""
+    return (
+        f"ct state established,related ip daddr @{AUTH_DL_SET} "
+        f'counter name "{key}_down" jump {ACCT_DOWN_CHAIN}'
     )
 
 
@@ -555,8 +573,10 @@ def test_hotspot_from_chain_requires_authorization(interface: str) -> None:
     resolvers (filtering bypasses, even for allowed devices); TCP that starts mid-stream (a
     flow cut at a window's start) is reset, before any accept; allowed devices pass (marked, for
     their replies); then the client's HTB class is picked; authorized, not idle clients, the
-    walled garden and the addresses learned for its names pass (counted); anything else is
-    refused at once, TCP with a reset, so a phone notices the portal fast."""
+    walled garden and the addresses learned for its names pass (counted; an authorized
+    client's packet by way of the upload accounting chain, which counts it in the client's
+    accounting element and accepts it); anything else is refused at once, TCP with a reset,
+    so a phone notices the portal fast."""
     _, from_chain, _, key = ZONES[interface]
     assert chain(from_chain).rules == (
         f"ether saddr @{BLOCK_SET} drop",
@@ -606,15 +626,79 @@ def test_hotspot_idle_time_is_each_sites_own(
 
 @pytest.mark.parametrize("interface", HOTSPOTS)
 def test_hotspot_to_chain_requires_authorization_and_established(interface: str) -> None:
+    """After the class pick, replies to authorized clients pass (counted, by way of the
+    download accounting chain, which counts them in the client's accounting element and
+    accepts them); then allowed devices', the walled garden's and the learned addresses'
+    replies; anything else is dropped."""
     _, _, to_chain, key = ZONES[interface]
     assert chain(to_chain).rules == (
         PICK_DOWN_CLASS,
-        f'ip daddr @{AUTH_DL_SET} ct state established,related counter name "{key}_down" accept',
+        authorized_down(key),
         f'ct mark {BYPASS_MARK} ct state established,related counter name "{key}_down" accept',
         f'ip saddr @{GARDEN_SET} ct state established,related counter name "{key}_down" accept',
         f'ip saddr @{LEARNED_SET} ct state established,related counter name "{key}_down" accept',
         "drop",
     )
+
+
+def test_accounting_chains() -> None:
+    """Declared right after the input chains: each counts an authorized client's packet in
+    its accounting element if it has one, and accepts it either way (accounting never
+    decides who gets through)."""
+    names = [c.name for c in RULESET.chains]
+    first_forward = names.index("forward")
+    assert names[first_forward - 2 : first_forward] == [ACCT_UP_CHAIN, ACCT_DOWN_CHAIN]
+    assert [n for n in names[: first_forward - 2] if not n.startswith("in")] == []
+    assert chain(ACCT_UP_CHAIN).base is None and chain(ACCT_DOWN_CHAIN).base is None
+    assert chain(ACCT_UP_CHAIN).rules == (f"ether saddr . ip saddr @{ACCT_SET} accept", "accept")
+    assert chain(ACCT_DOWN_CHAIN).rules == (f"ip daddr @{ACCT_DL_SET} accept", "accept")
+
+
+@pytest.mark.parametrize("source", ["test", "meranti", "no-hotspots"])
+def test_accounting_chains_are_reached_only_by_the_authorization_lookup(source: str) -> None:
+    """Each hotspot's from_/to_ chain jumps to the accounting chain from its authorization
+    rule only (the one rule looking the client up in the authorization set), so a client is
+    looked up once per packet: no fallback copy counting it twice; the accounting chains end
+    in `accept`; without hotspot sites there are none."""
+    if source == "no-hotspots":
+        data = config_to_data(CONFIG)
+        data["hotspot_sites"] = []
+        config = parse_config(data)
+    else:
+        config = load_config_file(str(MERANTI)) if source == "meranti" else CONFIG
+    ruleset = build_ruleset(config)
+    names = {c.name for c in ruleset.chains}
+    # no chain looks a client up in either authorization set twice
+    for c in ruleset.chains:
+        for name in (AUTH_SET, AUTH_DL_SET):
+            lookups = [m for r in c.rules for m in re.findall(rf"@{name}\b", r)]
+            assert len(lookups) <= 1, (c.name, name)
+    if not config.hotspot_sites:
+        assert not names & {ACCT_UP_CHAIN, ACCT_DOWN_CHAIN}
+        text = "\n".join(r for c in ruleset.chains for r in c.rules)
+        assert "acct" not in text
+        return
+    for c in (chain(ACCT_UP_CHAIN, ruleset), chain(ACCT_DOWN_CHAIN, ruleset)):
+        assert c.rules[-1] == "accept"
+        assert all(r.endswith(" accept") or r == "accept" for r in c.rules)
+    jumps = {
+        (c.name, r)
+        for c in ruleset.chains
+        for r in c.rules
+        if re.search(rf"\b(goto|jump) ({ACCT_UP_CHAIN}|{ACCT_DOWN_CHAIN})\b", r)
+    }
+    expected = set()
+    for site in config.hotspot_sites:
+        key = ident("site", site.slug)
+        (up,) = [r for r in chain(f"from_{key}", ruleset).rules if f"@{AUTH_SET} " in r]
+        (down,) = [r for r in chain(f"to_{key}", ruleset).rules if f"@{AUTH_DL_SET} " in r]
+        # the idle set (no counter) first: an idle client's refused packets count nowhere
+        assert up.startswith(f"ip saddr @{IDLE_SET} ether saddr . ip saddr @{AUTH_SET} ")
+        assert up.endswith(f'counter name "{key}_up" jump {ACCT_UP_CHAIN}')
+        assert down.startswith(f"ct state established,related ip daddr @{AUTH_DL_SET} ")
+        assert down.endswith(f'counter name "{key}_down" jump {ACCT_DOWN_CHAIN}')
+        expected |= {(f"from_{key}", up), (f"to_{key}", down)}
+    assert jumps == expected
 
 
 def test_client_classes_are_picked_only_in_hotspot_chains() -> None:
@@ -988,6 +1072,27 @@ def test_every_counter_is_referenced_and_every_reference_is_declared() -> None:
     assert len(re.findall(r"\bcounter\b", text)) == len(referenced)
 
 
+def test_zone_counters_name_every_counter_of_the_ruleset() -> None:
+    """Each named counter -> (scope, the zone's name, direction): hotspot sites as `site`,
+    OPDs as `opd` and remote sites as `remote` (each by its slug), management as `zone`."""
+    expected = {
+        "management": ("zone", "management"),
+        "opd_dinas_kesehatan": ("opd", "dinas-kesehatan"),
+        "opd_bkpsdm": ("opd", "bkpsdm"),
+        "opd_setda": ("opd", "setda"),
+        "opd_bappeda": ("opd", "bappeda"),
+        "site_alun_alun": ("site", "alun-alun"),
+        "site_rtm_lam": ("site", "rtm-lam"),
+        "remote_rangsang_pesisir": ("remote", "rangsang-pesisir"),
+    }
+    assert zone_counters(CONFIG) == {
+        f"{key}_{d}": (scope, name, d)
+        for key, (scope, name) in expected.items()
+        for d in ("up", "down")
+    }
+    assert sorted(zone_counters(CONFIG)) == sorted(RULESET.counters)
+
+
 @pytest.mark.parametrize("source", ["test", "meranti"])
 def test_no_chain_hooks_prerouting_or_postrouting_filter_for_counting(source: str) -> None:
     """Uplink bytes come from the kernel's interface statistics: nothing in nftables touches
@@ -1023,18 +1128,23 @@ def test_no_chain_hooks_prerouting_or_postrouting_filter_for_counting(source: st
 
 AUTH_BODY = "type ether_addr . ipv4_addr; flags timeout; counter; size 262144;"
 AUTH_DL_BODY = "type ipv4_addr; flags timeout; counter; size 262144;"
+ACCT_BODY = "type ether_addr . ipv4_addr; counter; size 262144;"
+ACCT_DL_BODY = "type ipv4_addr; counter; size 262144;"
 IDLE_BODY = "type ipv4_addr; flags dynamic, timeout; size 262144;"
 CLASS_BODY = "type ipv4_addr : classid; flags timeout; size 262144;"
 LEARNED_BODY = "type ipv4_addr; flags timeout; size 65536;"
 
 
 def test_sets() -> None:
-    """The idle set carries no counter (rules update it: `dynamic`); the class map gives an
-    address its tc class; the learned garden holds run-time elements (not static), each with
-    its own timeout."""
+    """The accounting sets count like the authorization sets but have no timeout (a session's
+    end never takes its last bytes along); the idle set carries no counter (rules update it:
+    `dynamic`); the class map gives an address its tc class; the learned garden holds run-time
+    elements (not static), each with its own timeout."""
     assert [(s.kind, s.name, s.body, s.elements, s.static) for s in RULESET.sets] == [
         ("set", AUTH_SET, AUTH_BODY, (), False),
         ("set", AUTH_DL_SET, AUTH_DL_BODY, (), False),
+        ("set", ACCT_SET, ACCT_BODY, (), False),
+        ("set", ACCT_DL_SET, ACCT_DL_BODY, (), False),
         ("set", IDLE_SET, IDLE_BODY, (), False),
         ("map", CLASS_MAP, CLASS_BODY, (), False),
         ("set", GARDEN_SET, "type ipv4_addr; flags interval; auto-merge;", (), True),
@@ -1089,9 +1199,11 @@ def test_fresh_table_has_no_flush_or_delete() -> None:
     lines = script_lines(render(CONFIG, LiveState(now=1000.0)).script)
     assert lines[0] == f"add table {WHERE}"
     assert [x for x in lines if x.startswith(("flush", "delete"))] == []
-    assert lines[1:10] == [
+    assert lines[1:12] == [
         f"add set {WHERE} {AUTH_SET} {{ {AUTH_BODY} }}",
         f"add set {WHERE} {AUTH_DL_SET} {{ {AUTH_DL_BODY} }}",
+        f"add set {WHERE} {ACCT_SET} {{ {ACCT_BODY} }}",
+        f"add set {WHERE} {ACCT_DL_SET} {{ {ACCT_DL_BODY} }}",
         f"add set {WHERE} {IDLE_SET} {{ {IDLE_BODY} }}",
         f"add map {WHERE} {CLASS_MAP} {{ {CLASS_BODY} }}",
         f"add set {WHERE} {GARDEN_SET} {{ {GARDEN_BODY} }}",
@@ -1160,6 +1272,8 @@ def test_live_chains_are_flushed_and_obsolete_ones_deleted() -> None:
     ]
     # existing sets stay as they are; missing ones are declared; none is deleted
     assert [x for x in lines if x.startswith(("add set", "add map"))] == [
+        f"add set {WHERE} {ACCT_SET} {{ {ACCT_BODY} }}",
+        f"add set {WHERE} {ACCT_DL_SET} {{ {ACCT_DL_BODY} }}",
         f"add set {WHERE} {IDLE_SET} {{ {IDLE_BODY} }}",
         f"add map {WHERE} {CLASS_MAP} {{ {CLASS_BODY} }}",
         f"add set {WHERE} {GARDEN_SET} {{ {GARDEN_BODY} }}",
@@ -1239,8 +1353,12 @@ def test_clients_are_re_added_with_remaining_timeout() -> None:
         f"{mac(2)} . 10.40.1.11 timeout 7200s, {mac(3)} . 10.40.3.12 timeout 1s }}",
         f"add element {WHERE} {AUTH_DL_SET} {{ 10.40.1.10 timeout 60s, "
         "10.40.1.11 timeout 7200s, 10.40.3.12 timeout 1s }",
+        # their accounting elements, with no timeout (kept, with their counters, if there)
+        f"add element {WHERE} {ACCT_SET} {{ {mac(1)} . 10.40.1.10, "
+        f"{mac(2)} . 10.40.1.11, {mac(3)} . 10.40.3.12 }}",
+        f"add element {WHERE} {ACCT_DL_SET} {{ 10.40.1.10, 10.40.1.11, 10.40.3.12 }}",
     ]
-    assert lines[-2:] == elements  # after every rule
+    assert lines[-4:] == elements  # after every rule
     assert rendered.stats["clients"] == 3
 
 
@@ -1276,9 +1394,12 @@ def test_stale_kernel_elements_are_deleted_from_both_sets() -> None:
         f"{mac(4)} . 10.40.1.10 }}",
         f"delete element {WHERE} {AUTH_DL_SET} {{ 10.40.1.11, 10.40.3.20 }}",
     ]
-    # deletes come before the re-adds, and the kept client is re-added
-    assert lines[-2].startswith(f"add element {WHERE} {AUTH_SET} {{ {mac(1)} . 10.40.1.10 ")
-    assert lines[-1] == f"add element {WHERE} {AUTH_DL_SET} {{ 10.40.1.10 timeout 100s }}"
+    # deletes come before the re-adds, and the kept client is re-added; accounting elements
+    # are never deleted here (netd deletes one once it has booked its final value)
+    assert lines[-4].startswith(f"add element {WHERE} {AUTH_SET} {{ {mac(1)} . 10.40.1.10 ")
+    assert lines[-3] == f"add element {WHERE} {AUTH_DL_SET} {{ 10.40.1.10 timeout 100s }}"
+    assert lines[-2] == f"add element {WHERE} {ACCT_SET} {{ {mac(1)} . 10.40.1.10 }}"
+    assert lines[-1] == f"add element {WHERE} {ACCT_DL_SET} {{ 10.40.1.10 }}"
     assert rendered.stats["stale_clients_removed"] == 3
 
 
@@ -1310,6 +1431,24 @@ def test_element_commands() -> None:
     assert element_commands([], now) == []
     assert element_commands([], now, verb="delete") == []
     assert element_commands([clients[1]], now) == []
+
+
+def test_accounting_commands() -> None:
+    """One command per accounting set (upload by MAC . IP, download by IP, no timeout);
+    download addresses only once each; nothing for nothing."""
+    pairs = [(mac(1), "10.40.1.10"), (mac(2), "10.40.1.10"), (mac(3), "10.40.3.12")]
+    ips = ["10.40.1.10", "10.40.1.10", "10.40.3.12"]
+    up = f"{mac(1)} . 10.40.1.10, {mac(2)} . 10.40.1.10, {mac(3)} . 10.40.3.12"
+    for verb in ("add", "delete"):
+        assert accounting_commands(pairs, ips, verb) == [
+            f"{verb} element {WHERE} {ACCT_SET} {{ {up} }}",
+            f"{verb} element {WHERE} {ACCT_DL_SET} {{ 10.40.1.10, 10.40.3.12 }}",
+        ]
+        assert accounting_commands(pairs[2:], [], verb) == [
+            f"{verb} element {WHERE} {ACCT_SET} {{ {mac(3)} . 10.40.3.12 }}"
+        ]
+        assert accounting_commands([], [], verb) == []
+    assert accounting_commands(pairs, ips) == accounting_commands(pairs, ips, "add")
 
 
 NOW = 1_000_000.0
@@ -1419,6 +1558,8 @@ FLUSH_DOH = f"flush set {WHERE} {DOH_SET}"
 DECLARE = {
     AUTH_SET: f"add set {WHERE} {AUTH_SET} {{ {AUTH_BODY} }}",
     AUTH_DL_SET: f"add set {WHERE} {AUTH_DL_SET} {{ {AUTH_DL_BODY} }}",
+    ACCT_SET: f"add set {WHERE} {ACCT_SET} {{ {ACCT_BODY} }}",
+    ACCT_DL_SET: f"add set {WHERE} {ACCT_DL_SET} {{ {ACCT_DL_BODY} }}",
     IDLE_SET: f"add set {WHERE} {IDLE_SET} {{ {IDLE_BODY} }}",
     CLASS_MAP: f"add map {WHERE} {CLASS_MAP} {{ {CLASS_BODY} }}",
     GARDEN_SET: DECLARE_GARDEN,
@@ -1428,7 +1569,18 @@ DECLARE = {
     DOH_SET: f"add set {WHERE} {DOH_SET} {{ {DOH_BODY} }}",
 }
 EVERY_SET = frozenset(
-    {AUTH_SET, AUTH_DL_SET, IDLE_SET, GARDEN_SET, LEARNED_SET, ALLOW_SET, BLOCK_SET, DOH_SET}
+    {
+        AUTH_SET,
+        AUTH_DL_SET,
+        ACCT_SET,
+        ACCT_DL_SET,
+        IDLE_SET,
+        GARDEN_SET,
+        LEARNED_SET,
+        ALLOW_SET,
+        BLOCK_SET,
+        DOH_SET,
+    }
 )
 BEFORE_FAIR_USE = frozenset({AUTH_SET, AUTH_DL_SET, GARDEN_SET})
 
@@ -1443,12 +1595,21 @@ BEFORE_FAIR_USE = frozenset({AUTH_SET, AUTH_DL_SET, GARDEN_SET})
             [],
             [FLUSH_IDLE, FLUSH_CLASSES, FLUSH_GARDEN, FLUSH_ALLOW, FLUSH_BLOCK, FLUSH_DOH],
         ),
-        # a table from before fair use (and the MAC lists, filtering and the learned garden):
-        # those sets and the map are new
+        # a table from before fair use (and the MAC lists, filtering, the learned garden and
+        # accounting): those sets and the map are new
         (
             BEFORE_FAIR_USE,
             frozenset(),
-            [IDLE_SET, CLASS_MAP, LEARNED_SET, ALLOW_SET, BLOCK_SET, DOH_SET],
+            [
+                ACCT_SET,
+                ACCT_DL_SET,
+                IDLE_SET,
+                CLASS_MAP,
+                LEARNED_SET,
+                ALLOW_SET,
+                BLOCK_SET,
+                DOH_SET,
+            ],
             [FLUSH_GARDEN],
         ),
         (
@@ -1478,8 +1639,25 @@ BEFORE_FAIR_USE = frozenset({AUTH_SET, AUTH_DL_SET, GARDEN_SET})
             [LEARNED_SET],
             [FLUSH_IDLE, FLUSH_CLASSES, FLUSH_GARDEN, FLUSH_ALLOW, FLUSH_BLOCK, FLUSH_DOH],
         ),
+        # a table from before per-client accounting: only the accounting sets are new (and,
+        # like the authorization sets, they are never flushed)
+        (
+            EVERY_SET - {ACCT_SET, ACCT_DL_SET},
+            frozenset({CLASS_MAP}),
+            [ACCT_SET, ACCT_DL_SET],
+            [FLUSH_IDLE, FLUSH_CLASSES, FLUSH_GARDEN, FLUSH_ALLOW, FLUSH_BLOCK, FLUSH_DOH],
+        ),
     ],
-    ids=["fresh", "live", "upgrade", "no-map", "no-idle-set", "no-doh-set", "no-learned-set"],
+    ids=[
+        "fresh",
+        "live",
+        "upgrade",
+        "no-map",
+        "no-idle-set",
+        "no-doh-set",
+        "no-learned-set",
+        "no-acct-sets",
+    ],
 )
 def test_existing_sets_are_kept_and_refilled_ones_flushed(
     sets: frozenset[str], maps: frozenset[str], declared: list[str], flushed: list[str]
@@ -1487,7 +1665,8 @@ def test_existing_sets_are_kept_and_refilled_ones_flushed(
     """Sets and maps the kernel holds are never declared again (the kernel's own flags, such
     as `dynamic`, would clash); the idle set and the class map carry no counters, so they are
     flushed and refilled from the store; the authorization sets are diffed, never flushed; the
-    learned garden is never flushed (its elements expire by themselves)."""
+    accounting sets are never flushed (their elements carry counters netd has yet to book);
+    the learned garden is never flushed (its elements expire by themselves)."""
     live = LiveState(now=0.0, table_exists=bool(sets | maps), sets=sets, maps=maps)
     lines = script_lines(render(CONFIG, live).script)
     assert [x for x in lines if x.startswith(("add set", "add map"))] == [
@@ -1532,7 +1711,12 @@ def test_idle_set_and_class_map_are_refilled_with_the_current_clients(
         f"delete element {WHERE} {AUTH_SET} {{ {gone.mac} . {gone.ip} }}",
         f"delete element {WHERE} {AUTH_DL_SET} {{ {gone.ip} }}",
     ]
-    assert lines[-4:] == element_commands([keep, unshaped], now)
+    assert lines[-6:-2] == element_commands([keep, unshaped], now)
+    assert lines[-2:] == [
+        f"add element {WHERE} {ACCT_SET} {{ {keep.mac} . {keep.ip}, "
+        f"{unshaped.mac} . {unshaped.ip} }}",
+        f"add element {WHERE} {ACCT_DL_SET} {{ {keep.ip}, {unshaped.ip} }}",
+    ]
 
 
 def test_walled_garden_and_clients_do_not_mix() -> None:
@@ -1549,7 +1733,11 @@ def test_walled_garden_and_clients_do_not_mix() -> None:
     config = with_portal(CONFIG, walled_garden=list(GARDEN))
     rendered = render(config, live)
     lines = script_lines(rendered.script)
-    assert lines[-2:] == element_commands([keep], now)  # clients still come last
+    assert lines[-4:-2] == element_commands([keep], now)  # clients still come last
+    assert lines[-2:] == [
+        f"add element {WHERE} {ACCT_SET} {{ {keep.mac} . {keep.ip} }}",
+        f"add element {WHERE} {ACCT_DL_SET} {{ {keep.ip} }}",
+    ]
     deletes = [x for x in lines if x.startswith("delete element")]
     assert deletes == [
         f"delete element {WHERE} {AUTH_SET} {{ {mac(2)} . 10.40.1.11 }}",
@@ -1956,9 +2144,11 @@ def test_document_lists_every_set_counter_chain_and_rule(garden: tuple[str, ...]
     ruleset = build_ruleset(with_portal(CONFIG, walled_garden=list(garden)))
     doc = ruleset.document()
     lines = doc.splitlines()
-    assert lines[1:10] == [
+    assert lines[1:12] == [
         f"\tset {AUTH_SET} {{ {AUTH_BODY} }}",
         f"\tset {AUTH_DL_SET} {{ {AUTH_DL_BODY} }}",
+        f"\tset {ACCT_SET} {{ {ACCT_BODY} }}",
+        f"\tset {ACCT_DL_SET} {{ {ACCT_DL_BODY} }}",
         f"\tset {IDLE_SET} {{ {IDLE_BODY} }}",
         f"\tmap {CLASS_MAP} {{ {CLASS_BODY} }}",
         f"\tset {GARDEN_SET} {{ {GARDEN_BODY}"
@@ -2211,10 +2401,10 @@ def test_meranti_counts() -> None:
     sharing = sum(1 for o in config.opds if o.shared_services)
     zones = 1 + opds + sites + remotes
     assert min(opds, sites, remotes) > 0  # every zone kind is present
-    # input + in_management + in_uplink + in_{opd,hotspot,remote}, forward,
-    # from_/to_/between_ per zone, prerouting_nat + captive_redirect, postrouting_nat
+    # input + in_management + in_uplink + in_{opd,hotspot,remote}, acct_up + acct_down,
+    # forward, from_/to_/between_ per zone, prerouting_nat + captive_redirect, postrouting_nat
     # (content filtering adds no chain: prerouting_nat was already there for the hotspots)
-    assert stats["chains"] == 3 + 3 + 1 + 3 * zones + 2 + 1
+    assert stats["chains"] == 3 + 3 + 2 + 1 + 3 * zones + 2 + 1
     input_rules = 4 + 5 + 3 + 6 + 6 + 3  # input, in_management (2 icmp, dns, services, reject),
     # in_uplink (icmp, icmpv6, drop), in_opd (2 icmp, dhcp, dns, the block page's port, reject),
     # in_hotspot (2 icmp, dhcp, dns, the portal's ports, reject), in_remote (2 icmp, reject)
@@ -2225,16 +2415,17 @@ def test_meranti_counts() -> None:
     # conference class, in from_ and to_
     # + the stray-TCP reset in from_ (a flow cut at a window's start stays cut)
     opd = 3 + 2 + 2 + 4 + 1
-    # from_: block, DoT drop, DoH drop, stray-TCP reset, allow, class, authorized, walled
-    # garden, learned garden, tcp reset, reject; to_: class, authorized, allowed (mark),
-    # garden, learned garden, drop; between_: reject
+    # from_: block, DoT drop, DoH drop, stray-TCP reset, allow, class, authorized (jumping to
+    # acct_up), walled garden, learned garden, tcp reset, reject; to_: class, authorized
+    # (jumping to acct_down), allowed (mark), garden, learned garden, drop; between_: reject
     hotspot = 11 + 6 + 1
     remote = 1 + 2 + 2  # between_: established, reject
     # prerouting_nat: internal DNS accept, DNS redirect, captive jump; captive_redirect:
     # 6 returns (authorized, allowed, blocked, garden, learned garden, local), redirect;
     # postrouting_nat: masquerade
     nat = 3 + 7 + 1
-    expected_rules = input_rules + 3 + management + nat  # forward has 3 rules
+    acct = 2 + 2  # acct_up, acct_down: the accounting set's accept, accept
+    expected_rules = input_rules + acct + 3 + management + nat  # forward has 3 rules
     expected_rules += opd * opds + sharing + hotspot * sites + remote * remotes
     assert stats["rules"] == expected_rules
     # content filtering's share: the block page in in_opd, the DNS redirect, and the two bypass
@@ -2250,7 +2441,10 @@ def test_meranti_counts() -> None:
     assert 318 + opds == 325
     # internal DNS is not redirected: 1 rule in all (prerouting_nat, for every filtered
     # interface); cut flows stay cut on hotspots too: one stray-TCP reset per site
-    assert stats["rules"] == 325 + 1 + sites == 336
+    assert 325 + 1 + sites == 336
+    # per-client accounting: the two accounting chains' 2 rules each, shared by every site
+    # (each site's authorization rules jump there instead of accepting: no rule more)
+    assert stats["rules"] == 336 + 4 == 340
     assert stats["counters"] == 2 * zones
     assert stats["clients"] == 0
     forward = chain("forward", rendered.ruleset)
@@ -2297,7 +2491,10 @@ def test_ten_thousand_clients_add_one_element_command_per_set(shaped: bool) -> N
     assert full_lines[: len(empty_lines)] == empty_lines
     added = full_lines[len(empty_lines) :]
     names = [AUTH_SET, AUTH_DL_SET] + ([IDLE_SET, CLASS_MAP] if shaped else [])
+    names += [ACCT_SET, ACCT_DL_SET]
     assert [x.split(" {")[0] for x in added] == [f"add element {WHERE} {n}" for n in names]
+    assert added[-2].count(" . ") == 10_000 and added[-1].count(", ") == 9_999
+    assert "timeout" not in added[-2] and "timeout" not in added[-1]
     assert added[0].count(" timeout 3600s") == 10_000
     assert added[1].count(" timeout 3600s") == 10_000
     if shaped:

@@ -1,0 +1,312 @@
+"""Bandwidth accounting: read the kernel's counters, book the deltas into the usage database.
+
+Every `interval_s` netd reads, in one pass, the per-client accounting elements (`hs_acct` for
+upload by MAC . IP, `hs_acct_dl` for download by IP), the named counters of every zone (hotspot
+sites, OPDs, remote sites, management) and the uplinks' interface counters, and books what grew
+since the last reading (`simpul.usage.booking`), exactly once, in one transaction.
+
+A client's accounting elements have no timeout: when its session ends, netd first takes its
+authorization elements out (no more bytes pass), then books the accounting elements' final
+values (`settle`), and only then deletes them. Elements nobody holds a session for any more
+(a crash between those steps) are settled by the next cycle.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from netctl.libnft import Nft, NftError
+from netctl.render import (
+    ACCT_DL_SET,
+    ACCT_SET,
+    FAMILY,
+    TABLE,
+    accounting_commands,
+    zone_counters,
+)
+from simpul.store import Session
+from simpul.usage.booking import DOWN, UP, Booking, Reading, absent, book
+from simpul.usage.db import CycleRecord, UsageDb
+
+log = logging.getLogger("simpul.accounting")
+BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+# Settling more clients than this at once reads whole sets instead of element by element.
+SETTLE_BY_ELEMENT = 32
+
+
+def boot_id() -> str:
+    """This boot's id: kernel counters of an earlier boot started again at zero."""
+    return BOOT_ID.read_text().strip()
+
+
+@dataclass(frozen=True)
+class ClientBytes:
+    """The raw counters of one accounting element."""
+
+    packets: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Raw kernel counters read together."""
+
+    up: dict[tuple[str, str], ClientBytes]  # (mac, ip)
+    down: dict[str, ClientBytes]  # ip
+    named: dict[str, tuple[int, int]]  # counter name -> (packets, bytes)
+    interfaces: dict[str, tuple[int, dict[str, int]]]  # name -> (ifindex, statistics)
+
+
+def _counter(element: dict[str, Any]) -> ClientBytes:
+    counter = element.get("counter", {})
+    return ClientBytes(int(counter.get("packets", 0)), int(counter.get("bytes", 0)))
+
+
+def _elements(nft: Nft, name: str) -> list[dict[str, Any]]:
+    out = []
+    for obj in nft.query(f"list set {FAMILY} {TABLE} {name}"):
+        for item in obj.get("set", {}).get("elem", []):
+            out.append(item["elem"] if isinstance(item, dict) and "elem" in item else {"val": item})
+    return out
+
+
+def read_clients(nft: Nft) -> tuple[dict[tuple[str, str], ClientBytes], dict[str, ClientBytes]]:
+    """Every accounting element with its counter."""
+    up = {}
+    for e in _elements(nft, ACCT_SET):
+        mac, ip = e["val"]["concat"]
+        up[(str(mac), str(ip))] = _counter(e)
+    down = {str(e["val"]): _counter(e) for e in _elements(nft, ACCT_DL_SET)}
+    return up, down
+
+
+def _element_counter(nft: Nft, name: str, key: str) -> ClientBytes | None:
+    try:
+        text = nft.run(f"get element {FAMILY} {TABLE} {name} {{ {key} }}")
+    except NftError as exc:
+        if "No such file or directory" in str(exc):
+            return None
+        raise
+    words = text.split()
+    try:
+        at = words.index("packets")
+        return ClientBytes(int(words[at + 1]), int(words[words.index("bytes") + 1]))
+    except (ValueError, IndexError):
+        return ClientBytes(0, 0)
+
+
+def read_named(nft: Nft) -> dict[str, tuple[int, int]]:
+    """Named counters: name -> (packets, bytes)."""
+    out = {}
+    for obj in nft.query(f"list counters table {FAMILY} {TABLE}"):
+        if "counter" in obj:
+            c = obj["counter"]
+            out[c["name"]] = (int(c["packets"]), int(c["bytes"]))
+    return out
+
+
+def read_interfaces(names: Iterable[str]) -> dict[str, tuple[int, dict[str, int]]]:
+    """ifindex and byte/packet statistics of each interface that exists."""
+    out = {}
+    for name in names:
+        base = Path("/sys/class/net") / name
+        try:
+            ifindex = int((base / "ifindex").read_text())
+            stats = {
+                key: int((base / "statistics" / key).read_text())
+                for key in ("rx_bytes", "tx_bytes", "rx_packets", "tx_packets")
+            }
+        except OSError:
+            continue
+        out[name] = (ifindex, stats)
+    return out
+
+
+def client_readings(
+    up: dict[tuple[str, str], ClientBytes],
+    down: dict[str, ClientBytes],
+    owners: dict[str, Session],
+    site_of_mac_ip: dict[tuple[str, str], str],
+    boot: str,
+) -> list[Reading]:
+    """Readings of accounting elements. Upload is keyed by MAC . IP; download by IP, booked to
+    the device that holds (or last held) a session on it (`owners`)."""
+    readings = []
+    for (mac, ip), c in up.items():
+        site = site_of_mac_ip.get((mac, ip), "")
+        readings.append(
+            Reading(f"acct/{mac}|{ip}", boot, c.packets, c.bytes, "client", mac, UP, site)
+        )
+    for ip, c in down.items():
+        owner = owners.get(ip)
+        mac, site = (owner.mac, owner.site or "") if owner else ("unknown", "")
+        readings.append(
+            Reading(f"acct_dl/{ip}", boot, c.packets, c.bytes, "client", mac, DOWN, site)
+        )
+    return readings
+
+
+def zone_readings(config: Any, named: dict[str, tuple[int, int]], boot: str) -> list[Reading]:
+    """Readings of the zones' named counters (hotspot sites, OPDs, remote sites, management)."""
+    meaning = zone_counters(config)
+    readings = []
+    for name, (packets, nbytes) in named.items():
+        if name not in meaning:
+            continue
+        scope, key, direction = meaning[name]
+        readings.append(Reading(f"counter/{name}", boot, packets, nbytes, scope, key, direction))
+    return readings
+
+
+def uplink_readings(
+    config: Any, interfaces: dict[str, tuple[int, dict[str, int]]], boot: str
+) -> list[Reading]:
+    """Readings of the uplinks' interface counters: received is download, sent is upload.
+    Interfaces predate netd, so the first reading only sets the baseline."""
+    readings = []
+    for uplink in config.uplinks:
+        if uplink.interface not in interfaces:
+            continue
+        ifindex, stats = interfaces[uplink.interface]
+        instance = f"{boot}/{ifindex}"
+        for direction, prefix in ((DOWN, "rx"), (UP, "tx")):
+            readings.append(
+                Reading(
+                    f"uplink/{uplink.name}/{prefix}",
+                    instance,
+                    stats[f"{prefix}_packets"],
+                    stats[f"{prefix}_bytes"],
+                    "uplink",
+                    uplink.name,
+                    direction,
+                    first_is_new=False,
+                )
+            )
+    return readings
+
+
+class Accounting:
+    """netd's accounting: cycles and settling, on netd's thread and under its lock."""
+
+    def __init__(self, usage: UsageDb, nft: Nft | None = None, *, boot: str | None = None) -> None:
+        self.usage = usage
+        self.nft = nft or Nft()
+        self.boot = boot or boot_id()
+        self._last_cycle_at: float | None = None
+        self.tz = ZoneInfo("Asia/Jakarta")  # the node's, from each cycle's configuration
+
+    def cycle(
+        self, config: Any, sessions: Sequence[Session], now: float, store: Any
+    ) -> CycleRecord:
+        """Read every counter and book what grew; settle accounting elements nobody holds a
+        session for any more. `store` answers who last held an address."""
+        started = time.perf_counter()
+        self.tz = config.node.zoneinfo
+        up, down = read_clients(self.nft)
+        named = read_named(self.nft)
+        interfaces = read_interfaces(u.interface for u in config.uplinks)
+        by_ip = {s.ip: s for s in sessions}
+        open_pairs = {(s.mac, s.ip) for s in sessions}
+        owners = dict(by_ip)
+        for ip in down.keys() - by_ip.keys():
+            last = store.last_session_at(ip)
+            if last is not None:
+                owners[ip] = last
+        sites = {(s.mac, s.ip): s.site or "" for s in sessions}
+        for mac, ip in up.keys() - open_pairs:
+            last = owners.get(ip)
+            sites[(mac, ip)] = last.site or "" if last and last.mac == mac else ""
+        readings = [
+            *client_readings(up, down, owners, sites, self.boot),
+            *zone_readings(config, named, self.boot),
+            *uplink_readings(config, interfaces, self.boot),
+        ]
+        stale_up = sorted(up.keys() - open_pairs)
+        stale_down = sorted(down.keys() - by_ip.keys())
+        final = [f"acct/{m}|{i}" for m, i in stale_up] + [f"acct_dl/{i}" for i in stale_down]
+        meters = self.usage.meters()
+        booking = book(meters, readings, final)
+        gone = absent(meters, readings)
+        peaks = Counter(s.site for s in sessions if s.site)
+        since = self._last_cycle_at
+        if since is None:
+            last = self.usage.last_cycle()
+            since = last.at if last else now
+        started_sessions = store.sessions_started(since, now)
+        duration = (time.perf_counter() - started) * 1000
+        self.usage.commit(
+            booking,
+            now,
+            self.tz,
+            forget=gone,
+            peaks={site.slug: peaks.get(site.slug, 0) for site in config.hotspot_sites},
+            sessions=started_sessions,
+            duration_ms=duration,
+            readings=len(readings),
+        )
+        self._last_cycle_at = now
+        self._delete(stale_up, stale_down)
+        if booking.resets:
+            log.info("%d counter(s) started again from zero", len(booking.resets))
+        return CycleRecord(now, duration, len(readings), len(booking.resets),
+                           sum(d.bytes for d in booking.deltas))  # fmt: skip
+
+    def settle(
+        self, sessions: Sequence[Session], now: float, still_open: Iterable[Session]
+    ) -> None:
+        """Book the final bytes of ended `sessions` (already out of the authorization sets) and
+        delete their accounting elements. An address another open session holds keeps its
+        download element."""
+        if not sessions:
+            return
+        keep_ips = {s.ip for s in still_open}
+        pairs = sorted({(s.mac, s.ip) for s in sessions})
+        ips = sorted({s.ip for s in sessions} - keep_ips)
+        if len(sessions) > SETTLE_BY_ELEMENT:
+            all_up, all_down = read_clients(self.nft)
+            up = {p: all_up[p] for p in pairs if p in all_up}
+            down = {ip: all_down[ip] for ip in ips if ip in all_down}
+        else:
+            up = {}
+            for mac, ip in pairs:
+                c = _element_counter(self.nft, ACCT_SET, f"{mac} . {ip}")
+                if c is not None:
+                    up[(mac, ip)] = c
+            down = {}
+            for ip in ips:
+                c = _element_counter(self.nft, ACCT_DL_SET, ip)
+                if c is not None:
+                    down[ip] = c
+        owners = {s.ip: s for s in sessions}
+        sites = {(s.mac, s.ip): s.site or "" for s in sessions}
+        readings = client_readings(up, down, owners, sites, self.boot)
+        sources = [r.source for r in readings]
+        booking: Booking = book(self.usage.meters(sources), readings, sources)
+        self.usage.commit(booking, now, self.tz, readings=len(readings))
+        self._delete(list(up), list(down))
+
+    def _delete(self, pairs: list[tuple[str, str]], ips: list[str]) -> None:
+        for command in accounting_commands(pairs, ips, verb="delete"):
+            try:
+                self.nft.run(command)
+            except NftError as exc:  # one already gone: delete the others one by one
+                if "No such file or directory" not in str(exc):
+                    raise
+                for single in _singles(command):
+                    try:
+                        self.nft.run(single)
+                    except NftError as inner:
+                        if "No such file or directory" not in str(inner):
+                            raise
+
+
+def _singles(command: str) -> list[str]:
+    head, _, rest = command.partition("{")
+    return [f"{head}{{ {item.strip()} }}" for item in rest.rstrip("} \n").split(",")]

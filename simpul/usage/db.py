@@ -1,0 +1,229 @@
+"""The usage database (SQLite, WAL): rollups at every level, the meters of the last readings,
+peak concurrent clients, and a log of accounting cycles.
+
+A file of its own beside the node's store: a cycle's transaction (tens of milliseconds with
+thousands of clients) then never holds up a login, whose session is written to the store.
+netd writes; the CLI, the admin console and the reports read (`simpul.usage.queries`).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from simpul.config.model import Retention
+from simpul.usage.booking import DOWN, Booking, Meter
+from simpul.usage.buckets import CLIENT_LEVELS, LEVELS, bucket_start
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS usage (
+    level TEXT NOT NULL,
+    start INTEGER NOT NULL,
+    scope TEXT NOT NULL,
+    key TEXT NOT NULL,
+    site TEXT NOT NULL DEFAULT '',
+    up_bytes INTEGER NOT NULL DEFAULT 0,
+    down_bytes INTEGER NOT NULL DEFAULT 0,
+    up_packets INTEGER NOT NULL DEFAULT 0,
+    down_packets INTEGER NOT NULL DEFAULT 0,
+    sessions INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (level, scope, key, site, start)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS usage_time ON usage (level, start);
+CREATE TABLE IF NOT EXISTS peak (
+    level TEXT NOT NULL,
+    start INTEGER NOT NULL,
+    site TEXT NOT NULL,
+    clients INTEGER NOT NULL,
+    PRIMARY KEY (level, site, start)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meter (
+    source TEXT PRIMARY KEY,
+    instance TEXT NOT NULL,
+    packets INTEGER NOT NULL,
+    bytes INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS cycle (
+    at REAL PRIMARY KEY,
+    duration_ms REAL NOT NULL,
+    readings INTEGER NOT NULL,
+    resets INTEGER NOT NULL,
+    bytes INTEGER NOT NULL
+);
+"""
+CYCLES_KEPT = 2880  # a day of 30-second cycles
+USAGE_DB = "usage.db"  # beside the store
+
+_UPSERT = """
+INSERT INTO usage (level, start, scope, key, site, up_bytes, down_bytes, up_packets,
+                   down_packets, sessions)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT DO UPDATE SET
+    up_bytes = up_bytes + excluded.up_bytes,
+    down_bytes = down_bytes + excluded.down_bytes,
+    up_packets = up_packets + excluded.up_packets,
+    down_packets = down_packets + excluded.down_packets,
+    sessions = sessions + excluded.sessions
+"""
+_PEAK = """
+INSERT INTO peak (level, start, site, clients) VALUES (?, ?, ?, ?)
+ON CONFLICT DO UPDATE SET clients = max(clients, excluded.clients)
+"""
+
+
+@dataclass(frozen=True)
+class CycleRecord:
+    """What one accounting cycle did, for `status` and the admin console."""
+
+    at: float
+    duration_ms: float
+    readings: int
+    resets: int
+    bytes: int
+
+
+def connect(path: str, *, readonly: bool = False) -> sqlite3.Connection:
+    """A connection to the usage database at `path` (made, with its schema, unless `readonly`)."""
+    if readonly:
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"no usage database at {path} (has netd run yet?)")
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    else:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        db = sqlite3.connect(path, timeout=10, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.executescript(SCHEMA)
+    db.row_factory = sqlite3.Row
+    return db
+
+
+class UsageDb:
+    """netd's writer of the usage database. One thread at a time."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.db = connect(path)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def meters(self, sources: Iterable[str] | None = None) -> dict[str, Meter]:
+        """The last raw value booked for every counter (or for those of `sources`)."""
+        query = "SELECT source, instance, packets, bytes FROM meter"
+        if sources is None:
+            rows = self.db.execute(query).fetchall()
+        else:
+            rows = [
+                row
+                for source in sources
+                for row in self.db.execute(query + " WHERE source = ?", (source,))
+            ]
+        return {r["source"]: Meter(r["instance"], r["packets"], r["bytes"]) for r in rows}
+
+    def last_cycle(self) -> CycleRecord | None:
+        """The latest committed cycle."""
+        row = self.db.execute("SELECT * FROM cycle ORDER BY at DESC LIMIT 1").fetchone()
+        return CycleRecord(**dict(row)) if row else None
+
+    def commit(
+        self,
+        booking: Booking,
+        at: float,
+        tz: ZoneInfo,
+        *,
+        forget: Iterable[str] = (),
+        peaks: Mapping[str, int] | None = None,
+        sessions: Mapping[str, int] | None = None,
+        duration_ms: float = 0.0,
+        readings: int = 0,
+    ) -> None:
+        """Add `booking`'s deltas at moment `at` to every level (buckets in zone `tz`), keep its
+        meters and forget the meters of counters that are gone, all in one transaction. `peaks`
+        are clients online per site now; `sessions` are sessions started per site since the
+        last cycle."""
+        rows: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
+        for d in booking.deltas:
+            row = rows[(d.scope, d.key, d.site)]
+            if d.direction == DOWN:
+                row[1] += d.bytes
+                row[3] += d.packets
+            else:
+                row[0] += d.bytes
+                row[2] += d.packets
+        for site, count in (sessions or {}).items():
+            rows[("site", site, "")][4] += count
+        starts = {level: bucket_start(level, at, tz) for level in LEVELS}
+        values = [
+            (level, starts[level], scope, key, site, *sums)
+            for (scope, key, site), sums in rows.items()
+            for level in (CLIENT_LEVELS if scope == "client" else LEVELS)
+        ]
+        gone = set(forget) | booking.forget
+        with self._transaction() as db:
+            db.executemany(_UPSERT, values)
+            db.executemany(
+                "INSERT OR REPLACE INTO meter (source, instance, packets, bytes) "
+                "VALUES (?, ?, ?, ?)",
+                [(s, m.instance, m.packets, m.bytes) for s, m in booking.meters.items()],
+            )
+            db.executemany("DELETE FROM meter WHERE source = ?", [(s,) for s in sorted(gone)])
+            db.executemany(
+                _PEAK,
+                [
+                    (level, starts[level], site, count)
+                    for site, count in (peaks or {}).items()
+                    for level in LEVELS
+                ],
+            )
+            db.execute(
+                "INSERT OR REPLACE INTO cycle (at, duration_ms, readings, resets, bytes) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (at, duration_ms, readings, len(booking.resets),
+                 sum(d.bytes for d in booking.deltas)),
+            )  # fmt: skip
+
+    def purge(self, retention: Retention, now: float) -> dict[str, int]:
+        """Delete rows older than each level's retention, and device rows older than
+        `client_days`; returns rows deleted per level."""
+        days = {
+            "5m": retention.five_minute_days,
+            "1h": retention.hourly_days,
+            "1d": retention.daily_days,
+            "1mo": retention.monthly_days,
+        }
+        deleted = {}
+        with self._transaction() as db:
+            for level, keep in days.items():
+                cutoff = now - keep * 86400
+                n = db.execute(
+                    "DELETE FROM usage WHERE level = ? AND start < ?", (level, cutoff)
+                ).rowcount
+                db.execute("DELETE FROM peak WHERE level = ? AND start < ?", (level, cutoff))
+                deleted[level] = n
+            deleted["client"] = db.execute(
+                "DELETE FROM usage WHERE scope = 'client' AND start < ?",
+                (now - retention.client_days * 86400,),
+            ).rowcount
+            oldest = db.execute(
+                "SELECT at FROM cycle ORDER BY at DESC LIMIT 1 OFFSET ?", (CYCLES_KEPT,)
+            ).fetchone()
+            if oldest:
+                db.execute("DELETE FROM cycle WHERE at <= ?", (oldest[0],))
+        return deleted
