@@ -55,7 +55,7 @@ from simpul.filtering.addresses import AddressListError, doh_networks
 from simpul.filtering.engine import check_lists
 from simpul.filtering.lists import ListError
 from simpul.store import Session, Store
-from simpul.usage.db import USAGE_DB, UsageDb
+from simpul.usage.db import USAGE_DB, CycleRecord, UsageDb
 
 log = logging.getLogger("simpul.netd")
 EXPIRY_INTERVAL_S = 10.0
@@ -191,6 +191,7 @@ class Netd:
             "portal_config": self.portal_config,
             "clients": self.clients,
             "counters": self.counters,
+            "account": self.account_now,
         }
 
     # -- helpers -------------------------------------------------------------------------------
@@ -286,7 +287,16 @@ class Netd:
             except (NftError, sqlite3.Error, OSError) as exc:  # the next cycle settles them
                 log.error("could not book the last bytes of %d session(s): %s", len(sessions), exc)
 
-    def account(self, config: Any) -> None:
+    def account_now(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Run an accounting cycle now (e.g. before a report); what it booked."""
+        if self.accounting is None:
+            raise RequestError("unavailable", "accounting is not running in this netd")
+        record = self.account(self._config())
+        if record is None:
+            raise RequestError("accounting-failed", "the cycle failed: see netd's log")
+        return asdict(record)
+
+    def account(self, config: Any) -> CycleRecord | None:
         """One accounting cycle now (`netctl.accounting`); a failure is logged, never fatal."""
         if self.accounting is None:
             return
@@ -296,9 +306,10 @@ class Netd:
             )
         except (NftError, sqlite3.Error, OSError) as exc:
             log.error("accounting cycle failed: %s", exc)
-            return
+            return None
         self._next_cycle = time.monotonic() + config.accounting.interval_s
         log.debug("accounting: %s", record)
+        return record
 
     def _config(self) -> Any:
         """The stored configuration, parsed once per revision (every request needs it)."""
@@ -388,7 +399,8 @@ class Netd:
             check_lists(config)
         except (AddressListError, ListError) as exc:
             raise RequestError("invalid-list", str(exc)) from None
-        if not check_only and self.kernel.table(elements=False):
+        fresh = not self.kernel.table(elements=False)
+        if not check_only and not fresh:
             # Counters the new ruleset drops (an OPD removed) are booked to their last byte.
             self.account(config)
         try:
@@ -399,6 +411,10 @@ class Netd:
             raise RequestError("kernel-refused", f"nftables refused the ruleset: {exc}") from None
         result = {"check_only": check_only, **rendered.stats}
         if not check_only:
+            if fresh and self.accounting is not None:
+                # A table made anew (a reboot, the lab brought up again): its counters start
+                # from zero whatever the boot; the old table's meters must not hide that.
+                self.accounting.usage.forget_kernel_meters()
             write_atomic(self.applied_path, rendered.ruleset.document())
             self._shape(config, self.store.active_sessions(), sync=True)
             self._configure_children(config)
@@ -643,9 +659,12 @@ class Netd:
             reason=str(params.get("reason", "admin"))[:32],
             actor=params.get("_actor", "netd"),
         )
-        self.kernel.deauthorize([Client(mac, ip, 0)])
-        if session is not None and session.mac == mac and self.store.has_config():
-            self._unshape(self._config(), [session])
+        if session is not None and session.mac == mac:
+            self._deauthorize([session])
+            if self.store.has_config():
+                self._unshape(self._config(), [session])
+        else:  # no session of that device: elements only (an orphan's bytes: the next cycle)
+            self.kernel.deauthorize([Client(mac, ip, 0)])
         return {"ended": ended}
 
     def _allowed_seconds(self, config: Any, site: str, mac: str, wanted_s: float) -> float:

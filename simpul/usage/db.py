@@ -137,6 +137,12 @@ class UsageDb:
             ]
         return {r["source"]: Meter(r["instance"], r["packets"], r["bytes"]) for r in rows}
 
+    def forget_kernel_meters(self) -> int:
+        """Forget the meters of nftables counters (not of interfaces, which have their own
+        instance); returns how many."""
+        with self._transaction() as db:
+            return db.execute("DELETE FROM meter WHERE source NOT LIKE 'uplink/%'").rowcount
+
     def last_cycle(self) -> CycleRecord | None:
         """The latest committed cycle."""
         row = self.db.execute("SELECT * FROM cycle ORDER BY at DESC LIMIT 1").fetchone()

@@ -1186,6 +1186,7 @@ MUTATING = (
     "otp_verify",
     "garden_learn",
     "cut_flows",
+    "account",
 )
 READ_PARAMS: dict[str, dict[str, Any]] = {"whois": {"ip": IP}}  # the others need none
 
@@ -2028,3 +2029,90 @@ def test_the_dns_front_end_may_change_nothing_else(netd: Netd, method: str) -> N
     reply = answer(netd, request(method, {"mac": MAC, "ip": IP}), uid=64053, dns_uid=64053)
     assert reply["error"]["code"] == "forbidden"
     assert answer(netd, request("status"), uid=64053, dns_uid=64053)["ok"] is True
+
+
+# -- accounting ------------------------------------------------------------------------------
+
+
+class FakeAccounting:
+    """Records cycles and settlements in the order netd asks for them (with the kernel's)."""
+
+    def __init__(self, kernel: FakeKernel, path: Path) -> None:
+        from simpul.usage.db import UsageDb
+
+        self.kernel = kernel
+        self.usage = UsageDb(str(path))
+        self.forgot = 0
+        real = self.usage.forget_kernel_meters
+
+        def forget() -> int:
+            self.forgot += 1
+            return real()
+
+        self.usage.forget_kernel_meters = forget  # type: ignore[method-assign]
+
+    def cycle(self, config: Config, sessions: Any, now: float, store: Store) -> Any:
+        from simpul.usage.db import CycleRecord
+
+        self.kernel.calls.append(("cycle", tuple(s.ip for s in sessions)))
+        return CycleRecord(now, 1.0, 0, 0, 0)
+
+    def settle(self, sessions: Any, now: float, still_open: Any) -> None:
+        self.kernel.calls.append(("settle", tuple((s.mac, s.ip) for s in sessions)))
+
+
+@pytest.fixture
+def accounted(netd: Netd, kernel: FakeKernel, tmp_path: Path) -> FakeAccounting:
+    netd.accounting = FakeAccounting(kernel, tmp_path / "usage.db")  # type: ignore[assignment]
+    return netd.accounting  # type: ignore[return-value]
+
+
+def test_an_ended_session_is_settled_after_it_left_the_authorization_sets(
+    netd: Netd, kernel: FakeKernel, accounted: FakeAccounting
+) -> None:
+    """No byte can pass once the elements are gone: only then are the last ones final."""
+    netd.authorize({"mac": MAC, "ip": IP})
+    kernel.calls.clear()
+    netd.deauthorize({"mac": MAC, "ip": IP})
+    names = [c[0] for c in kernel.calls]
+    assert names.index("deauthorize") < names.index("settle")
+    assert ("settle", ((MAC, IP),)) in kernel.calls
+
+
+def test_cycles_run_every_interval_and_before_an_apply(
+    netd: Netd, kernel: FakeKernel, accounted: FakeAccounting, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = [1000.0]
+    monkeypatch.setattr("netctl.netd.time.monotonic", lambda: now[0])
+    for now[0] in (1000.0, 1005.0, 1031.0):  # due every 30 s (examples/lab.yaml)
+        netd.housekeeping()
+    assert [c for c in kernel.calls if c[0] == "cycle"] == [("cycle", ()), ("cycle", ())]
+    kernel.calls.clear()
+    kernel.objects = [{"table": {"name": "simpul"}}]  # a live table: book before replacing
+    monkeypatch.setattr("netctl.netd.time.monotonic", lambda: 2000.0)
+    netd.apply({})
+    names = [c[0] for c in kernel.calls]
+    assert names.index("cycle") < names.index("apply")
+    assert accounted.forgot == 0
+
+
+def test_a_table_made_anew_forgets_the_old_counters_meters(
+    netd: Netd, kernel: FakeKernel, accounted: FakeAccounting
+) -> None:
+    """After a reboot (or the lab brought up again) every nftables counter starts at zero."""
+    kernel.objects = []
+    netd.apply({})
+    assert accounted.forgot == 1
+    assert "cycle" not in [c[0] for c in kernel.calls]  # nothing to read yet
+
+
+def test_account_runs_a_cycle_on_request(
+    netd: Netd, kernel: FakeKernel, accounted: FakeAccounting
+) -> None:
+    netd.authorize({"mac": MAC, "ip": IP})
+    assert netd.account_now({})["readings"] == 0
+    assert ("cycle", (IP,)) in kernel.calls
+
+
+def test_account_without_accounting_says_so(netd: Netd) -> None:
+    assert code_of(netd.account_now, {}) == "unavailable"
