@@ -23,6 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from netctl.libnft import Nft, NftError
+from netctl.nftdump import NftDump, ip_key, mac_ip_key
 from netctl.render import (
     ACCT_DL_SET,
     ACCT_SET,
@@ -32,7 +33,7 @@ from netctl.render import (
     zone_counters,
 )
 from simpul.store import Session
-from simpul.usage.booking import DOWN, UP, Booking, Reading, absent, book
+from simpul.usage.booking import DOWN, UP, Booking, Meter, Reading, absent, book
 from simpul.usage.db import CycleRecord, UsageDb
 
 log = logging.getLogger("simpul.accounting")
@@ -64,26 +65,18 @@ class Snapshot:
     interfaces: dict[str, tuple[int, dict[str, int]]]  # name -> (ifindex, statistics)
 
 
-def _counter(element: dict[str, Any]) -> ClientBytes:
-    counter = element.get("counter", {})
-    return ClientBytes(int(counter.get("packets", 0)), int(counter.get("bytes", 0)))
-
-
-def _elements(nft: Nft, name: str) -> list[dict[str, Any]]:
-    out = []
-    for obj in nft.query(f"list set {FAMILY} {TABLE} {name}"):
-        for item in obj.get("set", {}).get("elem", []):
-            out.append(item["elem"] if isinstance(item, dict) and "elem" in item else {"val": item})
-    return out
-
-
-def read_clients(nft: Nft) -> tuple[dict[tuple[str, str], ClientBytes], dict[str, ClientBytes]]:
+def read_clients(
+    dump: NftDump,
+) -> tuple[dict[tuple[str, str], ClientBytes], dict[str, ClientBytes]]:
     """Every accounting element with its counter."""
-    up = {}
-    for e in _elements(nft, ACCT_SET):
-        mac, ip = e["val"]["concat"]
-        up[(str(mac), str(ip))] = _counter(e)
-    down = {str(e["val"]): _counter(e) for e in _elements(nft, ACCT_DL_SET)}
+    up = {
+        mac_ip_key(key): ClientBytes(packets, nbytes)
+        for key, (packets, nbytes) in dump.set_counters(TABLE, ACCT_SET).items()
+    }
+    down = {
+        ip_key(key): ClientBytes(packets, nbytes)
+        for key, (packets, nbytes) in dump.set_counters(TABLE, ACCT_DL_SET).items()
+    }
     return up, down
 
 
@@ -100,16 +93,6 @@ def _element_counter(nft: Nft, name: str, key: str) -> ClientBytes | None:
         return ClientBytes(int(words[at + 1]), int(words[words.index("bytes") + 1]))
     except (ValueError, IndexError):
         return ClientBytes(0, 0)
-
-
-def read_named(nft: Nft) -> dict[str, tuple[int, int]]:
-    """Named counters: name -> (packets, bytes)."""
-    out = {}
-    for obj in nft.query(f"list counters table {FAMILY} {TABLE}"):
-        if "counter" in obj:
-            c = obj["counter"]
-            out[c["name"]] = (int(c["packets"]), int(c["bytes"]))
-    return out
 
 
 def read_interfaces(names: Iterable[str]) -> dict[str, tuple[int, dict[str, int]]]:
@@ -195,11 +178,20 @@ def uplink_readings(
 class Accounting:
     """netd's accounting: cycles and settling, on netd's thread and under its lock."""
 
-    def __init__(self, usage: UsageDb, nft: Nft | None = None, *, boot: str | None = None) -> None:
+    def __init__(
+        self,
+        usage: UsageDb,
+        nft: Nft | None = None,
+        dump: NftDump | None = None,
+        *,
+        boot: str | None = None,
+    ) -> None:
         self.usage = usage
         self.nft = nft or Nft()
+        self.dump = dump or NftDump()
         self.boot = boot or boot_id()
         self._last_cycle_at: float | None = None
+        self._meters: dict[str, Meter] | None = None  # the usage database's, kept in memory
         self.tz = ZoneInfo("Asia/Jakarta")  # the node's, from each cycle's configuration
 
     def cycle(
@@ -209,8 +201,8 @@ class Accounting:
         session for any more. `store` answers who last held an address."""
         started = time.perf_counter()
         self.tz = config.node.zoneinfo
-        up, down = read_clients(self.nft)
-        named = read_named(self.nft)
+        up, down = read_clients(self.dump)
+        named = self.dump.named_counters(TABLE)
         interfaces = read_interfaces(u.interface for u in config.uplinks)
         by_ip = {s.ip: s for s in sessions}
         open_pairs = {(s.mac, s.ip) for s in sessions}
@@ -231,7 +223,7 @@ class Accounting:
         stale_up = sorted(up.keys() - open_pairs)
         stale_down = sorted(down.keys() - by_ip.keys())
         final = [f"acct/{m}|{i}" for m, i in stale_up] + [f"acct_dl/{i}" for i in stale_down]
-        meters = self.usage.meters()
+        meters = self.meters()
         booking = book(meters, readings, final)
         gone = absent(meters, readings)
         peaks = Counter(s.site for s in sessions if s.site)
@@ -251,6 +243,7 @@ class Accounting:
             duration_ms=duration,
             readings=len(readings),
         )
+        self._committed(booking, gone)
         self._last_cycle_at = now
         self._delete(stale_up, stale_down)
         if booking.resets:
@@ -270,7 +263,7 @@ class Accounting:
         pairs = sorted({(s.mac, s.ip) for s in sessions})
         ips = sorted({s.ip for s in sessions} - keep_ips)
         if len(sessions) > SETTLE_BY_ELEMENT:
-            all_up, all_down = read_clients(self.nft)
+            all_up, all_down = read_clients(self.dump)
             up = {p: all_up[p] for p in pairs if p in all_up}
             down = {ip: all_down[ip] for ip in ips if ip in all_down}
         else:
@@ -287,10 +280,27 @@ class Accounting:
         owners = {s.ip: s for s in sessions}
         sites = {(s.mac, s.ip): s.site or "" for s in sessions}
         readings = client_readings(up, down, owners, sites, self.boot)
-        sources = [r.source for r in readings]
-        booking: Booking = book(self.usage.meters(sources), readings, sources)
+        booking: Booking = book(self.meters(), readings, [r.source for r in readings])
         self.usage.commit(booking, now, self.tz, readings=len(readings))
+        self._committed(booking, set())
         self._delete(list(up), list(down))
+
+    def meters(self) -> dict[str, Meter]:
+        """The meters, read from the usage database once and then kept up to date."""
+        if self._meters is None:
+            self._meters = self.usage.meters()
+        return self._meters
+
+    def forget_kernel_meters(self) -> None:
+        """A table made anew: its counters start from zero, whatever the meters say."""
+        self.usage.forget_kernel_meters()
+        self._meters = None
+
+    def _committed(self, booking: Booking, gone: set[str]) -> None:
+        meters = self.meters()
+        meters.update(booking.meters)
+        for source in gone | booking.forget:
+            meters.pop(source, None)
 
     def _delete(self, pairs: list[tuple[str, str]], ips: list[str]) -> None:
         for command in accounting_commands(pairs, ips, verb="delete"):

@@ -414,7 +414,7 @@ class Netd:
             if fresh and self.accounting is not None:
                 # A table made anew (a reboot, the lab brought up again): its counters start
                 # from zero whatever the boot; the old table's meters must not hide that.
-                self.accounting.usage.forget_kernel_meters()
+                self.accounting.forget_kernel_meters()
             write_atomic(self.applied_path, rendered.ruleset.document())
             self._shape(config, self.store.active_sessions(), sync=True)
             self._configure_children(config)

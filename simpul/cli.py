@@ -519,6 +519,8 @@ def usage(
             mac = parse_mac(mac)
     except (ValueError, ClientError) as exc:
         _fail(str(exc))
+    if mac and by in ("5m", "hour"):
+        _fail("devices are counted by the day (privacy): use --by day or month")
     if end <= start:
         _fail(f"--to ({end:%Y-%m-%d %H:%M}) must come after --from ({start:%Y-%m-%d %H:%M})")
     scope, key, where_site = None, None, site

@@ -11,9 +11,11 @@ from zoneinfo import ZoneInfo
 
 LEVELS = ("5m", "1h", "1d", "1mo")
 LEVEL_NAMES = {"5m": "5 minutes", "1h": "hour", "1d": "day", "1mo": "month"}
-# Per-device rows are kept from the hour up: a 5-minute series per phone is the cardinality trap
-# (ntopng's per-host series); sites, OPDs and uplinks get every level.
-CLIENT_LEVELS = ("1h", "1d", "1mo")
+# Per-device rows are kept by the day only: finer series per phone are the cardinality trap
+# (ntopng's per-host series) and tell when a person was where (UU 27/2022: collect the minimum);
+# a month is the sum of its days (device rows are kept `client_days`, 62 by default). Sites,
+# OPDs and uplinks get every level.
+CLIENT_LEVELS = ("1d",)
 
 
 def _local(t: float, tz: ZoneInfo) -> datetime:

@@ -35,11 +35,9 @@ class UsageRow:
 
 
 def level_for(start: float, end: float, tz: ZoneInfo, scope: str | None = None) -> str:
-    """The coarsest level whose buckets tile [start, end) (device rows start at the hour)."""
-    level = tiling_level(start, end, tz)
-    if scope == "client" and level not in CLIENT_LEVELS:
-        return "1h"
-    return level
+    """The coarsest level whose buckets tile [start, end); for devices, always days (a day
+    that straddles the range counts whole)."""
+    return CLIENT_LEVELS[0] if scope == "client" else tiling_level(start, end, tz)
 
 
 def _where(
@@ -71,6 +69,8 @@ def series(
     level = level or level_for(start, end, tz, scope)
     if level not in LEVELS:
         raise ValueError(f"unknown level {level!r}: one of {', '.join(LEVELS)}")
+    if scope == "client" and level == "1mo":  # devices' months are the sums of their days
+        return _months(series(db, tz, start, end, level="1d", scope=scope, key=key, site=site), tz)
     where, args = _where(level, start, end, tz, scope, key, site)
     rows = db.execute(
         "SELECT start, level, scope, key, site, up_bytes, down_bytes, up_packets, "
@@ -78,6 +78,17 @@ def series(
         args,
     )
     return [UsageRow(*row) for row in rows]
+
+
+def _months(days: list[UsageRow], tz: ZoneInfo) -> list[UsageRow]:
+    sums: dict[tuple[int, str, str, str], list[int]] = {}
+    for r in days:
+        row = sums.setdefault((bucket_start("1mo", r.start, tz), r.scope, r.key, r.site), [0] * 5)
+        for i, value in enumerate((r.up_bytes, r.down_bytes, r.up_packets, r.down_packets,
+                                   r.sessions)):  # fmt: skip
+            row[i] += value
+    return [UsageRow(start, "1mo", scope, key, site, *values)
+            for (start, scope, key, site), values in sorted(sums.items())]  # fmt: skip
 
 
 def totals(

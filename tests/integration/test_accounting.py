@@ -81,7 +81,7 @@ def _booked(lab: LabHandle, scope: str, key: str) -> tuple[int, int]:
     db = connect(_usage_db(lab), readonly=True)
     try:
         rows = queries.totals(db, tz, now - 2 * 86400, now + 3600, scope=scope, key=key,
-                              level="1h")  # fmt: skip
+                              level="1d")  # fmt: skip
     finally:
         db.close()
     return sum(r.down_bytes for r in rows), sum(r.up_bytes for r in rows)

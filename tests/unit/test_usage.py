@@ -58,7 +58,8 @@ def test_the_coarsest_level_that_tiles_a_range_is_read() -> None:
     assert tiling_level(at("2026-11-03 00:00"), at("2026-11-05 00:00"), WIB) == "1d"
     assert tiling_level(at("2026-11-03 07:00"), at("2026-11-03 09:00"), WIB) == "1h"
     assert tiling_level(at("2026-11-03 07:05"), at("2026-11-03 09:00"), WIB) == "5m"
-    assert queries.level_for(at("2026-11-03 07:05"), at("2026-11-03 09:00"), WIB, "client") == "1h"
+    assert queries.level_for(at("2026-11-03 07:05"), at("2026-11-03 09:00"), WIB, "client") == "1d"
+    assert queries.level_for(at("2026-11-01 00:00"), at("2026-12-01 00:00"), WIB, "client") == "1d"
 
 
 # -- booking ---------------------------------------------------------------------------------
@@ -71,7 +72,7 @@ def test_a_counter_is_booked_by_what_it_grew() -> None:
     assert [(d.bytes, d.packets) for d in again.deltas] == [(500, 4)]
     assert again.resets == []
     still = book(again.meters, [reading("counter/a", 1500, 14)])
-    assert still.deltas == []  # nothing grew: no row
+    assert still.deltas == [] and still.meters == {}  # nothing grew: no row, no meter written
 
 
 def test_a_new_boot_or_a_counter_that_went_down_started_from_zero() -> None:
@@ -144,11 +145,15 @@ def test_a_simulated_month_gives_the_same_totals_at_every_level(usage: UsageDb) 
     assert site["1h"] == site["1d"] == site["1mo"] == (sent["site"], 0)
     assert _level_totals(path, "opd")["1mo"] == (0, sent["opd"])
     client = _level_totals(path, "client")
-    assert "5m" not in client  # devices start at the hour
-    assert client["1h"] == client["1d"] == client["1mo"] == (sent["client_up"], 0)
+    assert set(client) == {"1d"}  # devices: by the day only
+    assert client["1d"] == (sent["client_up"], 0)
     db = connect(path, readonly=True)
     november = queries.totals(db, WIB, at("2026-11-01 00:00"), end, scope="site")
     assert [(r.key, r.up_bytes) for r in november] == [("alun-alun", sent["site"])]
+    devices = queries.totals(db, WIB, at("2026-11-01 00:00"), end, scope="client")
+    assert [(r.level, r.up_bytes) for r in devices] == [("1d", sent["client_up"])]
+    months = queries.series(db, WIB, at("2026-11-01 00:00"), end, level="1mo", scope="client")
+    assert [(r.start, r.up_bytes) for r in months] == [(at("2026-11-01 00:00"), sent["client_up"])]
     days = queries.series(db, WIB, at("2026-11-01 00:00"), end, level="1d", scope="opd")
     assert len(days) == 30 and sum(r.down_bytes for r in days) == sent["opd"]
     peaks = queries.peak_clients(db, WIB, at("2026-11-01 00:00"), end, level="1mo")
@@ -198,7 +203,7 @@ def test_retention_deletes_each_level_and_device_rows_on_their_own(usage: UsageD
         ]
         usage.commit(book({}, readings), t, WIB)
     deleted = usage.purge(Retention(), now)
-    assert deleted["5m"] == 3 and deleted["1h"] == 4 and deleted["1d"] == 2
+    assert deleted["5m"] == 3 and deleted["1h"] == 2 and deleted["1d"] == 2
     db = connect(usage.path, readonly=True)
     kept = {
         (level, scope)
@@ -269,9 +274,9 @@ def test_usage_cli_in_every_format(node: Path) -> None:
     assert [(r["scope"], r["key"], r["total_bytes"]) for r in rows] == [
         ("opd", "dinkes", 4_000_000), ("client", "02:5e:00:01:01:01", 2_500),
     ]  # fmt: skip
-    out = _usage(node, *day, "--client", "02-5E-00-01-01-01", "--by", "hour", "--format", "csv")
+    out = _usage(node, *day, "--client", "02-5E-00-01-01-01", "--by", "day", "--format", "csv")
     assert out.exit_code == 0, out.output
-    assert out.output.splitlines()[1].startswith("2026-11-25T09:00:00+07:00,client,")
+    assert out.output.splitlines()[1].startswith("2026-11-25T00:00:00+07:00,client,")
     out = _usage(node, *day, "--opd", "dinkes")
     assert out.exit_code == 0 and "4.0 MB" in out.output
 
@@ -283,6 +288,7 @@ def test_usage_cli_in_every_format(node: Path) -> None:
         (["--from", "2026-11-26", "--to", "2026-11-25"], "must come after"),
         (["--client", "nope"], "not a MAC address"),
         (["--opd", "dinkes", "--site", "alun-alun"], "choose one of"),
+        (["--client", "02:5e:00:01:01:01", "--by", "hour"], "counted by the day"),
     ],
 )
 def test_usage_cli_refuses_bad_input_clearly(node: Path, args: list[str], message: str) -> None:
