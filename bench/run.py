@@ -14,7 +14,15 @@ import time
 import traceback
 from collections.abc import Callable
 
-from bench import bench_authorize, bench_dns, bench_forward, bench_matcher, bench_portal
+from bench import (
+    bench_accounting,
+    bench_authorize,
+    bench_dns,
+    bench_export,
+    bench_forward,
+    bench_matcher,
+    bench_portal,
+)
 from bench.harness import Result, table, write_json
 
 REGISTRY: dict[str, Callable[[], list[Result]]] = {
@@ -25,6 +33,8 @@ REGISTRY: dict[str, Callable[[], list[Result]]] = {
     "grant": bench_portal.grant_run,
     "dns": bench_dns.run,
     "matcher": bench_matcher.run,
+    "accounting": bench_accounting.run,
+    "export": bench_export.run,
 }
 
 
