@@ -64,8 +64,10 @@ PURGE_INTERVAL_S = 3600.0
 # or not): in a login storm at most this often, every grant waiting by then in one walk.
 FORGET_INTERVAL_S = 0.1
 READ_METHODS = frozenset(
-    {"ping", "status", "clients", "diff", "counters", "whois", "portal_config"}
-)
+    {"ping", "status", "clients", "diff", "counters", "whois", "portal_config", "export_config",
+     "usage_buckets"}
+)  # fmt: skip
+FIVE_MINUTES, MAX_EXPORT_BUCKETS = 300, 288
 # Only the DNS front end (its own uid) and root may call these; the front end, which parses
 # whatever the network sends, may call nothing else that changes anything.
 DNS_METHODS = frozenset({"garden_learn", "cut_flows"})
@@ -192,6 +194,8 @@ class Netd:
             "clients": self.clients,
             "counters": self.counters,
             "account": self.account_now,
+            "export_config": self.export_config,
+            "usage_buckets": self.usage_buckets,
         }
 
     # -- helpers -------------------------------------------------------------------------------
@@ -801,6 +805,34 @@ class Netd:
                 for s in config.hotspot_sites
             },
         }
+
+    def export_config(self, params: dict[str, Any]) -> dict[str, Any]:
+        """What the exporter (monitoring/) needs of the configuration."""
+        config = self._config()
+        return {
+            "node": config.node.name,
+            "timezone": config.node.timezone,
+            "interval_s": config.accounting.interval_s,
+            "export": config.export.model_dump(mode="json"),
+        }
+
+    def usage_buckets(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Closed 5-minute buckets of every site, OPD, uplink, remote site and zone (never a
+        device) that start after `after` (default: the oldest kept), oldest first, at most
+        `buckets` of them (≤ 288), with the sites' peak clients; `next` is the `after` of the
+        next call."""
+        if self.accounting is None:
+            raise RequestError("unavailable", "accounting is not running in this netd")
+        try:
+            after = int(params.get("after", 0))
+            count = int(params.get("buckets", 96))
+        except (TypeError, ValueError):
+            raise RequestError("invalid", "after and buckets are whole numbers") from None
+        if not 1 <= count <= MAX_EXPORT_BUCKETS:
+            raise RequestError("invalid", f"buckets must be 1 to {MAX_EXPORT_BUCKETS}")
+        closed = (int(self.clock()) // FIVE_MINUTES - 1) * FIVE_MINUTES  # the last closed start
+        page = self.accounting.usage.five_minute_page(after, closed, count)
+        return {**page, "closed": closed}
 
     def clients(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         """Authorized clients with their kernel counters."""

@@ -29,7 +29,15 @@ from simpul.config import Config
 from simpul.config.model import Resolver
 from simpul.lab import radius as radius_lab
 from simpul.lab.tls import make_lab_tls
-from simpul.lab.topology import LAB_BULK, LAB_DNS, LAB_SMS_GATEWAY, LabPlan, lab_dns_records, plan
+from simpul.lab.topology import (
+    LAB_BULK,
+    LAB_DNS,
+    LAB_INFLUX,
+    LAB_SMS_GATEWAY,
+    LabPlan,
+    lab_dns_records,
+    plan,
+)
 from simpul.store import Store
 
 MEDIA = Path(__file__).resolve().parents[2] / "examples" / "media"
@@ -37,7 +45,7 @@ UNPRIVILEGED = ("nobody", "nogroup")  # the lab's stand-in for production's serv
 PORTAL_PROCESSES = ("portal-http", "portal-https")
 REQUIRED_TOOLS = (
     "ip", "nft", "dnsmasq", "unbound", "busybox", "iperf3", "openssl", "setpriv", "curl",
-    "freeradius",
+    "freeradius", "victoria-metrics",
 )  # fmt: skip
 NETNS_ETC = Path("/etc/netns")
 UDHCPC_SCRIPT = """#!/bin/sh
@@ -198,6 +206,8 @@ class Lab:
             self._start_gateway(manifest)
             progress("starting the captive portal (HTTP and HTTPS)")
             self._start_portal(manifest)
+            progress("starting the exporter (InfluxDB, Prometheus)")
+            self._start_exporter(manifest)
             progress("hosts asking for addresses by DHCP")
             self._start_dhcp_clients(manifest)
             self.wait_for_addresses()
@@ -336,6 +346,13 @@ class Lab:
         self._spawn(
             manifest, "inet-radius", inet, ["freeradius", "-f", "-d", str(radius), "-l", "stdout"]
         )
+        self._spawn(
+            manifest,
+            "inet-influx",
+            inet,
+            ["victoria-metrics", f"-httpListenAddr={LAB_INFLUX}:8086",
+             f"-storageDataPath={self.paths.root / 'influx'}", "-loggerLevel=ERROR"],
+        )  # fmt: skip
         gateway = ["--listen", LAB_SMS_GATEWAY, "--port", "8025", "--token", "lab-token"]
         self._spawn(
             manifest,
@@ -367,6 +384,26 @@ class Lab:
             os.chown(private, uid, gid)
             private.chmod(0o400)
         self._spawn_portal(manifest)
+
+    def _start_exporter(self, manifest: Manifest) -> None:
+        """The export loop and its /metrics, unprivileged (production: `simpul-monitor`)."""
+        state = self.paths.root / "export"
+        state.mkdir(exist_ok=True)
+        uid, gid = _unprivileged_ids()
+        os.chown(state, uid, gid)
+        drop = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups"]
+        self._spawn(manifest, "exporter", self.plan.gateway_ns, [
+            *drop, self.python, "-m", "monitoring.exporter", "--socket", str(self.paths.socket),
+            "--state-dir", str(state), "--interval", "10",
+        ])  # fmt: skip
+        listen = self.config.export.prometheus_listen
+        if listen:
+            self._spawn(
+                manifest, "metrics", self.plan.gateway_ns,
+                [*drop, str(Path(self.python).with_name("gunicorn")), "--workers", "1",
+                 "--bind", listen, "monitoring.exporter:metrics()"],
+                {"SIMPUL_EXPORT_DIR": str(state)},
+            )  # fmt: skip
 
     def restart_portal(self) -> None:
         """Start the portal's gunicorn processes again (after a crash or kill -9)."""

@@ -15,6 +15,7 @@ LAB_DNS = "198.51.100.53"
 LAB_BULK = "203.0.113.10"
 LAB_SMS_GATEWAY = "198.51.100.70"  # the SMS/WhatsApp gateway (records messages)
 LAB_RADIUS = "203.0.113.20"  # the regency's RADIUS server (FreeRADIUS)
+LAB_INFLUX = "203.0.113.30"  # the regency's InfluxDB v2 API (VictoriaMetrics), port 8086
 LAB_SITES: dict[str, tuple[str, str]] = {
     # name: (address, what it stands for)
     "merantikab.go.id": ("198.51.100.10", "the regency's news site"),
@@ -179,7 +180,7 @@ def plan(config: Config, prefix: str = "sp-", hotspot_clients_per_site: int = 1)
                 f"{remote.router}/{remote.subnet.prefixlen}",
             )
         )
-    extra = [(inet, "lo", f"{a}/32") for a in (LAB_DNS, LAB_SMS_GATEWAY, LAB_RADIUS)]
+    extra = [(inet, "lo", f"{a}/32") for a in (LAB_DNS, LAB_SMS_GATEWAY, LAB_RADIUS, LAB_INFLUX)]
     extra += [(inet, "lo", f"{addr}/32") for addr, _ in LAB_SITES.values()]
     return LabPlan(
         prefix=prefix,

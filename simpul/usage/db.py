@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from simpul.config.model import Retention
@@ -131,6 +132,33 @@ class UsageDb:
         """The last raw value booked for every counter."""
         rows = self.db.execute("SELECT source, instance, packets, bytes FROM meter").fetchall()
         return {r["source"]: Meter(r["instance"], r["packets"], r["bytes"]) for r in rows}
+
+    def five_minute_page(self, after: int, last: int, buckets: int) -> dict[str, Any]:
+        """5-minute rows (not devices') and site peaks of the buckets starting in
+        (after, last], at most `buckets` of them; `next`: the start of the last one given."""
+        starts = [
+            row[0]
+            for row in self.db.execute(
+                "SELECT DISTINCT start FROM usage WHERE level = '5m' AND start > ? AND start <= ? "
+                "ORDER BY start LIMIT ?",
+                (after, last, buckets),
+            )
+        ]
+        if not starts:
+            return {"rows": [], "peaks": [], "next": max(after, 0)}
+        span = (starts[0], starts[-1])
+        rows = self.db.execute(
+            "SELECT start, scope, key, up_bytes, down_bytes, up_packets, down_packets, sessions "
+            "FROM usage WHERE level = '5m' AND start BETWEEN ? AND ? ORDER BY start, scope, key",
+            span,
+        ).fetchall()
+        peaks = self.db.execute(
+            "SELECT start, site, clients FROM peak WHERE level = '5m' AND start BETWEEN ? AND ? "
+            "ORDER BY start, site",
+            span,
+        ).fetchall()
+        return {"rows": [list(r) for r in rows], "peaks": [list(p) for p in peaks],
+                "next": starts[-1]}  # fmt: skip
 
     def forget_kernel_meters(self) -> int:
         """Forget the meters of nftables counters (not of interfaces, which have their own

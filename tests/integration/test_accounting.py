@@ -16,7 +16,7 @@ import pytest
 from simpul.lab.topology import LAB_BULK
 from simpul.usage import queries
 from simpul.usage.db import USAGE_DB, connect
-from tests.integration.helpers import LabHandle, ns_run
+from tests.integration.helpers import LabHandle, http_code, ns_run
 
 OPD = "opd-diskominfo"
 SIZE = 12_000_000  # bytes per download, at 6 MB/s: about 2 s
@@ -169,3 +169,23 @@ def test_a_sessions_last_bytes_are_booked_when_it_ends(lab: LabHandle) -> None:
     elements = lab.nft("list", "set", "inet", "simpul", "hs_acct").stdout
     assert mac not in elements
     assert ip not in lab.nft("list", "set", "inet", "simpul", "hs_acct_dl").stdout
+
+
+def test_the_exporter_runs_unprivileged_and_serves_the_management_side(lab: LabHandle) -> None:
+    """The monitor's export loop and /metrics hold no privilege; Prometheus scrapes from the
+    management network, never from a hotspot."""
+    processes = json.loads(lab.lab.paths.manifest.read_text())["processes"]
+    for name in ("exporter", "metrics"):
+        status = Path(f"/proc/{processes[name]['pid']}/status").read_text()
+        uid_line = next(line for line in status.splitlines() if line.startswith("Uid:"))
+        assert set(uid_line.split()[1:]) != {"0"}, name
+        cap_line = next(line for line in status.splitlines() if line.startswith("CapEff:"))
+        assert int(cap_line.split()[1], 16) == 0, name
+    url = "http://10.255.0.1:9469/metrics"
+    deadline = time.monotonic() + 20
+    body = ""
+    while time.monotonic() < deadline and "simpul_export_waiting_points" not in body:
+        body = ns_run(lab.ns("noc"), "curl", "-s", "-m", "2", url).stdout
+        time.sleep(0.5)
+    assert "simpul_export_waiting_points" in body  # the exporter has made its spool
+    assert http_code(lab.ns("hs-1"), url, timeout_s=2) == "000"

@@ -12,6 +12,7 @@ from simpul.config import Config, config_to_data, load_config_file, parse_config
 from simpul.config.model import Uplink
 from simpul.lab.topology import (
     LAB_DNS,
+    LAB_INFLUX,
     LAB_RADIUS,
     LAB_SITES,
     LAB_SMS_GATEWAY,
@@ -201,7 +202,8 @@ def test_extra_addresses_on_the_internet(lab: LabPlan) -> None:
     assert len(cidrs) == len(set(cidrs))
     assert cidrs[0] == f"{LAB_DNS}/32"
     sites = {f"{addr}/32" for addr, _ in LAB_SITES.values()}
-    assert set(cidrs) == {f"{a}/32" for a in (LAB_DNS, LAB_SMS_GATEWAY, LAB_RADIUS)} | sites
+    lab_services = (LAB_DNS, LAB_SMS_GATEWAY, LAB_RADIUS, LAB_INFLUX)
+    assert set(cidrs) == {f"{a}/32" for a in lab_services} | sites
 
 
 def test_lab_dns_records() -> None:

@@ -1210,7 +1210,7 @@ def test_mutating_methods_are_not_read_methods(netd: Netd) -> None:
 
 
 @pytest.mark.parametrize("method", sorted(READ_METHODS))
-def test_answer_non_member_may_read(netd: Netd, method: str) -> None:
+def test_answer_non_member_may_read(netd: Netd, method: str, accounted: FakeAccounting) -> None:
     reply = answer(netd, request(method, READ_PARAMS.get(method)), may_change=False)
     assert reply["ok"] is True, reply
     assert reply["id"] == 7
@@ -2112,3 +2112,37 @@ def test_account_runs_a_cycle_on_request(
 
 def test_account_without_accounting_says_so(netd: Netd) -> None:
     assert code_of(netd.account_now, {}) == "unavailable"
+
+
+def test_usage_buckets_hand_out_closed_buckets_page_by_page(
+    netd: Netd, accounted: FakeAccounting, clock: Clock
+) -> None:
+    from zoneinfo import ZoneInfo
+
+    from simpul.usage.booking import DOWN, Reading, book
+
+    usage = accounted.usage
+    raw = 0
+    start = (int(clock()) // 300 - 6) * 300
+    for minute in range(0, 30, 1):  # cycles every minute for half an hour
+        raw += 1000
+        reading = Reading("counter/opd_x_down", "b", minute, raw, "opd", "diskominfo", DOWN)
+        usage.commit(book(usage.meters(), [reading]), start + minute * 60, ZoneInfo("UTC"),
+                     peaks={"rtm-lam": 2})  # fmt: skip
+    clock.now = start + 30 * 60 + 10  # just past the sixth bucket's end: all six closed
+    first = netd.usage_buckets({"buckets": 2})
+    assert [r[0] for r in first["rows"]] == [start, start + 300]
+    assert first["next"] == start + 300 and first["closed"] == start + 1500
+    rest = netd.usage_buckets({"after": first["next"]})
+    assert [r[0] for r in rest["rows"]] == [start + 600, start + 900, start + 1200, start + 1500]
+    assert sum(r[4] for r in first["rows"] + rest["rows"]) == 30 * 1000  # every cycle's bytes
+    assert rest["peaks"][0] == [start + 600, "rtm-lam", 2]
+    assert netd.usage_buckets({"after": rest["next"]})["rows"] == []
+    assert code_of(netd.usage_buckets, {"buckets": 0}) == "invalid"
+    assert code_of(netd.usage_buckets, {"after": "yesterday"}) == "invalid"
+
+
+def test_export_config_gives_the_exporter_what_it_needs(netd: Netd) -> None:
+    answer = netd.export_config({})
+    assert answer["node"] == LAB.node.name and answer["interval_s"] == 30
+    assert answer["export"]["spool_mb"] == 64  # examples/lab.yaml
