@@ -485,12 +485,15 @@ def _human_bytes(n: int) -> str:
     "--by", type=click.Choice(["total", *BY_LEVEL]), default="total", show_default=True,
     help="one row per device/site/OPD/uplink, or per bucket",
 )  # fmt: skip
+@click.option("--top", type=click.IntRange(1, 1000), help="the N devices that moved the most "
+              "bytes, by pseudonym (with --site: of that site)")  # fmt: skip
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table")
 @click.option("--usage-db", help="usage database (default: usage.db beside --db)")
 @click.pass_context
 def usage(
     ctx: click.Context, opd: str | None, site: str | None, mac: str | None, uplink: str | None,
-    since: str | None, until: str | None, by: str, fmt: str, usage_db: str | None,
+    since: str | None, until: str | None, by: str, top: int | None, fmt: str,
+    usage_db: str | None,
 ) -> None:  # fmt: skip
     """Bytes up and down per device, hotspot site, OPD and uplink, exact to the byte."""
     import csv
@@ -507,10 +510,13 @@ def usage(
                                   ("uplink", uplink)) if v]  # fmt: skip
     if len(chosen) > 1 and not (len(chosen) == 2 and {n for n, _ in chosen} == {"client", "site"}):
         _fail("choose one of --opd, --site, --client, --uplink (or --client with --site)")
+    if top and (by != "total" or len(chosen) > (1 if site else 0)):
+        _fail("--top lists devices over the whole range: only --site goes with it")
     with Store(ctx.obj["db"]) as store:
         if not store.has_config():
             _fail("no configuration imported yet")
-        tz = store.config().node.zoneinfo
+        node = store.config()
+        tz = node.node.zoneinfo
     try:
         today = parse_moment(None, tz).replace(hour=0, minute=0, second=0, microsecond=0)
         start = parse_moment(since, tz) if since else today
@@ -537,16 +543,29 @@ def usage(
         db = connect(path, readonly=True)
     except FileNotFoundError as exc:
         _fail(str(exc))
+    extras: dict[str, tuple[int, int]] = {}  # site -> (devices, peak clients at once)
     with db:
         args = dict(scope=scope, key=key, site=where_site if scope == "client" else None)
         t0, t1 = start.timestamp(), end.timestamp()
-        if by == "total":
+        if top:
+            rows = queries.top_talkers(db, tz, t0, t1, _pseudonymizer(ctx), site=site, limit=top)
+        elif by == "total":
             rows = queries.totals(db, tz, t0, t1, **args)  # type: ignore[arg-type]
+            devices = queries.unique_clients(db, tz, t0, t1)
+            level = queries.level_for(t0, t1, tz)
+            for _start, name, clients in queries.peak_clients(db, tz, t0, t1, level=level):
+                extras[name] = (devices.get(name, 0), max(clients, extras.get(name, (0, 0))[1]))
         else:
             rows = queries.series(db, tz, t0, t1, level=BY_LEVEL[by], **args)  # type: ignore[arg-type]
     db.close()
     if fmt == "json":
-        click.echo(json.dumps([asdict(r) | {"total_bytes": r.total_bytes} for r in rows], indent=1))
+        out = []
+        for r in rows:
+            row = asdict(r) | {"total_bytes": r.total_bytes}
+            if r.scope == "site" and r.key in extras:
+                row |= dict(zip(("devices", "peak_clients"), extras[r.key], strict=True))
+            out.append(row)
+        click.echo(json.dumps(out, indent=1))
         return
     if fmt == "csv":
         writer = csv.writer(sys.stdout)
@@ -559,14 +578,36 @@ def usage(
         return
     title = f"usage {start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M} ({tz.key})"
     table = Table(*(["from"] if by != "total" else []), "scope", "name", "site", "down", "up",
-                  "total", title=title)  # fmt: skip
+                  "total", "sessions", "devices", "peak", title=title)  # fmt: skip
     for r in rows:
         when = [f"{datetime.fromtimestamp(r.start, tz):%Y-%m-%d %H:%M}"] if by != "total" else []
+        devices, peak = extras.get(r.key, ("", "")) if r.scope == "site" else ("", "")
         table.add_row(*when, r.scope, r.key, r.site, _human_bytes(r.down_bytes),
-                      _human_bytes(r.up_bytes), _human_bytes(r.total_bytes))  # fmt: skip
+                      _human_bytes(r.up_bytes), _human_bytes(r.total_bytes),
+                      str(r.sessions) if r.scope == "site" else "", str(devices),
+                      str(peak))  # fmt: skip
     console.print(table)
+    kept = node.accounting.retention
+    err.print(
+        f"kept: 5-minute {kept.five_minute_days} d, hourly {kept.hourly_days} d, daily "
+        f"{kept.daily_days} d, monthly {kept.monthly_days} d; per device (daily) "
+        f"{kept.client_days} d"
+    )
     if not rows:
-        click.echo("no traffic counted in this range", err=True)
+        err.print("no traffic counted in this range")
+
+
+def _pseudonymizer(ctx: click.Context) -> Any:
+    """How reports name a device: netd's keyed pseudonym (its key beside the database)."""
+    from simpul import pseudonyms
+
+    path = os.path.join(os.path.dirname(os.path.abspath(ctx.obj["db"])), "netd", "node.key")
+    try:
+        with open(path, "rb") as handle:
+            secret = handle.read()
+    except OSError as exc:
+        _fail(f"cannot read netd's pseudonym key {path}: {exc.strerror} (run as root)")
+    return lambda mac: pseudonyms.device(secret, mac)
 
 
 # -- lab -------------------------------------------------------------------------------------

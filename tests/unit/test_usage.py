@@ -253,11 +253,14 @@ def node(tmp_path: Path) -> Path:
     db.commit(
         book({}, [
             reading("counter/opd_dinkes_down", 4_000_000, scope="opd", key="dinkes"),
+            reading("counter/site_rtm_lam_down", 9_000, scope="site", key="rtm-lam"),
             reading("acct/02:5e:00:01:01:01|10.40.1.50", 2_500, scope="client",
-                    key="02:5e:00:01:01:01", site="alun-alun", direction=UP),
+                    key="02:5e:00:01:01:01", site="rtm-lam", direction=UP),
         ]),
-        t, WIB,
+        t, WIB, peaks={"rtm-lam": 7}, sessions={"rtm-lam": 3},
     )  # fmt: skip
+    (tmp_path / "netd").mkdir()
+    (tmp_path / "netd" / "node.key").write_bytes(b"k" * 32)
     db.close()
     return tmp_path
 
@@ -272,8 +275,10 @@ def test_usage_cli_in_every_format(node: Path) -> None:
     assert out.exit_code == 0, out.output
     rows = json.loads(out.output)
     assert [(r["scope"], r["key"], r["total_bytes"]) for r in rows] == [
-        ("opd", "dinkes", 4_000_000), ("client", "02:5e:00:01:01:01", 2_500),
+        ("opd", "dinkes", 4_000_000), ("site", "rtm-lam", 9_000),
+        ("client", "02:5e:00:01:01:01", 2_500),
     ]  # fmt: skip
+    assert (rows[1]["sessions"], rows[1]["devices"], rows[1]["peak_clients"]) == (3, 1, 7)
     out = _usage(node, *day, "--client", "02-5E-00-01-01-01", "--by", "day", "--format", "csv")
     assert out.exit_code == 0, out.output
     assert out.output.splitlines()[1].startswith("2026-11-25T00:00:00+07:00,client,")
@@ -289,11 +294,26 @@ def test_usage_cli_in_every_format(node: Path) -> None:
         (["--client", "nope"], "not a MAC address"),
         (["--opd", "dinkes", "--site", "alun-alun"], "choose one of"),
         (["--client", "02:5e:00:01:01:01", "--by", "hour"], "counted by the day"),
+        (["--top", "3", "--opd", "dinkes"], "only --site goes with it"),
     ],
 )
 def test_usage_cli_refuses_bad_input_clearly(node: Path, args: list[str], message: str) -> None:
     out = _usage(node, *args)
     assert out.exit_code != 0 and message in " ".join(out.output.split())
+
+
+def test_usage_cli_names_top_devices_by_pseudonym(node: Path) -> None:
+    from simpul import pseudonyms
+
+    out = _usage(node, "--from", "2026-11-25", "--to", "2026-11-26", "--top", "5",
+                 "--format", "json")  # fmt: skip
+    assert out.exit_code == 0, out.output
+    (row,) = json.loads(out.output)
+    assert row["key"] == pseudonyms.device(b"k" * 32, "02:5e:00:01:01:01")
+    assert "02:5e" not in out.output  # never the MAC itself
+    (node / "netd" / "node.key").unlink()
+    out = _usage(node, "--from", "2026-11-25", "--top", "5")
+    assert out.exit_code != 0 and "pseudonym key" in out.output
 
 
 def test_usage_cli_without_a_usage_database(node: Path) -> None:
