@@ -22,6 +22,7 @@ from bench import (
     bench_forward,
     bench_matcher,
     bench_portal,
+    bench_snmp,
 )
 from bench.harness import Result, table, write_json
 
@@ -35,6 +36,7 @@ REGISTRY: dict[str, Callable[[], list[Result]]] = {
     "matcher": bench_matcher.run,
     "accounting": bench_accounting.run,
     "export": bench_export.run,
+    "snmp": bench_snmp.run,
 }
 
 
