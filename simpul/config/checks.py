@@ -356,6 +356,29 @@ def _bandwidth(config: Config) -> Iterator[Found]:
             )
 
 
+def _monitoring(config: Config) -> Iterator[Found]:
+    monitoring = config.monitoring
+    for section, items in (("targets", monitoring.targets), ("webhooks", monitoring.webhooks)):
+        seen: dict[str, int] = {}
+        for i, item in enumerate(items):
+            if item.name in seen:
+                yield (
+                    ("monitoring", section, i, "name"),
+                    f"{item.name!r} is already used by monitoring.{section}[{seen[item.name]}]",
+                )
+            seen.setdefault(item.name, i)
+    targets = {t.name for t in monitoring.targets}
+    sites = {s.slug for s in config.remote_sites} | {s.slug for s in config.hotspot_sites}
+    for i, window in enumerate(monitoring.maintenance):
+        if window.target is not None and window.target not in targets:
+            yield (
+                ("monitoring", "maintenance", i, "target"),
+                f"no target is named {window.target!r}",
+            )
+        if window.site is not None and window.site not in sites:
+            yield ("monitoring", "maintenance", i, "site"), f"no site has slug {window.site!r}"
+
+
 CHECKS = (
     _duplicates,
     _overlaps,
@@ -369,6 +392,7 @@ CHECKS = (
     _portal,
     _filtering,
     _bandwidth,
+    _monitoring,
 )
 
 

@@ -8,7 +8,7 @@ the same words.
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 from typing import Annotated, Literal
@@ -261,11 +261,33 @@ class HotspotSite(Model):
 
 
 class Snmp(Model):
-    """How to poll a device by SNMP (v3 fields are filled by the monitoring issue)."""
+    """How to poll a device by SNMP: v2c with a community, or v3 authPriv. The timeout and
+    retries are satellite-aware by default (a V-Sat round trip is 550-800 ms; LibreNMS's 500 ms
+    ping and pysnmp's 1 s would flap)."""
 
     version: Literal["2c", "3"] = "2c"
     community: str = Field(default="public", min_length=1, max_length=64)
     port: Annotated[int, Field(ge=1, le=65535)] = 161
+    user: str | None = Field(default=None, min_length=1, max_length=32)
+    auth_protocol: Literal["SHA", "SHA-256"] = "SHA"
+    auth_key: str | None = Field(default=None, min_length=8, max_length=64)
+    priv_protocol: Literal["AES"] = "AES"
+    priv_key: str | None = Field(default=None, min_length=8, max_length=64)
+    timeout_s: Annotated[float, Field(ge=0.5, le=30)] = 4.0
+    retries: Annotated[int, Field(ge=0, le=5)] = 2
+
+    @model_validator(mode="after")
+    def _v3_is_auth_priv(self) -> Snmp:
+        if self.version == "3":
+            missing = [k for k in ("user", "auth_key", "priv_key") if getattr(self, k) is None]
+            if missing:
+                raise ValueError(
+                    f"SNMPv3 is authPriv only here: give {', '.join(missing)} (authNoPriv and "
+                    "noAuthNoPriv send readings in the clear over the satellite)"
+                )
+        elif self.user or self.auth_key or self.priv_key:
+            raise ValueError('user, auth_key and priv_key are SNMPv3\'s: set version: "3"')
+        return self
 
 
 class RemoteSite(Model):
@@ -566,12 +588,104 @@ class MonitoringTarget(Model):
     address: IPv4Address
     site: Slug | None = None
     snmp: Snmp = Snmp()
+    # A device profile of monitoring/profiles (generic, idirect, newtec, ...), and the row of
+    # its tables this device is (e.g. an iDirect remote's DID on the hub's proxy).
+    profile: Slug = "generic"
+    index: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[0-9.]+$")
+    # ICMP echo probes (RTT, loss, jitter) besides SNMP.
+    probe: bool = True
+
+
+class Probe(Model):
+    """ICMP echo probes each interval: `count` requests `spacing_ms` apart, each answered
+    within `timeout_s` or lost."""
+
+    count: Annotated[int, Field(ge=1, le=50)] = 5
+    spacing_ms: Annotated[int, Field(ge=10, le=5000)] = 200
+    timeout_s: Annotated[float, Field(ge=0.5, le=30)] = 4.0
+
+
+class Alerting(Model):
+    """When a link is in trouble, relative to its own normal (its baseline: the median RTT of
+    the last `baseline_days`), and how sure the monitor must be before it says so."""
+
+    baseline_days: Annotated[int, Field(ge=1, le=60)] = 7
+    rtt_warning_factor: Annotated[float, Field(gt=1, le=20)] = 1.5
+    rtt_critical_factor: Annotated[float, Field(gt=1, le=50)] = 3.0
+    loss_warning_percent: Annotated[float, Field(gt=0, le=100)] = 10
+    loss_critical_percent: Annotated[float, Field(gt=0, le=100)] = 40
+    # Cycles in a row before a state is raised, and before it clears (hysteresis).
+    confirm_cycles: Annotated[int, Field(ge=1, le=30)] = 3
+    clear_cycles: Annotated[int, Field(ge=1, le=30)] = 2
+    # The operator's SLA refunds outages longer than this that are not power cuts.
+    sla_outage_s: Annotated[int, Field(ge=1, le=86_400)] = 300
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Alerting:
+        if self.rtt_critical_factor <= self.rtt_warning_factor:
+            raise ValueError("rtt_critical_factor must be above rtt_warning_factor")
+        if self.loss_critical_percent <= self.loss_warning_percent:
+            raise ValueError("loss_critical_percent must be above loss_warning_percent")
+        return self
+
+
+class Email(Model):
+    """Alert mail through an SMTP relay."""
+
+    host: Hostname | IPv4Address
+    port: Annotated[int, Field(ge=1, le=65535)] = 25
+    starttls: bool = False
+    username: str | None = Field(default=None, min_length=1, max_length=120)
+    password_file: str | None = Field(default=None, min_length=1, max_length=400)
+    sender: str = Field(pattern=r"^[^@\s]+@[^@\s]+$", max_length=200)
+    recipients: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$", max_length=200)]] = Field(
+        min_length=1
+    )
+
+
+class Webhook(Model):
+    """Alerts POSTed as JSON: Simpul's own document, or a Telegram bot's sendMessage body."""
+
+    name: Slug
+    url: HttpUrl
+    format: Literal["json", "telegram"] = "json"
+    chat_id: str | None = Field(default=None, min_length=1, max_length=64)
+
+    @model_validator(mode="after")
+    def _telegram_needs_a_chat(self) -> Webhook:
+        if self.format == "telegram" and self.chat_id is None:
+            raise ValueError("a telegram webhook needs chat_id")
+        return self
+
+
+class Maintenance(Model):
+    """A planned window when a target's (or a whole site's) trouble raises no alert and does
+    not count against the SLA."""
+
+    target: Slug | None = None
+    site: Slug | None = None
+    start: datetime
+    end: datetime
+    reason: str = Field(min_length=2, max_length=200)
+
+    @model_validator(mode="after")
+    def _what_and_when(self) -> Maintenance:
+        if (self.target is None) == (self.site is None):
+            raise ValueError("name either a target or a site")
+        if self.end <= self.start:
+            raise ValueError("end must come after start")
+        return self
 
 
 class Monitoring(Model):
-    """Monitoring settings (probes and SNMP arrive with the monitoring issue)."""
+    """Link monitoring: SNMP polling and ICMP probes every `interval_s`, alerts and channels."""
 
     interval_s: Annotated[int, Field(ge=5, le=3600)] = 60
+    probe: Probe = Probe()
+    alerting: Alerting = Alerting()
+    email: Email | None = None
+    webhooks: list[Webhook] = Field(default_factory=list)
+    maintenance: list[Maintenance] = Field(default_factory=list)
     targets: list[MonitoringTarget] = Field(default_factory=list)
 
 

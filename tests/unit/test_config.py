@@ -8,6 +8,7 @@ are found in the edited text by a snippet, never hard-coded.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from ipaddress import IPv4Address
@@ -1681,3 +1682,63 @@ def test_none_survives_yaml_and_json() -> None:
     assert load_config_text(text) == config
     data = json.loads(json.dumps(config_to_data(config)))
     assert parse_config(data).hotspot_sites[0].access.client_up_kbps is None
+
+
+# --------------------------------------------------------------------------------------------
+# monitoring: SNMPv3, alerting, channels, maintenance
+
+
+def _monitoring_problems(edit: Callable[[dict], None]) -> list[str]:
+    data = _lab_data()
+    edit(data["monitoring"])
+    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    return [f"{p.path}: {p.message}" for p in problems_of(text)]
+
+
+def test_snmpv3_is_auth_priv_only() -> None:
+    def v3_without_keys(m: dict) -> None:
+        m["targets"][0]["snmp"] = {"version": "3", "user": "simpul", "auth_key": "rahasia-auth"}
+
+    (problem,) = _monitoring_problems(v3_without_keys)
+    assert problem.startswith("monitoring.targets[0].snmp")
+    assert "give priv_key" in problem and "in the clear" in problem
+
+    def community_with_user(m: dict) -> None:
+        m["targets"][0]["snmp"]["user"] = "simpul"
+
+    (problem,) = _monitoring_problems(community_with_user)
+    assert 'set version: "3"' in problem
+
+
+def test_monitoring_names_and_references_are_checked() -> None:
+    def edit(m: dict) -> None:
+        m["targets"].append(dict(m["targets"][0]))
+        m["maintenance"] = [
+            {"target": "router-nowhere", "start": "2026-12-01T08:00:00",
+             "end": "2026-12-01T10:00:00", "reason": "ganti modem"},
+            {"site": "pulau-merbau", "target": "router-pulau-merbau",
+             "start": "2026-12-01T08:00:00", "end": "2026-12-01T10:00:00", "reason": "dua"},
+            {"site": "pulau-merbau", "start": "2026-12-01T10:00:00",
+             "end": "2026-12-01T08:00:00", "reason": "mundur"},
+        ]  # fmt: skip
+        m["webhooks"] = [{"name": "tg", "url": "https://api.telegram.org/botX/sendMessage",
+                          "format": "telegram"}]  # fmt: skip
+        m["alerting"] = {"loss_warning_percent": 50, "loss_critical_percent": 20}
+
+    problems = _monitoring_problems(edit)
+    text = "\n".join(problems)
+    assert "monitoring.alerting: " in text and "loss_critical_percent must be above" in text
+    assert "webhooks[0]" in text and "needs chat_id" in text
+    assert "maintenance[1]" in text and "either a target or a site" in text
+    assert "maintenance[2]" in text and "end must come after start" in text
+    data = _lab_data()
+    data["monitoring"]["targets"].append(dict(data["monitoring"]["targets"][0]))
+    data["monitoring"]["maintenance"] = [
+        {"target": "router-nowhere", "start": "2026-12-01T08:00:00",
+         "end": "2026-12-01T10:00:00", "reason": "ganti modem"},
+    ]  # fmt: skip
+    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    messages = [f"{p.path}: {p.message}" for p in problems_of(text)]
+    assert any("targets[2].name" in m and "already used by monitoring.targets[0]" in m
+               for m in messages), messages  # fmt: skip
+    assert any("maintenance[0].target" in m and "no target is named" in m for m in messages)
