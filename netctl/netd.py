@@ -65,7 +65,7 @@ PURGE_INTERVAL_S = 3600.0
 FORGET_INTERVAL_S = 0.1
 READ_METHODS = frozenset(
     {"ping", "status", "clients", "diff", "counters", "whois", "portal_config", "export_config",
-     "usage_buckets"}
+     "usage_buckets", "monitor_config"}
 )  # fmt: skip
 FIVE_MINUTES, MAX_EXPORT_BUCKETS = 300, 288
 # Only the DNS front end (its own uid) and root may call these; the front end, which parses
@@ -195,6 +195,7 @@ class Netd:
             "counters": self.counters,
             "account": self.account_now,
             "export_config": self.export_config,
+            "monitor_config": self.monitor_config,
             "usage_buckets": self.usage_buckets,
         }
 
@@ -814,6 +815,20 @@ class Netd:
             "timezone": config.node.timezone,
             "interval_s": config.accounting.interval_s,
             "export": config.export.model_dump(mode="json"),
+        }
+
+    def monitor_config(self, params: dict[str, Any]) -> dict[str, Any]:
+        """What the link monitor (monitoring/) needs of the configuration: the node, its
+        section (SNMP credentials included: the socket's group is trusted), the sites it
+        watches, its export spool's bound and how long rollups are kept."""
+        config = self._config()
+        return {
+            "node": config.node.model_dump(mode="json"),
+            "monitoring": config.monitoring.model_dump(mode="json"),
+            "remote_sites": [s.model_dump(mode="json") for s in config.remote_sites],
+            "hotspot_sites": [s.model_dump(mode="json") for s in config.hotspot_sites],
+            "spool_mb": config.export.spool_mb,
+            "retention": config.accounting.retention.model_dump(),
         }
 
     def usage_buckets(self, params: dict[str, Any]) -> dict[str, Any]:

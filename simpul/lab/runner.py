@@ -28,6 +28,7 @@ from netctl.children import pid_alive
 from simpul.config import Config
 from simpul.config.model import Resolver
 from simpul.lab import radius as radius_lab
+from simpul.lab.snmpd import IDIRECT_PASS, snmpd_conf
 from simpul.lab.tls import make_lab_tls
 from simpul.lab.topology import (
     LAB_BULK,
@@ -45,7 +46,7 @@ UNPRIVILEGED = ("nobody", "nogroup")  # the lab's stand-in for production's serv
 PORTAL_PROCESSES = ("portal-http", "portal-https")
 REQUIRED_TOOLS = (
     "ip", "nft", "dnsmasq", "unbound", "busybox", "iperf3", "openssl", "setpriv", "curl",
-    "freeradius", "victoria-metrics",
+    "freeradius", "victoria-metrics", "snmpd",
 )  # fmt: skip
 NETNS_ETC = Path("/etc/netns")
 UDHCPC_SCRIPT = """#!/bin/sh
@@ -202,12 +203,14 @@ class Lab:
             self._links()
             progress("starting the internet (DNS, web, iperf3)")
             self._start_inet(manifest)
+            progress("starting the V-Sat offices' SNMP agents")
+            self._start_sites(manifest)
             progress("importing the configuration and starting netd")
             self._start_gateway(manifest)
             progress("starting the captive portal (HTTP and HTTPS)")
             self._start_portal(manifest)
-            progress("starting the exporter (InfluxDB, Prometheus)")
-            self._start_exporter(manifest)
+            progress("starting the exporter (InfluxDB, Prometheus) and the link monitor")
+            self._start_monitoring(manifest)
             progress("hosts asking for addresses by DHCP")
             self._start_dhcp_clients(manifest)
             self.wait_for_addresses()
@@ -231,6 +234,9 @@ class Lab:
         gw = self.plan.gateway_ns
         run(in_ns(gw, "sysctl", "-qw", "net.ipv4.ip_forward=1"))
         run(in_ns(gw, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=0"))
+        # The monitor's ICMP probes use datagram sockets, unprivileged (as Debian allows them
+        # on the host; a new namespace allows no group).
+        run(in_ns(gw, "sysctl", "-qw", "net.ipv4.ping_group_range=0 2147483647"))
 
     def _links(self) -> None:
         batch: dict[str, list[str]] = {}
@@ -361,6 +367,49 @@ class Lab:
             [self.python, "-m", "simpul.lab.sms_gateway", *gateway],
         )
 
+    def _start_sites(self, manifest: Manifest) -> None:
+        """net-snmp's snmpd in each V-Sat office, on its router's address, answering the
+        monitor's targets for that site (their community or SNMPv3 user), and serving an iDirect
+        remote's status (DID 4242) as the operator hub's proxy would (`pass`)."""
+        for remote in self.config.remote_sites:
+            self._spawn_snmpd(manifest, remote.slug)
+
+    def restart_snmpd(self, slug: str) -> None:
+        """Stop a V-Sat office's snmpd and start it again: to the monitor, the device
+        restarted (sysUpTime from zero), as after a power cut."""
+        manifest = Manifest(self.paths)
+        old = manifest.data["processes"].get(f"snmpd-{slug}")
+        if old:
+            _terminate(old["pid"], old["argv"])
+        self._spawn_snmpd(manifest, slug)
+
+    def _spawn_snmpd(self, manifest: Manifest, slug: str) -> None:
+        remote = next(r for r in self.config.remote_sites if r.slug == slug)
+        targets = [t for t in self.config.monitoring.targets if t.address == remote.router]
+        communities = sorted({t.snmp.community for t in targets if t.snmp.version == "2c"})
+        users = sorted({(t.snmp.user, t.snmp.auth_key, t.snmp.priv_key) for t in targets
+                        if t.snmp.version == "3"})  # fmt: skip
+        root = self.paths.root / "snmp" / slug
+        (root / "state").mkdir(parents=True, exist_ok=True)
+        script = root / "idirect-pass.py"
+        script.write_text(IDIRECT_PASS)
+        script.chmod(0o755)
+        conf = snmpd_conf(
+            communities[0] if communities else "public",
+            users,  # type: ignore[arg-type]
+            [*(f"rocommunity {c} default" for c in communities[1:]),
+             f"pass .1.3.6.1.4.1.13732 /usr/bin/python3 {script}"],
+        )  # fmt: skip
+        (root / "snmpd.conf").write_text(conf)
+        host = f"{self.prefix}site-{slug}"
+        argv = ["snmpd", "-f", "-Lo", "-C", "-c", str(root / "snmpd.conf"), "-m", "",
+                f"udp:{remote.router}:161"]  # fmt: skip
+        self._spawn(manifest, f"snmpd-{slug}", host, argv,
+                    {"SNMP_PERSISTENT_DIR": str(root / "state"), "MIBS": ""})  # fmt: skip
+        log = self.paths.log(f"snmpd-{slug}")
+        self.wait_for(lambda: b"NET-SNMP version" in log.read_bytes(), 10,
+                      f"snmpd did not start in {host}: see {log}")  # fmt: skip
+
     def _start_gateway(self, manifest: Manifest) -> None:
         with Store(str(self.paths.db)) as store:
             store.import_config(self.config, actor="lab", replace=True, comment="simpul lab up")
@@ -385,13 +434,19 @@ class Lab:
             private.chmod(0o400)
         self._spawn_portal(manifest)
 
-    def _start_exporter(self, manifest: Manifest) -> None:
-        """The export loop and its /metrics, unprivileged (production: `simpul-monitor`)."""
-        state = self.paths.root / "export"
-        state.mkdir(exist_ok=True)
+    def _start_monitoring(self, manifest: Manifest) -> None:
+        """The export loop and its /metrics, and the link monitor, unprivileged (production:
+        `simpul-monitor`)."""
+        state, monitor = self.paths.root / "export", self.paths.root / "monitor"
         uid, gid = _unprivileged_ids()
-        os.chown(state, uid, gid)
+        for directory in (state, monitor):
+            directory.mkdir(exist_ok=True)
+            os.chown(directory, uid, gid)
         drop = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups"]
+        self._spawn(manifest, "monitor", self.plan.gateway_ns, [
+            *drop, self.python, "-m", "monitoring.monitor", "--socket", str(self.paths.socket),
+            "--state-dir", str(monitor), "--export-dir", str(state),
+        ])  # fmt: skip
         self._spawn(manifest, "exporter", self.plan.gateway_ns, [
             *drop, self.python, "-m", "monitoring.exporter", "--socket", str(self.paths.socket),
             "--state-dir", str(state), "--interval", "10",

@@ -1,0 +1,251 @@
+"""The monitor's database (SQLite, WAL, a file of its own): every cycle's sample per target,
+interface rates, hourly and daily rollups, alert states, the outage ledger and notifications
+sent. The monitor writes; `simpul monitor` and the admin console read."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import statistics
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from simpul.usage.buckets import bucket_start
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS sample (
+    target TEXT NOT NULL,
+    at REAL NOT NULL,
+    severity TEXT NOT NULL,
+    rtt_ms REAL,
+    loss_percent REAL,
+    jitter_ms REAL,
+    uptime_s REAL,
+    error TEXT,
+    reasons TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (target, at)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS interface_rate (
+    target TEXT NOT NULL,
+    at REAL NOT NULL,
+    interface TEXT NOT NULL,
+    rx_bps REAL,
+    tx_bps REAL,
+    reason TEXT,
+    PRIMARY KEY (target, at, interface)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rollup (
+    level TEXT NOT NULL,
+    start INTEGER NOT NULL,
+    target TEXT NOT NULL,
+    samples INTEGER NOT NULL,
+    down INTEGER NOT NULL,
+    rtt_sum REAL NOT NULL,
+    rtt_count INTEGER NOT NULL,
+    rtt_max REAL,
+    loss_sum REAL NOT NULL,
+    PRIMARY KEY (level, target, start)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS alert_state (target TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS outage (
+    id INTEGER PRIMARY KEY,
+    target TEXT NOT NULL,
+    site TEXT,
+    start REAL NOT NULL,
+    end REAL,
+    cause TEXT NOT NULL,
+    in_maintenance INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outage_time ON outage (start);
+CREATE TABLE IF NOT EXISTS delivery (
+    id INTEGER PRIMARY KEY,
+    at REAL NOT NULL,
+    target TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    ok INTEGER NOT NULL,
+    message TEXT NOT NULL
+);
+"""
+SAMPLE_DAYS = 8  # a week's baseline and a day's slack
+ROLLUP_LEVELS = ("1h", "1d")
+MONITOR_DB = "monitor.db"
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One cycle's figures for one target."""
+
+    target: str
+    at: float
+    severity: str
+    rtt_ms: float | None
+    loss_percent: float | None
+    jitter_ms: float | None
+    uptime_s: float | None
+    error: str | None
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StoredOutage:
+    """A ledger row."""
+
+    id: int
+    target: str
+    site: str | None
+    start: float
+    end: float | None
+    cause: str
+    in_maintenance: bool
+
+
+def connect(path: str, *, readonly: bool = False) -> sqlite3.Connection:
+    """A connection to the monitor database (made, with its schema, unless `readonly`)."""
+    if readonly:
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"no monitor database at {path} (has the monitor run yet?)")
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    else:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        db = sqlite3.connect(path, timeout=10, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(SCHEMA)
+    db.row_factory = sqlite3.Row
+    return db
+
+
+class MonitorDb:
+    """The monitor's writer. One thread at a time."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.db = connect(path)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE … COMMIT (ROLLBACK on error)."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def record(
+        self,
+        samples: Iterable[Sample],
+        rates: Iterable[tuple[str, float, str, float | None, float | None, str | None]],
+        states: dict[str, dict[str, Any]],
+        tz: ZoneInfo,
+    ) -> None:
+        """One cycle: samples, interface rates (target, at, interface, rx, tx, reason), rollups
+        and the alert states, in one transaction."""
+        samples = list(samples)
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO sample VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(s.target, s.at, s.severity, s.rtt_ms, s.loss_percent, s.jitter_ms,
+                  s.uptime_s, s.error, "\n".join(s.reasons)) for s in samples],
+            )  # fmt: skip
+            db.executemany("INSERT OR REPLACE INTO interface_rate VALUES (?, ?, ?, ?, ?, ?)",
+                           list(rates))  # fmt: skip
+            db.executemany(
+                "INSERT INTO rollup VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
+                "samples = samples + 1, down = down + excluded.down, "
+                "rtt_sum = rtt_sum + excluded.rtt_sum, rtt_count = rtt_count + excluded.rtt_count, "
+                "rtt_max = max(coalesce(rtt_max, excluded.rtt_max), "
+                "coalesce(excluded.rtt_max, rtt_max)), loss_sum = loss_sum + excluded.loss_sum",
+                [(level, bucket_start(level, s.at, tz), s.target, int(s.severity == "down"),
+                  s.rtt_ms or 0.0, int(s.rtt_ms is not None), s.rtt_ms, s.loss_percent or 0.0)
+                 for s in samples for level in ROLLUP_LEVELS],
+            )  # fmt: skip
+            db.executemany(
+                "INSERT OR REPLACE INTO alert_state VALUES (?, ?)",
+                [(t, json.dumps(data)) for t, data in states.items()],
+            )
+
+    def states(self) -> dict[str, dict[str, Any]]:
+        """Every target's stored alert state (as saved)."""
+        rows = self.db.execute("SELECT target, data FROM alert_state")
+        return {r["target"]: json.loads(r["data"]) for r in rows}
+
+    def baseline_rtt(self, target: str, since: float) -> float | None:
+        """The median RTT of `target`'s samples since `since` (its normal), None if none."""
+        rows = self.db.execute(
+            "SELECT rtt_ms FROM sample WHERE target = ? AND at >= ? AND rtt_ms IS NOT NULL",
+            (target, since),
+        ).fetchall()
+        return statistics.median(r[0] for r in rows) if rows else None
+
+    def open_outage(self, target: str, site: str | None, start: float, maintenance: bool) -> int:
+        """A new ledger row; its id."""
+        with self.transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO outage (target, site, start, end, cause, in_maintenance) "
+                "VALUES (?, ?, ?, NULL, 'unknown', ?)",
+                (target, site, start, int(maintenance)),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def close_outage(self, outage_id: int, end: float, cause: str) -> None:
+        """End a ledger row with its cause."""
+        with self.transaction() as db:
+            db.execute("UPDATE outage SET end = ?, cause = ? WHERE id = ?", (end, cause, outage_id))
+
+    def open_outages(self) -> dict[str, StoredOutage]:
+        """Open ledger rows by target."""
+        rows = self.db.execute("SELECT * FROM outage WHERE end IS NULL ORDER BY start")
+        return {r["target"]: _outage(r) for r in rows}
+
+    def delivered(self, rows: Iterable[tuple[float, str, str, str, str, bool, str]]) -> None:
+        """Log notifications: (at, target, kind, severity, channel, ok, message)."""
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO delivery (at, target, kind, severity, channel, ok, message) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                list(rows),
+            )
+
+    def purge(self, now: float, rollup_days: dict[str, int]) -> None:
+        """Samples older than SAMPLE_DAYS, rollups older than their level's days."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM sample WHERE at < ?", (now - SAMPLE_DAYS * 86400,))
+            db.execute("DELETE FROM interface_rate WHERE at < ?", (now - SAMPLE_DAYS * 86400,))
+            for level, days in rollup_days.items():
+                db.execute(
+                    "DELETE FROM rollup WHERE level = ? AND start < ?", (level, now - days * 86400)
+                )
+
+
+def _outage(row: sqlite3.Row) -> StoredOutage:
+    return StoredOutage(row["id"], row["target"], row["site"], row["start"], row["end"],
+                        row["cause"], bool(row["in_maintenance"]))  # fmt: skip
+
+
+def outages(db: sqlite3.Connection, start: float, end: float) -> list[StoredOutage]:
+    """Ledger rows that overlap [start, end), oldest first."""
+    rows = db.execute(
+        "SELECT * FROM outage WHERE start < ? AND (end IS NULL OR end > ?) ORDER BY start",
+        (end, start),
+    )
+    return [_outage(r) for r in rows]
+
+
+def latest(db: sqlite3.Connection) -> list[sqlite3.Row]:
+    """Each target's latest sample."""
+    return db.execute(
+        "SELECT s.* FROM sample s JOIN (SELECT target, MAX(at) AS at FROM sample "
+        "GROUP BY target) m ON s.target = m.target AND s.at = m.at ORDER BY s.target"
+    ).fetchall()
