@@ -34,6 +34,7 @@ from simpul.config.model import HotspotSite, Monitoring, MonitoringTarget, Node,
 
 log = logging.getLogger("simpul.monitor")
 BASELINE_REFRESH_S = 3600.0
+PURGE_INTERVAL_S = 3600.0
 SEVERITY_LEVEL = {"ok": 0, "warning": 1, "critical": 2, "down": 3}
 
 
@@ -115,7 +116,10 @@ class Monitor:
     ) -> None:
         self.call = call
         self.db = MonitorDb(os.path.join(state_dir, "monitor.db"))
-        self.export_path = os.path.join(export_dir, "export-spool.db") if export_dir else None
+        self.export_path = None
+        if export_dir:
+            os.makedirs(export_dir, exist_ok=True)
+            self.export_path = os.path.join(export_dir, "export-spool.db")
         self.clock = clock
         self.profiles = load_profiles()
         self.previous: dict[str, PollResult] = {}
@@ -123,6 +127,7 @@ class Monitor:
         self.baselines: dict[str, tuple[float, float | None]] = {}  # target -> (at, baseline)
         self.poller: Poller | None = None
         self.settings: Settings | None = None
+        self.next_purge = 0.0
 
     async def __aenter__(self) -> Monitor:
         self.poller = Poller()
@@ -184,7 +189,11 @@ class Monitor:
             samples.append(sample)
             rate_rows += [(target.name, now, name, rx, tx, None) for name, rx, tx in rates]
             points += link_points(settings.node.name, target, sample, rates)
+        self._acknowledge(tz)
         self.db.record(samples, rate_rows, {t: s.to_dict() for t, s in self.states.items()}, tz)
+        if now >= self.next_purge:
+            self.next_purge = now + PURGE_INTERVAL_S
+            self.db.purge(now, settings.rollup_days)
         self._ledger(events, settings)
         deliveries = await asyncio.to_thread(
             notify.dispatch, events, monitoring, settings.node, settings.sites
@@ -198,6 +207,19 @@ class Monitor:
         self._export(points, settings.spool_mb)
         return {"targets": len(targets), "events": [(e.target, e.kind, e.severity) for e in events],
                 "deliveries": len(deliveries)}  # fmt: skip
+
+    def _acknowledge(self, tz: ZoneInfo) -> None:
+        """Apply the acknowledgements admins asked for (`simpul monitor ack`)."""
+        for target, who, at in self.db.take_acks():
+            state = self.states.get(target)
+            try:
+                if state is None:
+                    raise ValueError(f"{target} is not monitored")
+                moment = datetime.fromtimestamp(at, UTC).astimezone(tz)
+                self.states[target] = alerts.acknowledge(state, who, moment)
+                log.info("%s acknowledged by %s", target, who)
+            except ValueError as exc:
+                log.warning("acknowledgement not applied: %s", exc)
 
     def _rates(self, name: str, poll: PollResult) -> list[tuple[str, float, float]]:
         """bits/s per interface since the previous successful poll (none across a restart)."""

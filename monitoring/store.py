@@ -61,6 +61,11 @@ CREATE TABLE IF NOT EXISTS outage (
     in_maintenance INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS outage_time ON outage (start);
+CREATE TABLE IF NOT EXISTS ack (
+    target TEXT PRIMARY KEY,
+    who TEXT NOT NULL,
+    at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS delivery (
     id INTEGER PRIMARY KEY,
     at REAL NOT NULL,
@@ -208,6 +213,13 @@ class MonitorDb:
         """Open ledger rows by target."""
         rows = self.db.execute("SELECT * FROM outage WHERE end IS NULL ORDER BY start")
         return {r["target"]: _outage(r) for r in rows}
+
+    def take_acks(self) -> list[tuple[str, str, float]]:
+        """Acknowledgements asked for since the last cycle (target, who, when), removed."""
+        with self.transaction() as db:
+            rows = db.execute("SELECT target, who, at FROM ack").fetchall()
+            db.execute("DELETE FROM ack")
+        return [(r["target"], r["who"], r["at"]) for r in rows]
 
     def delivered(self, rows: Iterable[tuple[float, str, str, str, str, bool, str]]) -> None:
         """Log notifications: (at, target, kind, severity, channel, ok, message)."""

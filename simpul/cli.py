@@ -610,6 +610,168 @@ def _pseudonymizer(ctx: click.Context) -> Any:
     return lambda mac: pseudonyms.device(secret, mac)
 
 
+# -- monitor ---------------------------------------------------------------------------------
+
+
+@main.group()
+def monitor() -> None:
+    """The V-Sat and site links: state, outages, acknowledgements."""
+
+
+def _monitor_db(ctx: click.Context, path: str | None) -> str:
+    from monitoring.store import MONITOR_DB
+
+    default = os.path.join(os.path.dirname(os.path.abspath(ctx.obj["db"])), "monitor", MONITOR_DB)
+    return path or default
+
+
+def _node_tz(ctx: click.Context) -> Any:
+    from simpul.store import Store
+
+    with Store(ctx.obj["db"]) as store:
+        if not store.has_config():
+            _fail("no configuration imported yet")
+        return store.config()
+
+
+@monitor.command("status")
+@click.option("--monitor-db", help="the monitor's database (default: beside --db)")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def monitor_status(ctx: click.Context, monitor_db: str | None, as_json: bool) -> None:
+    """Every link's state, RTT, loss and last poll."""
+    from datetime import datetime
+
+    from monitoring.store import connect, latest
+
+    config = _node_tz(ctx)
+    tz = config.node.zoneinfo
+    try:
+        db = connect(_monitor_db(ctx, monitor_db), readonly=True)
+    except FileNotFoundError as exc:
+        _fail(str(exc))
+    with db:
+        rows = latest(db)
+        states = {r["target"]: json.loads(r["data"]) for r in
+                  db.execute("SELECT target, data FROM alert_state")}  # fmt: skip
+    db.close()
+    sites = {t.name: t.site or "" for t in config.monitoring.targets}
+    out = []
+    for r in rows:
+        state = states.get(r["target"], {})
+        out.append({
+            "target": r["target"], "site": sites.get(r["target"], ""),
+            "state": state.get("state", r["severity"]), "since": state.get("since"),
+            "acked_by": state.get("acked_by"), "rtt_ms": r["rtt_ms"],
+            "loss_percent": r["loss_percent"], "jitter_ms": r["jitter_ms"],
+            "last_poll": datetime.fromtimestamp(r["at"], tz).isoformat(timespec="seconds"),
+            "reasons": [x for x in r["reasons"].split("\n") if x],
+        })  # fmt: skip
+    if as_json:
+        click.echo(json.dumps(out, indent=1))
+        return
+    table = Table("target", "site", "state", "since", "RTT", "loss", "last poll", "why")
+    for o in out:
+        rtt = f"{o['rtt_ms']:.0f} ms" if o["rtt_ms"] is not None else "—"
+        loss = f"{o['loss_percent']:.0f} %" if o["loss_percent"] is not None else "—"
+        since = (o["since"] or "")[:16].replace("T", " ")
+        state = o["state"] + (f" (ack {o['acked_by']})" if o["acked_by"] else "")
+        table.add_row(o["target"], o["site"], state, since, rtt, loss, o["last_poll"][11:19],
+                      "; ".join(o["reasons"])[:80])  # fmt: skip
+    console.print(table)
+
+
+@monitor.command("outages")
+@click.option("--month", help="YYYY-MM (default: this month)")
+@click.option("--monitor-db", help="the monitor's database (default: beside --db)")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def monitor_outages(
+    ctx: click.Context, month: str | None, monitor_db: str | None, as_json: bool
+) -> None:
+    """The outage ledger of a month and each link's availability and SLA minutes."""
+    from datetime import UTC, datetime
+
+    from monitoring import ledger
+    from monitoring.store import connect, outages
+
+    config = _node_tz(ctx)
+    tz = config.node.zoneinfo
+    now = datetime.now(tz)
+    try:
+        year, number = (int(p) for p in (month or f"{now:%Y-%m}").split("-"))
+        start, end = ledger.month_period(year, number, tz)
+    except ValueError:
+        _fail(f"--month {month!r}: use YYYY-MM, e.g. {now:%Y-%m}")
+    try:
+        db = connect(_monitor_db(ctx, monitor_db), readonly=True)
+    except FileNotFoundError as exc:
+        _fail(str(exc))
+    with db:
+        rows = outages(db, start.timestamp(), end.timestamp())
+    db.close()
+    sla_s = config.monitoring.alerting.sla_outage_s
+    ledger_rows = [
+        ledger.Outage(r.target, r.site, datetime.fromtimestamp(r.start, UTC),
+                      datetime.fromtimestamp(r.end, UTC) if r.end else None,
+                      r.cause, r.in_maintenance)  # type: ignore[arg-type]
+        for r in rows
+    ]  # fmt: skip
+    figures = ledger.availability(ledger_rows, start, end, now, sla_outage_s=sla_s,
+                                  targets=[t.name for t in config.monitoring.targets])  # fmt: skip
+    if as_json:
+        click.echo(json.dumps({
+            "month": f"{year:04d}-{number:02d}",
+            "outages": [{"target": o.target, "site": o.site, "start": o.start.isoformat(),
+                         "end": o.end.isoformat() if o.end else None, "cause": o.cause,
+                         "duration_s": round(o.duration_s(now)), "sla": o.sla(sla_s),
+                         "maintenance": o.in_maintenance} for o in ledger_rows],
+            "availability": {t: {"ratio": a.ratio, "down_s": round(a.down_s),
+                                 "sla_minutes": round(a.sla_minutes, 1)}
+                             for t, a in figures.items()},
+        }, indent=1))  # fmt: skip
+        return
+    table = Table("target", "site", "start", "end", "duration", "cause", "SLA",
+                  title=f"outages {year:04d}-{number:02d} ({tz.key})")  # fmt: skip
+    for o in ledger_rows:
+        minutes = o.duration_s(now) / 60
+        table.add_row(o.target, o.site or "", f"{o.start.astimezone(tz):%d %H:%M}",
+                      f"{o.end.astimezone(tz):%d %H:%M}" if o.end else "(open)",
+                      f"{minutes:.1f} min", o.cause + (" (maint.)" if o.in_maintenance else ""),
+                      "yes" if o.sla(sla_s) else "")  # fmt: skip
+    console.print(table)
+    summary = Table("target", "availability", "down", "SLA minutes")
+    for target, a in figures.items():
+        ratio = f"{a.ratio * 100:.3f} %" if a.ratio is not None else "—"
+        summary.add_row(target, ratio, f"{a.down_s / 60:.1f} min", f"{a.sla_minutes:.1f}")
+    console.print(summary)
+
+
+@monitor.command("ack")
+@click.argument("target")
+@click.option("--by", "who", required=True, help="who takes it on (name or username)")
+@click.option("--monitor-db", help="the monitor's database (default: beside --db)")
+@click.pass_context
+def monitor_ack(ctx: click.Context, target: str, who: str, monitor_db: str | None) -> None:
+    """Acknowledge a link's trouble (the monitor applies it at its next cycle)."""
+    import time
+
+    from monitoring.store import MonitorDb
+
+    config = _node_tz(ctx)
+    if target not in {t.name for t in config.monitoring.targets}:
+        _fail(f"no monitoring target is named {target!r}")
+    path = _monitor_db(ctx, monitor_db)
+    if not os.path.exists(path):
+        _fail(f"no monitor database at {path} (has the monitor run yet?)")
+    db = MonitorDb(path)
+    with db.transaction() as conn:
+        conn.execute("INSERT OR REPLACE INTO ack VALUES (?, ?, ?)", (target, who.strip(),
+                                                                     time.time()))  # fmt: skip
+    db.close()
+    click.echo(f"{target}: acknowledged by {who.strip()} (applied at the monitor's next cycle)")
+
+
 # -- lab -------------------------------------------------------------------------------------
 
 
