@@ -157,6 +157,10 @@ def test_an_outage_is_alerted_ledgered_and_its_recovery_mailed(
     subjects = [m["subject"] for m in box]
     assert any(TARGET in s for s in subjects), subjects
     assert _state(lab, OTHER) == "ok"  # the other office saw nothing
+    with _db(lab) as db:  # and it answers SNMPv3 (authPriv): its uptime is read
+        (last,) = db.execute("SELECT uptime_s, error FROM sample WHERE target = ? "
+                             "ORDER BY at DESC LIMIT 1", (OTHER,)).fetchall()  # fmt: skip
+    assert last["error"] is None and last["uptime_s"] is not None
     with _db(lab) as db:
         assert not db.execute("SELECT 1 FROM outage WHERE target = ?", (OTHER,)).fetchall()
 
