@@ -26,7 +26,7 @@ from typing import Any
 from monitoring.influx import ExportError, InfluxSender, backoff_s, drain
 from monitoring.points import Point, point
 from monitoring.prometheus import Family, Sample, metrics_app
-from monitoring.spool import Spool, SpoolError, SpoolStats
+from monitoring.spool import Spool, SpoolError, SpoolStats, read_stats
 from simpul.config.model import InfluxExport
 
 log = logging.getLogger("simpul.exporter")
@@ -225,12 +225,7 @@ def metrics(state_dir: str | None = None) -> Any:
 
     def collect() -> list[Family]:
         state = State.load(os.path.join(directory, "export-state.json"))
-        spool_path = os.path.join(directory, "export-spool.db")
-        stats = None
-        if os.path.exists(spool_path):
-            with Spool(spool_path, 1 << 40) as spool:
-                stats = spool.stats()
-        return families(state, stats)
+        return families(state, read_stats(os.path.join(directory, "export-spool.db")))
 
     return metrics_app(collect)
 

@@ -29,7 +29,7 @@ from monitoring.snmp.poller import Poller
 from monitoring.snmp.profiles import Profile, load_profiles
 from monitoring.snmp.rates import interface_rates
 from monitoring.spool import Spool, SpoolError
-from monitoring.store import MonitorDb, Sample
+from monitoring.store import LedgerChanges, MonitorDb, Sample
 from simpul.config.model import HotspotSite, Monitoring, MonitoringTarget, Node, RemoteSite
 
 log = logging.getLogger("simpul.monitor")
@@ -190,11 +190,12 @@ class Monitor:
             rate_rows += [(target.name, now, name, rx, tx, None) for name, rx, tx in rates]
             points += link_points(settings.node.name, target, sample, rates)
         self._acknowledge(tz)
-        self.db.record(samples, rate_rows, {t: s.to_dict() for t, s in self.states.items()}, tz)
+        changes = self._ledger(events, settings, now)
+        self.db.record(samples, rate_rows, {t: s.to_dict() for t, s in self.states.items()}, tz,
+                       changes)  # fmt: skip
         if now >= self.next_purge:
             self.next_purge = now + PURGE_INTERVAL_S
             self.db.purge(now, settings.rollup_days)
-        self._ledger(events, settings)
         deliveries = await asyncio.to_thread(
             notify.dispatch, events, monitoring, settings.node, settings.sites
         )
@@ -234,14 +235,17 @@ class Monitor:
                 out.append((rate.name, rate.rx.bps, rate.tx.bps))
         return out
 
-    def _ledger(self, events: list[alerts.Event], settings: Settings) -> None:
+    def _ledger(self, events: list[alerts.Event], settings: Settings, now: float) -> LedgerChanges:
+        """The ledger's changes for this cycle's events, and for targets no longer configured
+        (their state dropped, an open outage closed now with an unknown cause)."""
         site_of = {t.name: t.site for t in settings.monitoring.targets}
         open_rows = self.db.open_outages()
+        changes = LedgerChanges()
         for event in events:
             opened = ledger.open_outage(event, site_of.get(event.target))
             if opened is not None:
-                self.db.open_outage(opened.target, opened.site, opened.start.timestamp(),
-                                    opened.in_maintenance)  # fmt: skip
+                changes.opened.append((opened.target, opened.site, opened.start.timestamp(),
+                                       opened.in_maintenance))  # fmt: skip
             elif ledger.closes_outage(event) and event.target in open_rows:
                 row = open_rows[event.target]
                 outage = ledger.Outage(
@@ -252,7 +256,15 @@ class Monitor:
                 )
                 closed = ledger.close_outage(outage, event.since, event.uptime_s)
                 assert closed.end is not None
-                self.db.close_outage(row.id, closed.end.timestamp(), closed.cause)
+                changes.closed.append((row.id, closed.end.timestamp(), closed.cause))
+        for target in sorted(set(self.states) - set(site_of)):
+            log.info("%s is no longer monitored: its state is dropped", target)
+            del self.states[target]
+            self.previous.pop(target, None)
+            changes.forgotten.append(target)
+            if target in open_rows:
+                changes.closed.append((open_rows[target].id, now, "unknown"))
+        return changes
 
     def _export(self, points: list[Point], spool_mb: int) -> None:
         if self.export_path is None or not points:
@@ -283,6 +295,8 @@ async def run(args: argparse.Namespace) -> None:
                     log.info("monitor: %s", report)
             except ApiError as exc:
                 log.warning("netd: %s", exc)
+            except Exception:  # a bad cycle (a locked database, a broken target) is not the end
+                log.exception("monitor cycle failed")
             if monitor.settings is not None:
                 interval = monitor.settings.monitoring.interval_s
             wait = max(0.0, interval - (time.monotonic() - started))

@@ -154,6 +154,45 @@ def _merge(a: Dropped, b: Dropped) -> Dropped:
     )
 
 
+def _stats(db: sqlite3.Connection, max_bytes: int, pending: Sequence[Dropped]) -> SpoolStats:
+    counters = dict(db.execute("SELECT name, value FROM counter"))
+    head = db.execute("SELECT time_ns FROM point ORDER BY id LIMIT 1").fetchone()
+    dropped = {
+        row[0]: Dropped(*row)
+        for row in db.execute("SELECT reason, message, points, first_ns, last_ns, at FROM dropped")
+    }
+    for d in pending:
+        dropped[d.reason] = _merge(dropped[d.reason], d) if d.reason in dropped else d
+    events = db.execute(
+        "SELECT at, message FROM event ORDER BY id DESC LIMIT ?", (EVENTS_KEPT,)
+    ).fetchall()
+    return SpoolStats(
+        waiting=counters["waiting"],
+        waiting_bytes=counters["waiting_bytes"],
+        bound_bytes=max_bytes,
+        oldest_time_ns=head[0] if head else None,
+        spooled=counters["spooled"],
+        acked=counters["acked"],
+        dropped=tuple(sorted(dropped.values(), key=lambda d: d.reason)),
+        events=tuple(Event(*row) for row in reversed(events)),
+    )
+
+
+def read_stats(path: str) -> SpoolStats | None:
+    """The stats of the spool at `path`, read only (for /metrics: never repairs, never moves
+    the file a writer holds); None when it cannot be read (missing, being made, damaged)."""
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    except sqlite3.Error:
+        return None
+    try:
+        return _stats(db, 0, ())
+    except (sqlite3.Error, KeyError):
+        return None
+    finally:
+        db.close()
+
+
 class Spool:
     """A bounded, ordered, on-disk queue of encoded points (safe to share between threads)."""
 
@@ -251,29 +290,7 @@ class Spool:
         """What waits, what was sent and what was lost (also losses not yet written to disk)."""
 
         def read() -> SpoolStats:
-            counters = dict(self.db.execute("SELECT name, value FROM counter"))
-            head = self.db.execute("SELECT time_ns FROM point ORDER BY id LIMIT 1").fetchone()
-            dropped = {
-                row[0]: Dropped(*row)
-                for row in self.db.execute(
-                    "SELECT reason, message, points, first_ns, last_ns, at FROM dropped"
-                )
-            }
-            for d in self._pending:
-                dropped[d.reason] = _merge(dropped[d.reason], d) if d.reason in dropped else d
-            events = self.db.execute(
-                "SELECT at, message FROM event ORDER BY id DESC LIMIT ?", (EVENTS_KEPT,)
-            ).fetchall()
-            return SpoolStats(
-                waiting=counters["waiting"],
-                waiting_bytes=counters["waiting_bytes"],
-                bound_bytes=self.max_bytes,
-                oldest_time_ns=head[0] if head else None,
-                spooled=counters["spooled"],
-                acked=counters["acked"],
-                dropped=tuple(sorted(dropped.values(), key=lambda d: d.reason)),
-                events=tuple(Event(*row) for row in reversed(events)),
-            )
+            return _stats(self.db, self.max_bytes, self._pending)
 
         return self._read("stats", read, read)
 

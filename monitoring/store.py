@@ -10,7 +10,7 @@ import sqlite3
 import statistics
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -97,6 +97,16 @@ class Sample:
     reasons: tuple[str, ...] = ()
 
 
+@dataclass
+class LedgerChanges:
+    """What a cycle does to the ledger: outages opened (target, site, start, in maintenance),
+    closed (row id, end, cause), and targets no longer monitored whose state is dropped."""
+
+    opened: list[tuple[str, str | None, float, bool]] = field(default_factory=list)
+    closed: list[tuple[int, float, str]] = field(default_factory=list)
+    forgotten: list[str] = field(default_factory=list)
+
+
 @dataclass(frozen=True)
 class StoredOutage:
     """A ledger row."""
@@ -154,11 +164,23 @@ class MonitorDb:
         rates: Iterable[tuple[str, float, str, float | None, float | None, str | None]],
         states: dict[str, dict[str, Any]],
         tz: ZoneInfo,
+        ledger: LedgerChanges | None = None,
     ) -> None:
-        """One cycle: samples, interface rates (target, at, interface, rx, tx, reason), rollups
-        and the alert states, in one transaction."""
+        """One cycle in one transaction: samples, interface rates (target, at, interface, rx,
+        tx, reason), rollups, the alert states and the ledger's changes (so a crash cannot
+        leave a state without its outage row, or the other way round)."""
         samples = list(samples)
+        ledger = ledger or LedgerChanges()
         with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO outage (target, site, start, end, cause, in_maintenance) "
+                "VALUES (?, ?, ?, NULL, 'unknown', ?)",
+                [(t, site, start, int(m)) for t, site, start, m in ledger.opened],
+            )
+            db.executemany("UPDATE outage SET end = ?, cause = ? WHERE id = ?",
+                           [(end, cause, i) for i, end, cause in ledger.closed])  # fmt: skip
+            db.executemany("DELETE FROM alert_state WHERE target = ?",
+                           [(t,) for t in ledger.forgotten])  # fmt: skip
             db.executemany(
                 "INSERT OR REPLACE INTO sample VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(s.target, s.at, s.severity, s.rtt_ms, s.loss_percent, s.jitter_ms,
@@ -193,21 +215,6 @@ class MonitorDb:
             (target, since),
         ).fetchall()
         return statistics.median(r[0] for r in rows) if rows else None
-
-    def open_outage(self, target: str, site: str | None, start: float, maintenance: bool) -> int:
-        """A new ledger row; its id."""
-        with self.transaction() as db:
-            cursor = db.execute(
-                "INSERT INTO outage (target, site, start, end, cause, in_maintenance) "
-                "VALUES (?, ?, ?, NULL, 'unknown', ?)",
-                (target, site, start, int(maintenance)),
-            )
-            return int(cursor.lastrowid or 0)
-
-    def close_outage(self, outage_id: int, end: float, cause: str) -> None:
-        """End a ledger row with its cause."""
-        with self.transaction() as db:
-            db.execute("UPDATE outage SET end = ?, cause = ? WHERE id = ?", (end, cause, outage_id))
 
     def open_outages(self) -> dict[str, StoredOutage]:
         """Open ledger rows by target."""

@@ -222,9 +222,8 @@ class Accounting:
         ]
         stale_up = sorted(up.keys() - open_pairs)
         stale_down = sorted(down.keys() - by_ip.keys())
-        final = [f"acct/{m}|{i}" for m, i in stale_up] + [f"acct_dl/{i}" for i in stale_down]
         meters = self.meters()
-        booking = book(meters, readings, final)
+        booking = book(meters, readings)
         gone = absent(meters, readings)
         peaks = Counter(s.site for s in sessions if s.site)
         since = self._last_cycle_at
@@ -245,7 +244,7 @@ class Accounting:
         )
         self._committed(booking, gone)
         self._last_cycle_at = now
-        self._delete(stale_up, stale_down)
+        self._retire(stale_up, stale_down)
         if booking.resets:
             log.info("%d counter(s) started again from zero", len(booking.resets))
         return CycleRecord(now, duration, len(readings), len(booking.resets),
@@ -280,10 +279,10 @@ class Accounting:
         owners = {s.ip: s for s in sessions}
         sites = {(s.mac, s.ip): s.site or "" for s in sessions}
         readings = client_readings(up, down, owners, sites, self.boot)
-        booking: Booking = book(self.meters(), readings, [r.source for r in readings])
-        self.usage.commit(booking, now, self.tz, readings=len(readings))
+        booking: Booking = book(self.meters(), readings)
+        self.usage.commit(booking, now, self.tz)
         self._committed(booking, set())
-        self._delete(list(up), list(down))
+        self._retire(list(up), list(down))
 
     def meters(self) -> dict[str, Meter]:
         """The meters, read from the usage database once and then kept up to date."""
@@ -299,8 +298,17 @@ class Accounting:
     def _committed(self, booking: Booking, gone: set[str]) -> None:
         meters = self.meters()
         meters.update(booking.meters)
-        for source in gone | booking.forget:
+        for source in gone:
             meters.pop(source, None)
+
+    def _retire(self, pairs: list[tuple[str, str]], ips: list[str]) -> None:
+        """Delete booked accounting elements, then their meters (a crash in between leaves a
+        meter without its element, which the next cycle forgets: nothing is booked twice)."""
+        self._delete(pairs, ips)
+        sources = [f"acct/{m}|{i}" for m, i in pairs] + [f"acct_dl/{i}" for i in ips]
+        if sources:
+            self.usage.forget_meters(sources)
+            self._committed(Booking(), set(sources))
 
     def _delete(self, pairs: list[tuple[str, str]], ips: list[str]) -> None:
         for command in accounting_commands(pairs, ips, verb="delete"):

@@ -64,9 +64,11 @@ PURGE_INTERVAL_S = 3600.0
 # or not): in a login storm at most this often, every grant waiting by then in one walk.
 FORGET_INTERVAL_S = 0.1
 READ_METHODS = frozenset(
-    {"ping", "status", "clients", "diff", "counters", "whois", "portal_config", "export_config",
-     "usage_buckets", "monitor_config"}
+    {"ping", "status", "clients", "diff", "counters", "whois", "portal_config", "usage_buckets"}
 )  # fmt: skip
+# Reads that carry secrets (SNMP keys, the InfluxDB token): the socket's group (the exporter and
+# monitor) and root only, never the DNS front end.
+SECRET_METHODS = frozenset({"export_config", "monitor_config"})
 FIVE_MINUTES, MAX_EXPORT_BUCKETS = 300, 288
 # Only the DNS front end (its own uid) and root may call these; the front end, which parses
 # whatever the network sends, may call nothing else that changes anything.
@@ -150,6 +152,9 @@ class Netd:
         self.children: list[Child] = []
         self.accounting = accounting
         self._next_cycle = 0.0
+        # The configuration the kernel's ruleset was rendered from: its named counters are
+        # what the kernel counts, even after an import not yet applied.
+        self._applied_config: Any = None
         self.dns_dir = os.path.join(state_dir, "dnsd")
         self.dns_user = dns_user
         self.dns_uid = user_ids(dns_user)[0] if supervise else None
@@ -304,7 +309,8 @@ class Netd:
     def account(self, config: Any) -> CycleRecord | None:
         """One accounting cycle now (`netctl.accounting`); a failure is logged, never fatal."""
         if self.accounting is None:
-            return
+            return None
+        config = self._applied_config or config
         try:
             record = self.accounting.cycle(
                 config, self.store.open_sessions(), self.clock(), self.store
@@ -424,6 +430,7 @@ class Netd:
             self._shape(config, self.store.active_sessions(), sync=True)
             self._configure_children(config)
             self.last_apply = {"at": self.clock(), **rendered.stats}
+            self._applied_config = config
             self.store.audit(params.get("_actor", "netd"), "ruleset.apply", rendered.stats)
         return result
 
@@ -909,6 +916,11 @@ class Netd:
                 purged = self.store.purge_sessions(cutoff)
                 if purged:
                     log.info("deleted %d session(s) past the retention limit", purged)
+                if self.accounting is not None:
+                    try:
+                        self.accounting.usage.purge(config.accounting.retention, self.clock())
+                    except sqlite3.Error as exc:
+                        log.error("usage rollups past their retention not deleted: %s", exc)
         now = time.monotonic()
         for child in self.children:
             child.watch(now)
@@ -997,6 +1009,8 @@ def _permitted(method: str, uid: int, may_change: bool, dns_uid: int | None) -> 
         return privileged or (dns_uid is not None and uid == dns_uid)
     if dns_uid is not None and uid == dns_uid and not privileged:
         return method in READ_METHODS
+    if method in SECRET_METHODS:
+        return may_change
     return method in READ_METHODS or may_change
 
 

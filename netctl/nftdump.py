@@ -114,7 +114,7 @@ class NftDump:
             at = 0
             while at + _HEADER.size <= len(data):
                 length, kind, _flags, seq, _pid = _HEADER.unpack_from(data, at)
-                if length < _HEADER.size:
+                if length < _HEADER.size or at + length > len(data):
                     raise OSError(errno.EPROTO, "nf_tables: a malformed netlink answer")
                 if seq == self.seq:
                     if kind == NLMSG_DONE:
@@ -129,7 +129,14 @@ class NftDump:
 
     def set_counters(self, table: str, name: str) -> dict[bytes, tuple[int, int]]:
         """Each element's key (raw bytes) -> (packets, bytes) of its counter, for set `name` of
-        table `inet table`. OSError (ENOENT) when the table or set does not exist."""
+        table `inet table`. OSError (ENOENT) when the table or set does not exist, (EPROTO)
+        when the answer cannot be decoded."""
+        try:
+            return self._set_counters(table, name)
+        except (struct.error, IndexError) as exc:
+            raise OSError(errno.EPROTO, f"nf_tables: a malformed set element: {exc}") from None
+
+    def _set_counters(self, table: str, name: str) -> dict[bytes, tuple[int, int]]:
         request = _string(LIST_TABLE, table) + _string(LIST_SET, name)
         out: dict[bytes, tuple[int, int]] = {}
         unpack = _ATTR.unpack_from
@@ -165,7 +172,13 @@ class NftDump:
         return out
 
     def named_counters(self, table: str) -> dict[str, tuple[int, int]]:
-        """Named counter -> (packets, bytes) of table `inet table`."""
+        """Named counter -> (packets, bytes) of table `inet table` (OSError as for sets)."""
+        try:
+            return self._named_counters(table)
+        except (struct.error, IndexError, UnicodeDecodeError) as exc:
+            raise OSError(errno.EPROTO, f"nf_tables: a malformed counter: {exc}") from None
+
+    def _named_counters(self, table: str) -> dict[str, tuple[int, int]]:
         request = _string(OBJ_TABLE, table) + _attr(OBJ_TYPE, struct.pack(">I", NFT_OBJECT_COUNTER))
         out = {}
         for data, start, end in self._dump(NFT_MSG_GETOBJ, request):

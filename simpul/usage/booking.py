@@ -55,36 +55,34 @@ class Delta(NamedTuple):
 
 @dataclass
 class Booking:
-    """The outcome of one cycle: deltas to add, meters that changed, meters to forget, resets
-    seen."""
+    """The outcome of one cycle: deltas to add, meters that changed, resets seen."""
 
     deltas: list[Delta] = field(default_factory=list)
     meters: dict[str, Meter] = field(default_factory=dict)
-    forget: set[str] = field(default_factory=set)
     resets: list[str] = field(default_factory=list)
 
 
-def book(
-    meters: Mapping[str, Meter], readings: Iterable[Reading], final: Iterable[str] = ()
-) -> Booking:
-    """Deltas of `readings` against `meters`. Sources in `final` are about to disappear from
-    the kernel (booked, then their meters forgotten)."""
+def book(meters: Mapping[str, Meter], readings: Iterable[Reading]) -> Booking:
+    """Deltas of `readings` against `meters`, and the meters to write.
+
+    A counter that is about to disappear (a settled client's element) keeps its meter here:
+    the caller forgets it only once the kernel no longer has the counter, so a crash between
+    the two cannot book the counter's whole value again."""
     out = Booking()
-    final = set(final)
     for r in readings:
         meter = meters.get(r.source)
+        reset = False
         if meter is None:
             packets, nbytes = (r.packets, r.bytes) if r.first_is_new else (0, 0)
         elif meter.instance == r.instance and r.bytes >= meter.bytes and r.packets >= meter.packets:
             packets, nbytes = r.packets - meter.packets, r.bytes - meter.bytes
         else:
             packets, nbytes = r.packets, r.bytes
+            reset = True
             out.resets.append(r.source)
         if nbytes or packets:
             out.deltas.append(Delta(r.scope, r.key, r.site, r.direction, packets, nbytes))
-        if r.source in final:
-            out.forget.add(r.source)
-        elif meter is None or nbytes or packets or meter.instance != r.instance:
+        if meter is None or reset or nbytes or packets:
             out.meters[r.source] = Meter(r.instance, r.packets, r.bytes)
     return out
 

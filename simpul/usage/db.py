@@ -160,6 +160,11 @@ class UsageDb:
         return {"rows": [list(r) for r in rows], "peaks": [list(p) for p in peaks],
                 "next": starts[-1]}  # fmt: skip
 
+    def forget_meters(self, sources: Iterable[str]) -> None:
+        """Forget the meters of counters the kernel no longer has."""
+        with self._transaction() as db:
+            db.executemany("DELETE FROM meter WHERE source = ?", [(s,) for s in sources])
+
     def forget_kernel_meters(self) -> int:
         """Forget the meters of nftables counters (not of interfaces, which have their own
         instance); returns how many."""
@@ -181,12 +186,12 @@ class UsageDb:
         peaks: Mapping[str, int] | None = None,
         sessions: Mapping[str, int] | None = None,
         duration_ms: float = 0.0,
-        readings: int = 0,
+        readings: int | None = None,
     ) -> None:
         """Add `booking`'s deltas at moment `at` to every level (buckets in zone `tz`), keep its
         meters and forget the meters of counters that are gone, all in one transaction. `peaks`
         are clients online per site now; `sessions` are sessions started per site since the
-        last cycle."""
+        last cycle; `readings` (a whole cycle's count) logs the commit as a cycle."""
         rows: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
         for d in booking.deltas:
             row = rows[(d.scope, d.key, d.site)]
@@ -204,7 +209,7 @@ class UsageDb:
             for (scope, key, site), sums in rows.items()
             for level in (CLIENT_LEVELS if scope == "client" else LEVELS)
         ]
-        gone = set(forget) | booking.forget
+        gone = set(forget)
         with self._transaction() as db:
             db.executemany(_UPSERT, values)
             db.executemany(
@@ -222,12 +227,13 @@ class UsageDb:
                     for level in LEVELS
                 ],
             )
-            db.execute(
-                "INSERT OR REPLACE INTO cycle (at, duration_ms, readings, resets, bytes) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (at, duration_ms, readings, len(booking.resets),
-                 sum(d.bytes for d in booking.deltas)),
-            )  # fmt: skip
+            if readings is not None:
+                db.execute(
+                    "INSERT OR REPLACE INTO cycle (at, duration_ms, readings, resets, bytes) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (at, duration_ms, readings, len(booking.resets),
+                     sum(d.bytes for d in booking.deltas)),
+                )  # fmt: skip
 
     def purge(self, retention: Retention, now: float) -> dict[str, int]:
         """Delete rows older than each level's retention, and device rows older than

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from click.testing import CliRunner
 
-from monitoring.store import MonitorDb, Sample
+from monitoring.store import LedgerChanges, MonitorDb, Sample, outages
 from simpul.cli import main
 from simpul.config import load_config_file
 from simpul.store import Store
@@ -33,11 +33,13 @@ def node(tmp_path: Path) -> Path:
     db.record([Sample(T, at("2026-11-20 10:00"), "down", None, 100.0, None, None,
                       "timeout: no answer", ("tidak menjawab / no answer",))], [],
               {T: {"state": "down", "since": "2026-11-20T09:58:00+07:00"}}, WIB)  # fmt: skip
-    link = db.open_outage(T, "rangsang-pesisir", at("2026-11-03 08:00"), False)
-    db.close_outage(link, at("2026-11-03 08:20"), "link")
-    power = db.open_outage(T, "rangsang-pesisir", at("2026-11-04 08:00"), False)
-    db.close_outage(power, at("2026-11-04 09:00"), "power")
-    db.open_outage(T, "rangsang-pesisir", at("2026-11-20 09:58"), False)
+    site = "rangsang-pesisir"
+    starts = [at("2026-11-03 08:00"), at("2026-11-04 08:00"), at("2026-11-20 09:58")]
+    db.record([], [], {}, WIB, LedgerChanges(opened=[(T, site, s, False) for s in starts]))
+    rows = sorted(outages(db.db, starts[0], starts[2] + 1), key=lambda r: r.start)
+    db.record([], [], {}, WIB, LedgerChanges(closed=[
+        (rows[0].id, at("2026-11-03 08:20"), "link"), (rows[1].id, at("2026-11-04 09:00"), "power"),
+    ]))  # fmt: skip
     db.close()
     return tmp_path
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from monitoring.store import MonitorDb, Sample, connect, latest, outages
+from monitoring.store import LedgerChanges, MonitorDb, Sample, connect, latest, outages
 
 WIB = ZoneInfo("Asia/Jakarta")
 T0 = 1_795_000_000.0
@@ -29,13 +29,17 @@ def test_samples_roll_up_and_give_the_baseline(tmp_path: Path) -> None:
     db.close()
 
 
-def test_the_ledger_rows_open_and_close(tmp_path: Path) -> None:
+def test_the_ledger_changes_with_the_cycle(tmp_path: Path) -> None:
     db = MonitorDb(str(tmp_path / "monitor.db"))
-    first = db.open_outage("r1", "rangsang-pesisir", T0, False)
-    db.open_outage("r2", None, T0 + 50, True)
-    assert set(db.open_outages()) == {"r1", "r2"}
-    db.close_outage(first, T0 + 400, "power")
-    assert set(db.open_outages()) == {"r2"}
-    rows = outages(db.db, T0 - 10, T0 + 10)
-    assert [(r.target, r.end, r.cause) for r in rows] == [("r1", T0 + 400, "power")]
+    opened = LedgerChanges(opened=[("r1", "rangsang-pesisir", T0, False), ("r2", None, T0 + 50,
+                                                                           True)])  # fmt: skip
+    db.record([], [], {"r1": {"state": "down"}, "r2": {"state": "down"}}, WIB, opened)
+    rows = db.open_outages()
+    assert set(rows) == {"r1", "r2"}
+    closing = LedgerChanges(closed=[(rows["r1"].id, T0 + 400, "power")], forgotten=["r2"])
+    db.record([], [], {"r1": {"state": "ok"}}, WIB, closing)
+    assert set(db.open_outages()) == {"r2"}  # forgetting a target's state leaves its row
+    assert db.states() == {"r1": {"state": "ok"}}
+    found = outages(db.db, T0 - 10, T0 + 10)
+    assert [(r.target, r.end, r.cause) for r in found] == [("r1", T0 + 400, "power")]
     db.close()

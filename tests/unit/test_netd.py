@@ -28,6 +28,7 @@ from netctl.netd import (
     DNS_METHODS,
     FORGET_INTERVAL_S,
     READ_METHODS,
+    SECRET_METHODS,
     Netd,
     RequestError,
     Server,
@@ -1206,7 +1207,16 @@ def test_answer_non_member_may_not_change(
 
 
 def test_mutating_methods_are_not_read_methods(netd: Netd) -> None:
-    assert set(netd.methods) - READ_METHODS == set(MUTATING)
+    assert set(netd.methods) - READ_METHODS - SECRET_METHODS == set(MUTATING)
+
+
+@pytest.mark.parametrize("method", sorted(SECRET_METHODS))
+def test_reads_with_secrets_are_for_the_group_only(method: str) -> None:
+    """SNMP keys and the InfluxDB token: not for any local user, nor the DNS front end."""
+    assert _permitted(method, 0, True, 64053)
+    assert _permitted(method, 1001, True, 64053)  # a member of the socket's group
+    assert not _permitted(method, 1001, False, 64053)
+    assert not _permitted(method, 64053, True, 64053)  # the DNS front end
 
 
 @pytest.mark.parametrize("method", sorted(READ_METHODS))

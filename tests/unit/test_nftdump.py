@@ -88,3 +88,32 @@ def test_a_truncated_attribute_stops_the_walk() -> None:
     broken = (2).to_bytes(2, "little") + (1).to_bytes(2, "little")  # length below the header
     assert list(_attrs(good + broken)) == [(1, 4, 8)]
     assert list(_attrs(good[:6])) == []  # cut short: nothing read past the end
+
+
+def test_a_malformed_answer_is_an_os_error_not_a_crash() -> None:
+    """A short counter attribute, as a broken kernel or a fuzzer would send it."""
+    import errno
+
+    from netctl import nftdump
+
+    class Fake(nftdump.NftDump):
+        def __init__(self, payload: bytes) -> None:
+            self.payload = payload
+
+        def _dump(self, message: int, payload: bytes) -> object:
+            yield self.payload, 0, len(self.payload)
+
+    short_bytes = nftdump._attr(nftdump.COUNTER_BYTES, b"\x01\x02")  # 2 bytes, not 8
+    data = (
+        nftdump._attr(nftdump.OBJ_NAME, b"x\0")
+        + nftdump._attr(nftdump.OBJ_TABLE, b"simpul\0")
+        + nftdump._attr(nftdump.OBJ_DATA, short_bytes)
+    )
+    with pytest.raises(OSError) as info:
+        Fake(data).named_counters("simpul")
+    assert info.value.errno == errno.EPROTO
+    bad_name = nftdump._attr(nftdump.OBJ_NAME, b"\xff\xfe\0") + nftdump._attr(
+        nftdump.OBJ_TABLE, b"simpul\0"
+    )
+    with pytest.raises(OSError):
+        Fake(bad_name).named_counters("simpul")

@@ -291,3 +291,18 @@ def test_5000_points_put_peek_ack_well_under_100_ms(spool: Spool) -> None:
         best = min(best, time.perf_counter() - t)
         assert len(ids) == 5000
     assert best < 0.1, f"put+peek+ack of 5,000 points took {best * 1000:.0f} ms"
+
+
+def test_read_stats_only_reads(tmp_path: Path) -> None:
+    """/metrics reads the spool a writer holds: never repairs, never moves it."""
+    from monitoring.points import point
+    from monitoring.spool import read_stats
+
+    path = tmp_path / "spool.db"
+    assert read_stats(str(path)) is None and not path.exists()
+    with Spool(str(path), 1 << 20) as spool:
+        spool.put([point("m", {"t": "a"}, {"f": 1}, 1)])
+        assert read_stats(str(path)).waiting == 1  # type: ignore[union-attr]
+    path.write_bytes(b"not a database at all")
+    assert read_stats(str(path)) is None
+    assert path.read_bytes() == b"not a database at all"  # left where it was

@@ -91,11 +91,16 @@ def test_an_interface_older_than_us_starts_from_its_first_reading() -> None:
     assert first.meters["uplink/wan/rx"] == Meter(BOOT, 10**6, 10**9)
 
 
-def test_final_readings_are_booked_and_their_meters_forgotten() -> None:
-    meters = {"acct/m|1.2.3.4": Meter(BOOT, 1, 100)}
-    out = book(meters, [reading("acct/m|1.2.3.4", 160, 2)], final=["acct/m|1.2.3.4"])
-    assert [d.bytes for d in out.deltas] == [60]
-    assert out.forget == {"acct/m|1.2.3.4"} and out.meters == {}
+def test_a_reset_read_at_zero_still_moves_the_meter() -> None:
+    """Else the counter, once past the old value, would be booked only for the difference."""
+    meters = {"counter/a": Meter(BOOT, 10, 5000)}
+    zero = book(meters, [reading("counter/a", 0, 0)])
+    assert zero.deltas == [] and zero.meters == {"counter/a": Meter(BOOT, 0, 0)}
+    later = book(zero.meters, [reading("counter/a", 6000, 12)])
+    assert [d.bytes for d in later.deltas] == [6000]
+
+
+def test_meters_of_counters_the_kernel_no_longer_has_are_absent() -> None:
     assert absent({"a": Meter(BOOT, 0, 0), "b": Meter(BOOT, 0, 0)}, [reading("a", 1)]) == {"b"}
 
 
