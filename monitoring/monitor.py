@@ -35,6 +35,7 @@ from simpul.config.model import HotspotSite, Monitoring, MonitoringTarget, Node,
 log = logging.getLogger("simpul.monitor")
 BASELINE_REFRESH_S = 3600.0
 PURGE_INTERVAL_S = 3600.0
+CONFIG_CHECK_S = 5.0
 SEVERITY_LEVEL = {"ok": 0, "warning": 1, "critical": 2, "down": 3}
 
 
@@ -288,7 +289,6 @@ async def run(args: argparse.Namespace) -> None:
     async with Monitor(client.call, args.state_dir, args.export_dir) as monitor:
         while not stop.is_set():
             started = time.monotonic()
-            interval = 60.0
             try:
                 report = await monitor.cycle()
                 if report["events"]:
@@ -297,11 +297,25 @@ async def run(args: argparse.Namespace) -> None:
                 log.warning("netd: %s", exc)
             except Exception:  # a bad cycle (a locked database, a broken target) is not the end
                 log.exception("monitor cycle failed")
-            if monitor.settings is not None:
-                interval = monitor.settings.monitoring.interval_s
-            wait = max(0.0, interval - (time.monotonic() - started))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), wait)
+            # Until the next cycle is due, look at the interval again every few seconds: a
+            # shorter one set by an admin (or netd back after a restart) counts at once.
+            while not stop.is_set():
+                interval = _interval(client.call, monitor)
+                wait = min(CONFIG_CHECK_S, interval - (time.monotonic() - started))
+                if wait <= 0:
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), wait)
+
+
+def _interval(call: Callable[..., Any], monitor: Monitor) -> float:
+    """The configured interval (the last known one while netd does not answer)."""
+    from netctl.protocol import ApiError
+
+    try:
+        return float(call("monitor_config")["monitoring"]["interval_s"])
+    except (ApiError, KeyError, TypeError, ValueError):
+        return float(monitor.settings.monitoring.interval_s) if monitor.settings else 60.0
 
 
 def main(argv: list[str] | None = None) -> None:

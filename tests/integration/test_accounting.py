@@ -122,6 +122,7 @@ def test_downloads_are_counted_exactly_through_a_reload_and_a_kill_9_of_netd(
             t.kill()
             t.communicate()
     assert [int(o) for o in outs] == [SIZE, SIZE]
+    time.sleep(0.5)  # TCP's closing handshake ends after curl does: let both sides see it
     seen = {h: _host_bytes(lab.ns(h)) for h in ("hs-1", OPD)}
     host = {
         h: (seen[h]["down"] - host_before[h]["down"], seen[h]["up"] - host_before[h]["up"])

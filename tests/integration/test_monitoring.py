@@ -89,14 +89,17 @@ def _db(lab: LabHandle) -> sqlite3.Connection:
     return db
 
 
-def _wait(what: str, check: Callable[[], Any], timeout_s: float = 60) -> Any:
+def _wait(
+    what: str, check: Callable[[], Any], timeout_s: float = 60, log: Path | None = None
+) -> Any:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         found = check()
         if found:
             return found
         time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
+    tail = log.read_text()[-3000:] if log is not None and log.exists() else ""
+    raise AssertionError(f"timed out waiting for {what}; the monitor's log ends:\n{tail}")
 
 
 def _state(lab: LabHandle, target: str) -> str | None:
@@ -129,7 +132,11 @@ def _outage_round(lab: LabHandle, paths: dict[str, Path], *, power: bool) -> sql
     recovered_before = len(_hooks(paths, "recovered"))
     _link(lab, "down")
     try:
-        raised = _wait("the alert", lambda: _hooks(paths, "raised")[raised_before:])
+        raised = _wait(
+            "the alert",
+            lambda: _hooks(paths, "raised")[raised_before:],
+            log=lab.lab.paths.log("monitor"),
+        )
         assert raised[0]["severity"] == "down"
         with _db(lab) as db:
             (row,) = db.execute("SELECT * FROM outage WHERE target = ? AND end IS NULL",
