@@ -19,6 +19,7 @@ packages=(
   freeradius                                # the lab's RADIUS server (portal logins by PAP)
   victoria-metrics                          # an InfluxDB v2 write API for the export tests
   snmpd snmp                                # the sites' SNMP agents (net-snmp) and its tools
+  poppler-utils                             # pdftoppm: the report tests look at the PDFs
 )
 missing=()
 for p in "${packages[@]}"; do

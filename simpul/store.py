@@ -100,6 +100,27 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX session_ip ON session (ip, started_at);
     CREATE INDEX session_started ON session (started_at);
     """,
+    # 7: the village register for blind-spot reports (imported from a survey CSV), one import
+    # replacing the last
+    """
+    CREATE TABLE village (
+        code TEXT PRIMARY KEY,
+        kecamatan TEXT NOT NULL,
+        desa TEXT NOT NULL,
+        lat REAL NOT NULL,
+        lon REAL NOT NULL,
+        signal TEXT NOT NULL,
+        surveyed TEXT NOT NULL,
+        site TEXT
+    );
+    CREATE TABLE village_import (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        actor TEXT NOT NULL,
+        source TEXT NOT NULL,
+        villages INTEGER NOT NULL
+    );
+    """,
 )
 OTP_SENDS_PER_WINDOW, OTP_WINDOW_S, OTP_ATTEMPTS = 3, 600, 5
 # HTB minors for clients (1: and 2: are taken; 0xF000 and up are OPDs' and conferencing's).
