@@ -772,6 +772,113 @@ def monitor_ack(ctx: click.Context, target: str, who: str, monitor_db: str | Non
     click.echo(f"{target}: acknowledged by {who.strip()} (applied at the monitor's next cycle)")
 
 
+# -- reports ---------------------------------------------------------------------------------
+
+
+@main.group()
+def report() -> None:
+    """Monthly reports for Kominfo reviewers and leadership: CSV or a PDF ready to sign."""
+
+
+def _report_options(command: Any) -> Any:
+    for option in reversed([
+        click.option("--month", help="YYYY-MM (default: last month)"),
+        click.option("--format", "fmt", type=click.Choice(["csv", "pdf"]), default="pdf",
+                     show_default=True),
+        click.option("--output", "-o", required=True, type=click.Path(dir_okay=False),
+                     help="the file to write"),
+        click.option("--table", type=int, default=1, show_default=True,
+                     help="for CSV: which of the report's tables (1, 2, ...)"),
+    ]):  # fmt: skip
+        command = option(command)
+    return command
+
+
+def _month(text: str | None, tz: Any) -> tuple[int, int]:
+    from datetime import datetime
+
+    if text is None:
+        today = datetime.now(tz)
+        return (today.year - 1, 12) if today.month == 1 else (today.year, today.month - 1)
+    try:
+        year, month = (int(p) for p in text.split("-"))
+        if not 1 <= month <= 12 or not 2000 <= year <= 2100:
+            raise ValueError
+    except ValueError:
+        _fail(f"--month {text!r}: use YYYY-MM, e.g. 2026-11")
+    return year, month
+
+
+def _write_report(built: Any, fmt: str, output: str, table: int) -> None:
+    from monitoring.reports.render import RenderError, to_csv, to_pdf
+
+    try:
+        if fmt == "csv":
+            Path(output).write_text(to_csv(built, table - 1), encoding="utf-8")
+        else:
+            to_pdf(built, output)
+    except (RenderError, OSError) as exc:
+        _fail(str(exc))
+    click.echo(f"{output}: {built.title} ({built.period})")
+
+
+@report.command("usage")
+@_report_options
+@click.option("--usage-db", help="usage database (default: beside --db)")
+@click.option("--dns-db", default=default_dns_db, show_default="node or lab",
+              help="the DNS front end's counts (blocked categories)")  # fmt: skip
+@click.pass_context
+def report_usage(ctx: click.Context, month: str | None, fmt: str, output: str, table: int,
+                 usage_db: str | None, dns_db: str) -> None:  # fmt: skip
+    """Usage per OPD, hotspot site and uplink for a month."""
+    from datetime import date
+
+    from monitoring.reports.monthly import month_bounds, usage_report
+    from netctl.dns_stats import totals as dns_totals
+    from simpul.usage.db import USAGE_DB, connect
+
+    config = _node_tz(ctx)
+    year, number = _month(month, config.node.zoneinfo)
+    path = usage_db or os.path.join(os.path.dirname(os.path.abspath(ctx.obj["db"])), USAGE_DB)
+    try:
+        db = connect(path, readonly=True)
+    except FileNotFoundError as exc:
+        _fail(str(exc))
+    start, end = month_bounds(year, number, config.node.zoneinfo)
+    last_day = date.fromordinal(end.date().toordinal() - 1)
+    dns = dns_totals(dns_db, start.date().isoformat(), last_day.isoformat()) if os.path.exists(
+        dns_db) else []  # fmt: skip
+    with db:
+        built = usage_report(config, db, dns, year, number, date.today())
+    db.close()
+    _write_report(built, fmt, output, table)
+
+
+@report.command("availability")
+@_report_options
+@click.option("--monitor-db", help="the monitor's database (default: beside --db)")
+@click.pass_context
+def report_availability(ctx: click.Context, month: str | None, fmt: str, output: str,
+                        table: int, monitor_db: str | None) -> None:  # fmt: skip
+    """Availability per link for a month, from the outage ledger, with the SLA minutes."""
+    from datetime import date, datetime
+
+    from monitoring.reports.monthly import availability_report
+    from monitoring.store import connect
+
+    config = _node_tz(ctx)
+    tz = config.node.zoneinfo
+    year, number = _month(month, tz)
+    try:
+        db = connect(_monitor_db(ctx, monitor_db), readonly=True)
+    except FileNotFoundError as exc:
+        _fail(str(exc))
+    with db:
+        built = availability_report(config, db, year, number, datetime.now(tz), date.today())
+    db.close()
+    _write_report(built, fmt, output, table)
+
+
 # -- lab -------------------------------------------------------------------------------------
 
 
