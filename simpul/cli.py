@@ -879,6 +879,77 @@ def report_availability(ctx: click.Context, month: str | None, fmt: str, output:
     _write_report(built, fmt, output, table)
 
 
+@report.command("blindspot")
+@_report_options
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0, 100),
+    default=5.0,
+    show_default=True,
+    help="a site down more than this share (%) of the month makes its villages count",
+)
+@click.option("--monitor-db", help="the monitor's database (default: beside --db)")
+@click.pass_context
+def report_blindspot(ctx: click.Context, month: str | None, fmt: str, output: str, table: int,
+                     threshold: float, monitor_db: str | None) -> None:  # fmt: skip
+    """Blind spots: villages with no signal, or whose site was down too long (for the operator)."""
+    from datetime import date, datetime
+
+    from monitoring.reports.monthly import blindspot_report, month_bounds, site_downtime
+    from monitoring.reports.register import load_register
+    from monitoring.store import connect
+    from simpul.store import Store
+
+    config = _node_tz(ctx)
+    tz = config.node.zoneinfo
+    year, number = _month(month, tz)
+    with Store(ctx.obj["db"]) as store:
+        villages = load_register(store)
+    if not villages:
+        _fail("the village register is empty: import one with 'simpul villages import FILE'")
+    start, end = month_bounds(year, number, tz)
+    downtime: dict[str, float] = {}
+    path = _monitor_db(ctx, monitor_db)
+    if os.path.exists(path):
+        with connect(path, readonly=True) as db:
+            downtime = site_downtime(config, db, start, end, datetime.now(tz))
+    built = blindspot_report(config, villages, downtime, year, number, threshold, date.today())
+    _write_report(built, fmt, output, table)
+
+
+@main.group()
+def villages() -> None:
+    """The village register (signal surveys) behind the blind-spot report."""
+
+
+@villages.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.pass_context
+def villages_import(ctx: click.Context, path: str) -> None:
+    """Replace the register with a survey CSV (every problem with its line; nothing is imported
+    unless all is well)."""
+    import getpass
+    from datetime import date
+
+    from monitoring.reports.register import import_register
+    from monitoring.reports.villages import RegisterError, parse_register
+    from simpul.store import Store
+
+    config = _node_tz(ctx)
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        _fail(f"{path}: cannot read: {exc}")
+    try:
+        parsed = parse_register(text, config, date.today())
+    except RegisterError as exc:
+        err.print(f"{path}: {exc.render()}", markup=False, highlight=False)
+        sys.exit(1)
+    with Store(ctx.obj["db"]) as store:
+        number = import_register(store, parsed, getpass.getuser(), os.path.basename(path))
+    click.echo(f"{path}: {len(parsed)} villages imported (import {number})")
+
+
 # -- lab -------------------------------------------------------------------------------------
 
 

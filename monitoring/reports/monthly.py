@@ -18,6 +18,8 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from monitoring import ledger
+from monitoring.reports.blindspot import OPERATOR_COLUMNS, blind_spots, operator_rows
+from monitoring.reports.villages import Village
 from monitoring.store import outages
 from simpul.config.model import Config
 from simpul.usage import queries
@@ -213,6 +215,49 @@ def availability_report(
                   ("target", "site", "mulai", "selesai", "durasi_menit", "penyebab", "sla"),
                   ledger_rows),
         ),
+    )  # fmt: skip
+
+
+def site_downtime(
+    config: Config, monitor: sqlite3.Connection, start: datetime, end: datetime, now: datetime
+) -> dict[str, float]:
+    """Seconds each site was down in [start, end): the longest downtime of its targets."""
+    rows = outages(monitor, start.timestamp(), end.timestamp())
+    items = [
+        ledger.Outage(r.target, r.site, datetime.fromtimestamp(r.start, UTC),
+                      datetime.fromtimestamp(r.end, UTC) if r.end else None, r.cause,  # type: ignore[arg-type]
+                      r.in_maintenance)
+        for r in rows
+    ]  # fmt: skip
+    sla = config.monitoring.alerting.sla_outage_s
+    figures = ledger.availability(items, start, end, now, sla_outage_s=sla)
+    site_of = {t.name: t.site for t in config.monitoring.targets}
+    down: dict[str, float] = {}
+    for target, a in figures.items():
+        site = site_of.get(target)
+        if site:
+            down[site] = max(down.get(site, 0.0), a.down_s)
+    return down
+
+
+def blindspot_report(
+    config: Config, villages: list[Village], downtime: dict[str, float], year: int, month: int,
+    threshold_percent: float, made: date,
+) -> Report:  # fmt: skip
+    """Villages with no signal, and villages whose site was down more than the threshold."""
+    start, end = month_bounds(year, month, config.node.zoneinfo)
+    period = f"{year:04d}-{month:02d}"
+    spots = blind_spots(villages, downtime, (end - start).total_seconds(), threshold_percent)
+    rows = tuple(tuple(r[c] for c in OPERATOR_COLUMNS) for r in operator_rows(spots))
+    title = f"Laporan Titik Blank Spot / Blind-spot Report — {config.node.regency}"
+    return Report(
+        "blindspot", title, period,
+        metadata(config, title, period, "derajat, jam / degrees, hours",
+                 f"daftar desa ({len(villages)} desa, survei) dan pemantauan Simpul / the village "
+                 "register (surveys) and Simpul's monitoring", made),
+        (Table("Desa tanpa sinyal atau dengan site sering mati / Villages without signal or "
+               "with a site often down", OPERATOR_COLUMNS, rows,
+               f"batas mati site / site-down threshold: {threshold_percent:g}%"),),
     )  # fmt: skip
 
 

@@ -1,0 +1,68 @@
+"""The village register in the node's store: replaced whole by an import, read back for the
+blind-spot report (the parsing and checking is `monitoring.reports.villages`, pure)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+from monitoring.reports.villages import Village
+from simpul.store import Store
+
+
+def import_register(store: Store, villages: list[Village], actor: str, source: str) -> int:
+    """Replace the whole register with `villages` and record the import (its row and an audit
+    entry), in one transaction: on any database error nothing changes. Returns the import's
+    number."""
+    with store.transaction() as db:
+        db.execute("DELETE FROM village")
+        db.executemany(
+            "INSERT INTO village (code, kecamatan, desa, lat, lon, signal, surveyed, site) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    v.code,
+                    v.kecamatan,
+                    v.desa,
+                    v.lat,
+                    v.lon,
+                    json.dumps(v.signal, sort_keys=True, ensure_ascii=False),
+                    v.surveyed.isoformat(),
+                    v.site,
+                )
+                for v in villages
+            ],
+        )
+        cursor = db.execute(
+            "INSERT INTO village_import (at, actor, source, villages) VALUES (?, ?, ?, ?)",
+            (store._clock(), actor, source, len(villages)),
+        )
+        number = cursor.lastrowid
+        store._audit(
+            db,
+            actor,
+            "village.import",
+            {"import": number, "source": source, "villages": len(villages)},
+        )
+    assert number is not None
+    return number
+
+
+def load_register(store: Store) -> list[Village]:
+    """The register as last imported, by code (empty before the first import)."""
+    rows = store.db.execute(
+        "SELECT code, kecamatan, desa, lat, lon, signal, surveyed, site FROM village ORDER BY code"
+    )
+    return [
+        Village(
+            r["code"],
+            r["kecamatan"],
+            r["desa"],
+            r["lat"],
+            r["lon"],
+            json.loads(r["signal"]),
+            date.fromisoformat(r["surveyed"]),
+            r["site"],
+        )
+        for r in rows
+    ]
