@@ -5,15 +5,15 @@ sent. The monitor writes; `simpul monitor` and the admin console read."""
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import statistics
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from simpul.sqlite import open_db, transaction
 from simpul.usage.buckets import bucket_start
 
 SCHEMA = """
@@ -122,18 +122,7 @@ class StoredOutage:
 
 def connect(path: str, *, readonly: bool = False) -> sqlite3.Connection:
     """A connection to the monitor database (made, with its schema, unless `readonly`)."""
-    if readonly:
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"no monitor database at {path} (has the monitor run yet?)")
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
-    else:
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        db = sqlite3.connect(path, timeout=10, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.executescript(SCHEMA)
-    db.row_factory = sqlite3.Row
-    return db
+    return open_db(path, SCHEMA, readonly=readonly, missing=" (has the monitor run yet?)")
 
 
 class MonitorDb:
@@ -147,16 +136,9 @@ class MonitorDb:
         """Close the connection."""
         self.db.close()
 
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
         """BEGIN IMMEDIATE … COMMIT (ROLLBACK on error)."""
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+        return transaction(self.db)
 
     def record(
         self,

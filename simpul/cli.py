@@ -690,10 +690,11 @@ def monitor_outages(
     ctx: click.Context, month: str | None, monitor_db: str | None, as_json: bool
 ) -> None:
     """The outage ledger of a month and each link's availability and SLA minutes."""
-    from datetime import UTC, datetime
+    from datetime import datetime
 
     from monitoring import ledger
-    from monitoring.store import connect, outages
+    from monitoring.reports.monthly import ledger_outages
+    from monitoring.store import connect
 
     config = _node_tz(ctx)
     tz = config.node.zoneinfo
@@ -708,15 +709,9 @@ def monitor_outages(
     except FileNotFoundError as exc:
         _fail(str(exc))
     with db:
-        rows = outages(db, start.timestamp(), end.timestamp())
+        ledger_rows = ledger_outages(db, start, end)
     db.close()
     sla_s = config.monitoring.alerting.sla_outage_s
-    ledger_rows = [
-        ledger.Outage(r.target, r.site, datetime.fromtimestamp(r.start, UTC),
-                      datetime.fromtimestamp(r.end, UTC) if r.end else None,
-                      r.cause, r.in_maintenance)  # type: ignore[arg-type]
-        for r in rows
-    ]  # fmt: skip
     figures = ledger.availability(ledger_rows, start, end, now, sla_outage_s=sla_s,
                                   targets=[t.name for t in config.monitoring.targets])  # fmt: skip
     if as_json:

@@ -11,12 +11,13 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
 from simpul.config import Config, config_to_data, parse_config
+from simpul.sqlite import transaction
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: configuration as keyed objects, with a revision per change
@@ -223,16 +224,9 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
         """A write transaction taken up front (BEGIN IMMEDIATE), committed unless it raises."""
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+        return transaction(self.db)
 
     # -- schema ------------------------------------------------------------------------------
 

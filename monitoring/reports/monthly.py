@@ -174,13 +174,7 @@ def availability_report(
     tz = config.node.zoneinfo
     start, end = month_bounds(year, month, tz)
     period = f"{year:04d}-{month:02d}"
-    rows = outages(monitor, start.timestamp(), end.timestamp())
-    items = [
-        ledger.Outage(r.target, r.site, datetime.fromtimestamp(r.start, UTC),
-                      datetime.fromtimestamp(r.end, UTC) if r.end else None, r.cause,  # type: ignore[arg-type]
-                      r.in_maintenance)
-        for r in rows
-    ]  # fmt: skip
+    items = ledger_outages(monitor, start, end)
     sla = config.monitoring.alerting.sla_outage_s
     figures = ledger.availability(items, start, end, now, sla_outage_s=sla,
                                   targets=[t.name for t in config.monitoring.targets])  # fmt: skip
@@ -218,17 +212,23 @@ def availability_report(
     )  # fmt: skip
 
 
+def ledger_outages(
+    monitor: sqlite3.Connection, start: datetime, end: datetime
+) -> list[ledger.Outage]:
+    """The monitor's ledger rows overlapping [start, end), as `ledger.Outage`s."""
+    return [
+        ledger.Outage(r.target, r.site, datetime.fromtimestamp(r.start, UTC),
+                      datetime.fromtimestamp(r.end, UTC) if r.end else None, r.cause,  # type: ignore[arg-type]
+                      r.in_maintenance)
+        for r in outages(monitor, start.timestamp(), end.timestamp())
+    ]  # fmt: skip
+
+
 def site_downtime(
     config: Config, monitor: sqlite3.Connection, start: datetime, end: datetime, now: datetime
 ) -> dict[str, float]:
     """Seconds each site was down in [start, end): the longest downtime of its targets."""
-    rows = outages(monitor, start.timestamp(), end.timestamp())
-    items = [
-        ledger.Outage(r.target, r.site, datetime.fromtimestamp(r.start, UTC),
-                      datetime.fromtimestamp(r.end, UTC) if r.end else None, r.cause,  # type: ignore[arg-type]
-                      r.in_maintenance)
-        for r in rows
-    ]  # fmt: skip
+    items = ledger_outages(monitor, start, end)
     sla = config.monitoring.alerting.sla_outage_s
     figures = ledger.availability(items, start, end, now, sla_outage_s=sla)
     site_of = {t.name: t.site for t in config.monitoring.targets}

@@ -8,16 +8,16 @@ netd writes; the CLI, the admin console and the reports read (`simpul.usage.quer
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from simpul.config.model import Retention
+from simpul.sqlite import open_db, transaction
 from simpul.usage.booking import DOWN, Booking, Meter
 from simpul.usage.buckets import CLIENT_LEVELS, LEVELS, bucket_start
 
@@ -89,22 +89,12 @@ class CycleRecord:
 
 
 def connect(path: str, *, readonly: bool = False) -> sqlite3.Connection:
-    """A connection to the usage database at `path` (made, with its schema, unless `readonly`)."""
-    if readonly:
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"no usage database at {path} (has netd run yet?)")
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
-    else:
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        db = sqlite3.connect(path, timeout=10, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        # NORMAL: in WAL mode a crash of netd (kill -9) loses nothing committed; a power cut may
-        # lose the last commits, but the counters they booked are lost with the kernel anyway,
-        # and meters and deltas stay consistent (one transaction). Saves an fsync per cycle.
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.executescript(SCHEMA)
-    db.row_factory = sqlite3.Row
-    return db
+    """A connection to the usage database at `path` (made, with its schema, unless `readonly`).
+
+    NORMAL synchronization: in WAL mode a crash of netd (kill -9) loses nothing committed; a
+    power cut may lose the last commits, but the counters they booked are lost with the kernel
+    anyway, and meters and deltas stay consistent (one transaction). Saves an fsync per cycle."""
+    return open_db(path, SCHEMA, readonly=readonly, missing=" (has netd run yet?)")
 
 
 class UsageDb:
@@ -118,15 +108,8 @@ class UsageDb:
         """Close the connection."""
         self.db.close()
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self.db)
 
     def meters(self) -> dict[str, Meter]:
         """The last raw value booked for every counter."""
