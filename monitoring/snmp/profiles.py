@@ -9,7 +9,6 @@ page at `url`, each value a `regex` or a `json` path). Adding a vendor is adding
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -17,10 +16,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from monitoring.snmp.model import Level, Reading
+from simpul.yamllines import Loc, YamlShapeError, decode, line_for, user_loc
 
 PROFILE_DIR = Path(__file__).resolve().parent.parent / "profiles"
 
-Loc = tuple[str | int, ...]
 OidText = Annotated[str, Field(pattern=r"^[0-9]+(\.[0-9]+)+$")]
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
@@ -163,49 +162,11 @@ class Profile(_Model):
 # -- loading -------------------------------------------------------------------------------------
 
 
-def _decode(node: yaml.Node, loc: Loc, lines: dict[Loc, int]) -> Any:
-    """Plain data from a YAML node, noting the line of every path."""
-    lines.setdefault(loc, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        out: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = yaml.SafeLoader(" ").construct_object(key_node)  # type: ignore[no-untyped-call]
-            if key in out:
-                raise ProfileError("", [(key_node.start_mark.line + 1, str(key), "appears twice")])
-            lines[(*loc, key)] = key_node.start_mark.line + 1
-            out[key] = _decode(value_node, (*loc, key), lines)
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_decode(item, (*loc, i), lines) for i, item in enumerate(node.value)]
-    return yaml.SafeLoader(" ").construct_object(node)  # type: ignore[no-untyped-call]
-
-
 def _path(loc: Loc) -> str:
     out = ""
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out or "(top level)"
-
-
-def _line(loc: Loc, lines: Mapping[Loc, int]) -> int | None:
-    for end in range(len(loc), -1, -1):
-        if loc[:end] in lines:
-            return lines[loc[:end]]
-    return None
-
-
-def _user_loc(data: Any, loc: tuple[Any, ...]) -> Loc:
-    """Pydantic's error location cut to the keys the file has (union tags dropped)."""
-    out: list[str | int] = []
-    for part in loc:
-        if not isinstance(data, dict | list):
-            break
-        out.append(part)
-        try:
-            data = data[part]
-        except (KeyError, IndexError, TypeError):
-            data = None
-    return tuple(out)
 
 
 def parse_profile(text: str, source: str = "<text>") -> Profile:
@@ -221,9 +182,9 @@ def parse_profile(text: str, source: str = "<text>") -> Profile:
         raise ProfileError(source, [(None, "(top level)", "the file is empty")])
     lines: dict[Loc, int] = {}
     try:
-        data = _decode(root, (), lines)
-    except ProfileError as exc:
-        raise ProfileError(source, exc.problems) from None
+        data = decode(root, (), lines)
+    except YamlShapeError as exc:
+        raise ProfileError(source, [(exc.line, _path(exc.loc), exc.message)]) from None
     if not isinstance(data, dict):
         raise ProfileError(source, [(1, "(top level)", "a profile is a mapping of fields")])
     try:
@@ -231,7 +192,7 @@ def parse_profile(text: str, source: str = "<text>") -> Profile:
     except ValidationError as exc:
         problems = []
         for err in exc.errors(include_url=False):
-            loc = _user_loc(data, err["loc"])
+            loc = user_loc(data, err["loc"])
             message = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 message = "unknown field (misspelt, or not valid here)"
@@ -241,7 +202,7 @@ def parse_profile(text: str, source: str = "<text>") -> Profile:
                 message = "must be lower_snake_case (a-z, 0-9, _), starting with a letter"
             elif err["type"] == "string_pattern_mismatch":
                 message = f"not a numeric OID (like 1.3.6.1.2.1.1.3.0): {err['input']!r}"
-            problems.append((_line(loc, lines), _path(loc), message))
+            problems.append((line_for(loc, lines), _path(loc), message))
         raise ProfileError(source, problems) from None
 
 

@@ -14,8 +14,7 @@ from pydantic import ValidationError
 
 from simpul.config.checks import cross_checks
 from simpul.config.model import Config
-
-Loc = tuple[str | int, ...]
+from simpul.yamllines import Loc, YamlShapeError, decode, line_for, user_loc
 
 
 @dataclass(frozen=True)
@@ -64,28 +63,6 @@ class _Marked:
     lines: dict[Loc, int] = field(default_factory=dict)
 
 
-def _decode(node: yaml.Node, loc: Loc, lines: dict[Loc, int]) -> Any:
-    lines.setdefault(loc, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        out: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = _decode(key_node, (*loc, "<key>"), {})
-            if not isinstance(key, str | int):
-                raise ConfigError(
-                    [Problem(loc, "keys must be plain text", key_node.start_mark.line + 1)]
-                )
-            if key in out:
-                raise ConfigError(
-                    [Problem((*loc, key), "appears twice", key_node.start_mark.line + 1)]
-                )
-            lines[(*loc, key)] = key_node.start_mark.line + 1
-            out[key] = _decode(value_node, (*loc, key), lines)
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_decode(item, (*loc, i), lines) for i, item in enumerate(node.value)]
-    return yaml.SafeLoader(" ").construct_object(node)  # type: ignore[no-untyped-call]
-
-
 def _parse_yaml(text: str, source: str) -> _Marked:
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -98,46 +75,22 @@ def _parse_yaml(text: str, source: str) -> _Marked:
         raise ConfigError([Problem((), "the file is empty")], source)
     marked = _Marked(None)
     try:
-        marked.data = _decode(root, (), marked.lines)
-    except ConfigError as exc:
-        raise ConfigError(exc.problems, source) from None
+        marked.data = decode(root, (), marked.lines)
+    except YamlShapeError as exc:
+        raise ConfigError([Problem(exc.loc, exc.message, exc.line)], source) from None
     return marked
-
-
-def _line_for(loc: Loc, lines: Mapping[Loc, int]) -> int | None:
-    for end in range(len(loc), -1, -1):
-        if loc[:end] in lines:
-            return lines[loc[:end]]
-    return None
-
-
-def _user_loc(data: Any, loc: tuple[Any, ...]) -> Loc:
-    """The part of pydantic's error location that the user wrote.
-
-    Tags pydantic adds for union members ('IPv4Interface', "literal['dhcp']") stand after a
-    plain value; they are dropped. A key missing from a mapping is kept (it names the field).
-    """
-    out: list[str | int] = []
-    for part in loc:
-        if isinstance(data, dict | list):
-            out.append(part)
-            try:
-                data = data[part]
-            except (KeyError, IndexError, TypeError):
-                data = None
-    return tuple(out)
 
 
 def _pydantic_problems(exc: ValidationError, data: Any, lines: Mapping[Loc, int]) -> list[Problem]:
     problems = []
     for err in exc.errors(include_url=False):
-        loc = _user_loc(data, err["loc"])
+        loc = user_loc(data, err["loc"])
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             message = "unknown field (misspelt, or not valid here)"
         elif err["type"] == "missing":
             message = "is required"
-        problems.append(Problem(loc, message, _line_for(loc, lines)))
+        problems.append(Problem(loc, message, line_for(loc, lines)))
     return problems
 
 
@@ -151,7 +104,7 @@ def parse_config(data: Any, source: str = "", lines: Mapping[Loc, int] | None = 
     except ValidationError as exc:
         raise ConfigError(_pydantic_problems(exc, data, lines), source) from None
     problems = [
-        Problem(loc, message, _line_for(loc, lines)) for loc, message in cross_checks(config)
+        Problem(loc, message, line_for(loc, lines)) for loc, message in cross_checks(config)
     ]
     if problems:
         raise ConfigError(problems, source)
