@@ -9,9 +9,6 @@ test runs the real `Kernel` against nftables in a new network namespace (idle se
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +16,7 @@ import pytest
 
 from netctl.apply import ClientCounters, Kernel, _counter_in, _expires_in
 from netctl.libnft import NftError
+from tests.unit.netns import run_in_new_netns
 
 ROOT = Path(__file__).resolve().parents[2]
 MAC = "02:5e:00:01:01:01"
@@ -195,19 +193,7 @@ print(json.dumps(out))
 
 
 def test_kernel_reads_the_idle_set_and_the_class_map_from_nftables() -> None:
-    unshare = shutil.which("unshare")
-    if unshare is None:
-        pytest.skip("unshare is not installed")
-    probe = subprocess.run([unshare, "-rn", "true"], capture_output=True, timeout=30, check=False)
-    if probe.returncode != 0:
-        pytest.skip(f"cannot make a network namespace here: {probe.stderr!r}")
-    result = subprocess.run(
-        [unshare, "-rn", sys.executable, "-c", KERNEL_SCRIPT],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_in_new_netns(KERNEL_SCRIPT)
     if "libnftables" in result.stderr and result.returncode != 0:
         pytest.skip("libnftables is not available")
     assert result.returncode == 0, result.stderr

@@ -4,14 +4,12 @@ network namespace of our own (`unshare -rn`: no root needed where user namespace
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from netctl.nftdump import _attrs, ip_key, mac_ip_key
+from tests.unit.netns import run_in_new_netns
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,16 +53,7 @@ print(json.dumps(out))
 
 
 def test_netlink_counters_match_nfts_listing() -> None:
-    unshare = shutil.which("unshare")
-    if unshare is None or shutil.which("nft") is None:
-        pytest.skip("unshare or nft is not installed")
-    probe = subprocess.run([unshare, "-rn", "true"], capture_output=True, timeout=30, check=False)
-    if probe.returncode != 0:
-        pytest.skip(f"cannot make a network namespace here: {probe.stderr!r}")
-    result = subprocess.run(
-        [unshare, "-rn", sys.executable, "-c", SCRIPT],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+    result = run_in_new_netns(SCRIPT, "nft")
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout.splitlines()[-1])
     assert out["missing"] is True  # no table: ENOENT, as the kernel says

@@ -4,14 +4,10 @@ our own (`unshare -rn`), unprivileged datagram sockets."""
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
-import pytest
-
 from monitoring.probes import ProbeResult
+from tests.unit.netns import run_in_new_netns
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,14 +41,7 @@ print(json.dumps({"before": before["127.0.0.1"].error, **{
 
 
 def test_real_echo_requests_and_their_failures() -> None:
-    unshare = shutil.which("unshare")
-    if unshare is None:
-        pytest.skip("unshare is not installed")
-    probe = subprocess.run([unshare, "-rn", "true"], capture_output=True, timeout=30, check=False)
-    if probe.returncode != 0:
-        pytest.skip(f"cannot make a network namespace here: {probe.stderr!r}")
-    result = subprocess.run([unshare, "-rn", sys.executable, "-c", SCRIPT], cwd=ROOT,
-                            capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    result = run_in_new_netns(SCRIPT, "ip")
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout.splitlines()[-1])
     assert "ping_group_range" in out["before"]  # a new namespace allows no group: said so
