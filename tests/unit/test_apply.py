@@ -9,7 +9,6 @@ test runs the real `Kernel` against nftables in a new network namespace (idle se
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +17,6 @@ from netctl.apply import ClientCounters, Kernel, _counter_in, _expires_in
 from netctl.libnft import NftError
 from tests.unit.netns import run_in_new_netns
 
-ROOT = Path(__file__).resolve().parents[2]
 MAC = "02:5e:00:01:01:01"
 IP = "10.40.1.50"
 

@@ -4,14 +4,11 @@ network namespace of our own (`unshare -rn`: no root needed where user namespace
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from netctl.nftdump import _attrs, ip_key, mac_ip_key
 from tests.unit.netns import run_in_new_netns
-
-ROOT = Path(__file__).resolve().parents[2]
 
 SCRIPT = r"""
 import errno, json, subprocess

@@ -4,12 +4,9 @@ our own (`unshare -rn`), unprivileged datagram sockets."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from monitoring.probes import ProbeResult
 from tests.unit.netns import run_in_new_netns
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_loss_rtt_and_jitter_from_the_replies() -> None:
