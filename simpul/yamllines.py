@@ -47,6 +47,20 @@ def line_for(loc: Loc, lines: Mapping[Loc, int]) -> int | None:
     return None
 
 
+def validation_problems(error: Any, data: Any) -> list[tuple[Loc, str, dict[str, Any]]]:
+    """A pydantic ValidationError's problems as (path the user wrote, message for a person,
+    the raw error for callers that word some kinds their own way)."""
+    out = []
+    for err in error.errors(include_url=False):
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown field (misspelt, or not valid here)"
+        elif err["type"] == "missing":
+            message = "is required"
+        out.append((user_loc(data, err["loc"]), message, err))
+    return out
+
+
 def user_loc(data: Any, loc: tuple[Any, ...]) -> Loc:
     """The part of pydantic's error location that the user wrote.
 

@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from monitoring.snmp.model import Level, Reading
-from simpul.yamllines import Loc, YamlShapeError, decode, line_for, user_loc
+from simpul.yamllines import Loc, YamlShapeError, decode, line_for, validation_problems
 
 PROFILE_DIR = Path(__file__).resolve().parent.parent / "profiles"
 
@@ -191,14 +191,8 @@ def parse_profile(text: str, source: str = "<text>") -> Profile:
         return Profile.model_validate(data)
     except ValidationError as exc:
         problems = []
-        for err in exc.errors(include_url=False):
-            loc = user_loc(data, err["loc"])
-            message = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                message = "unknown field (misspelt, or not valid here)"
-            elif err["type"] == "missing":
-                message = "is required"
-            elif err["type"] == "string_pattern_mismatch" and loc and loc[-1] == "name":
+        for loc, message, err in validation_problems(exc, data):
+            if err["type"] == "string_pattern_mismatch" and loc and loc[-1] == "name":
                 message = "must be lower_snake_case (a-z, 0-9, _), starting with a letter"
             elif err["type"] == "string_pattern_mismatch":
                 message = f"not a numeric OID (like 1.3.6.1.2.1.1.3.0): {err['input']!r}"

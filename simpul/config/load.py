@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from simpul.config.checks import cross_checks
 from simpul.config.model import Config
-from simpul.yamllines import Loc, YamlShapeError, decode, line_for, user_loc
+from simpul.yamllines import Loc, YamlShapeError, decode, line_for, validation_problems
 
 
 @dataclass(frozen=True)
@@ -82,16 +82,10 @@ def _parse_yaml(text: str, source: str) -> _Marked:
 
 
 def _pydantic_problems(exc: ValidationError, data: Any, lines: Mapping[Loc, int]) -> list[Problem]:
-    problems = []
-    for err in exc.errors(include_url=False):
-        loc = user_loc(data, err["loc"])
-        message = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            message = "unknown field (misspelt, or not valid here)"
-        elif err["type"] == "missing":
-            message = "is required"
-        problems.append(Problem(loc, message, line_for(loc, lines)))
-    return problems
+    return [
+        Problem(loc, message, line_for(loc, lines))
+        for loc, message, _err in validation_problems(exc, data)
+    ]
 
 
 def parse_config(data: Any, source: str = "", lines: Mapping[Loc, int] | None = None) -> Config:
