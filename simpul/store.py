@@ -11,7 +11,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -619,6 +619,36 @@ class Store:
             (since, until),
         )
         return {site: count for site, count in rows}
+
+    # -- village register --------------------------------------------------------------------
+
+    def replace_villages(self, rows: Iterable[tuple[Any, ...]], actor: str, source: str) -> int:
+        """Replace the village register with `rows` (code, kecamatan, desa, lat, lon, signal
+        JSON, surveyed ISO date, site) and record the import with an audit entry, in one
+        transaction; returns the import's number."""
+        rows = list(rows)
+        with self.transaction() as db:
+            db.execute("DELETE FROM village")
+            db.executemany(
+                "INSERT INTO village (code, kecamatan, desa, lat, lon, signal, surveyed, site) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            number = db.execute(
+                "INSERT INTO village_import (at, actor, source, villages) VALUES (?, ?, ?, ?)",
+                (self._clock(), actor, source, len(rows)),
+            ).lastrowid
+            self._audit(db, actor, "village.import",
+                        {"import": number, "source": source, "villages": len(rows)})  # fmt: skip
+        assert number is not None
+        return number
+
+    def village_rows(self) -> list[sqlite3.Row]:
+        """The village register as last imported, by code."""
+        return self.db.execute(
+            "SELECT code, kecamatan, desa, lat, lon, signal, surveyed, site FROM village "
+            "ORDER BY code"
+        ).fetchall()
 
     # -- backup ------------------------------------------------------------------------------
 

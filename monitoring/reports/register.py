@@ -14,55 +14,18 @@ def import_register(store: Store, villages: list[Village], actor: str, source: s
     """Replace the whole register with `villages` and record the import (its row and an audit
     entry), in one transaction: on any database error nothing changes. Returns the import's
     number."""
-    with store.transaction() as db:
-        db.execute("DELETE FROM village")
-        db.executemany(
-            "INSERT INTO village (code, kecamatan, desa, lat, lon, signal, surveyed, site) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    v.code,
-                    v.kecamatan,
-                    v.desa,
-                    v.lat,
-                    v.lon,
-                    json.dumps(v.signal, sort_keys=True, ensure_ascii=False),
-                    v.surveyed.isoformat(),
-                    v.site,
-                )
-                for v in villages
-            ],
-        )
-        cursor = db.execute(
-            "INSERT INTO village_import (at, actor, source, villages) VALUES (?, ?, ?, ?)",
-            (store._clock(), actor, source, len(villages)),
-        )
-        number = cursor.lastrowid
-        store._audit(
-            db,
-            actor,
-            "village.import",
-            {"import": number, "source": source, "villages": len(villages)},
-        )
-    assert number is not None
-    return number
+    rows = [
+        (v.code, v.kecamatan, v.desa, v.lat, v.lon,
+         json.dumps(v.signal, sort_keys=True, ensure_ascii=False), v.surveyed.isoformat(), v.site)
+        for v in villages
+    ]  # fmt: skip
+    return store.replace_villages(rows, actor, source)
 
 
 def load_register(store: Store) -> list[Village]:
     """The register as last imported, by code (empty before the first import)."""
-    rows = store.db.execute(
-        "SELECT code, kecamatan, desa, lat, lon, signal, surveyed, site FROM village ORDER BY code"
-    )
     return [
-        Village(
-            r["code"],
-            r["kecamatan"],
-            r["desa"],
-            r["lat"],
-            r["lon"],
-            json.loads(r["signal"]),
-            date.fromisoformat(r["surveyed"]),
-            r["site"],
-        )
-        for r in rows
-    ]
+        Village(r["code"], r["kecamatan"], r["desa"], r["lat"], r["lon"], json.loads(r["signal"]),
+                date.fromisoformat(r["surveyed"]), r["site"])
+        for r in store.village_rows()
+    ]  # fmt: skip

@@ -2,8 +2,8 @@
 kept for the blind-spot report to the operator.
 
 `parse_register` decides whether a survey CSV is acceptable (pure: every problem at once, each by
-line and column, Bahasa Indonesia first and English after " / "); `import_register` and
-`load_register` keep the register in the store, each import replacing the whole register.
+line and column, Bahasa Indonesia first and English after " / "); `monitoring.reports.register`
+keeps the register in the store, each import replacing the whole register.
 
 The CSV has one row per village × operator × technology; a village no operator reaches has one
 row with operator "-" and sinyal "tidak-ada".
