@@ -551,10 +551,7 @@ def usage(
             rows = queries.top_talkers(db, tz, t0, t1, _pseudonymizer(ctx), site=site, limit=top)
         elif by == "total":
             rows = queries.totals(db, tz, t0, t1, **args)  # type: ignore[arg-type]
-            devices = queries.unique_clients(db, tz, t0, t1)
-            level = queries.level_for(t0, t1, tz)
-            for _start, name, clients in queries.peak_clients(db, tz, t0, t1, level=level):
-                extras[name] = (devices.get(name, 0), max(clients, extras.get(name, (0, 0))[1]))
+            extras = queries.site_figures(db, tz, t0, t1)
         else:
             rows = queries.series(db, tz, t0, t1, level=BY_LEVEL[by], **args)  # type: ignore[arg-type]
     db.close()

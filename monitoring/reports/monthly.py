@@ -117,17 +117,15 @@ def usage_report(
         for o in config.opds
     )  # fmt: skip
     site_rows = {r.key: r for r in queries.totals(usage, tz, start, end, scope="site")}
-    devices = queries.unique_clients(usage, tz, start, end)
-    peaks: dict[str, int] = {}
-    for _at, site, clients in queries.peak_clients(usage, tz, start, end, level="1mo"):
-        peaks[site] = max(peaks.get(site, 0), clients)
+    figures = queries.site_figures(usage, tz, start, end)  # (devices, peak online) per site
     site_peak = _peak_hours(usage, tz, start, end, "site")
     sites = tuple(
         (s.slug, s.name, s.kecamatan,
          _gb(site_rows[s.slug].down_bytes if s.slug in site_rows else 0),
          _gb(site_rows[s.slug].up_bytes if s.slug in site_rows else 0),
-         devices.get(s.slug, 0), site_rows[s.slug].sessions if s.slug in site_rows else 0,
-         peaks.get(s.slug, 0), hour(site_peak.get(s.slug, (None, 0))[0]),
+         figures.get(s.slug, (0, 0))[0],
+         site_rows[s.slug].sessions if s.slug in site_rows else 0,
+         figures.get(s.slug, (0, 0))[1], hour(site_peak.get(s.slug, (None, 0))[0]),
          blocked.get(f"site:{s.slug}", "—"))
         for s in config.hotspot_sites
     )  # fmt: skip

@@ -161,6 +161,17 @@ def peak_clients(
     return [(int(a), str(b), int(c)) for a, b, c in rows]
 
 
+def site_figures(
+    db: sqlite3.Connection, tz: ZoneInfo, start: float, end: float
+) -> dict[str, tuple[int, int]]:
+    """Per site seen in [start, end): (devices that used it, most clients online at once)."""
+    out = {site: (n, 0) for site, n in unique_clients(db, tz, start, end).items()}
+    for _at, site, clients in peak_clients(db, tz, start, end, level=level_for(start, end, tz)):
+        devices, peak = out.get(site, (0, 0))
+        out[site] = (devices, max(peak, clients))
+    return out
+
+
 def top_talkers(
     db: sqlite3.Connection,
     tz: ZoneInfo,
