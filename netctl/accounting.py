@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from netctl.apply import Kernel, counter_in
 from netctl.libnft import Nft, NftError
 from netctl.nftdump import NftDump, ip_key, mac_ip_key
 from netctl.render import (
@@ -87,28 +88,18 @@ def _element_counter(nft: Nft, name: str, key: str) -> ClientBytes | None:
         if "No such file or directory" in str(exc):
             return None
         raise
-    words = text.split()
-    try:
-        at = words.index("packets")
-        return ClientBytes(int(words[at + 1]), int(words[words.index("bytes") + 1]))
-    except (ValueError, IndexError):
-        return ClientBytes(0, 0)
+    return ClientBytes(*counter_in(text))
 
 
 def read_interfaces(names: Iterable[str]) -> dict[str, tuple[int, dict[str, int]]]:
-    """ifindex and byte/packet statistics of each interface that exists."""
+    """ifindex and byte/packet statistics of each interface that exists (the ifindex tells an
+    interface made again, whose statistics started from zero)."""
     out = {}
-    for name in names:
-        base = Path("/sys/class/net") / name
+    for name, stats in Kernel.interface_counters(names).items():
         try:
-            ifindex = int((base / "ifindex").read_text())
-            stats = {
-                key: int((base / "statistics" / key).read_text())
-                for key in ("rx_bytes", "tx_bytes", "rx_packets", "tx_packets")
-            }
+            out[name] = (int((Path("/sys/class/net") / name / "ifindex").read_text()), stats)
         except OSError:
             continue
-        out[name] = (ifindex, stats)
     return out
 
 

@@ -57,7 +57,8 @@ _DURATION_PART = re.compile(r"(\d+)(ms|[dhms])")
 _UNIT_S = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 
 
-def _counter_in(text: str) -> tuple[int, int]:
+def counter_in(text: str) -> tuple[int, int]:
+    """(packets, bytes) of the counter in nft's text for one element (0, 0 if none)."""
     match = _COUNTER.search(text)
     return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
 
@@ -213,8 +214,8 @@ class Kernel:
             down = self.nft.run(f"get element {FAMILY} {TABLE} {AUTH_DL_SET} {{ {ip} }}")
         except NftError:
             return None
-        up_packets, up_bytes = _counter_in(up)
-        down_packets, down_bytes = _counter_in(down)
+        up_packets, up_bytes = counter_in(up)
+        down_packets, down_bytes = counter_in(down)
         return ClientCounters(
             mac, ip, up_bytes, up_packets, down_bytes, down_packets, _expires_in(up)
         )

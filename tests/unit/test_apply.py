@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from netctl.apply import ClientCounters, Kernel, _counter_in, _expires_in
+from netctl.apply import ClientCounters, Kernel, _expires_in, counter_in
 from netctl.libnft import NftError
 from tests.unit.netns import run_in_new_netns
 
@@ -56,7 +56,7 @@ DOWN = """table inet simpul {
     ],
 )
 def test_counter_in(text: str, expected: tuple[int, int]) -> None:
-    assert _counter_in(text) == expected
+    assert counter_in(text) == expected
 
 
 @pytest.mark.parametrize(
