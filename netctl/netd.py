@@ -19,6 +19,7 @@ import logging
 import os
 import pwd
 import queue
+import re
 import secrets
 import signal
 import socket
@@ -43,8 +44,10 @@ from netctl.clients import (
     parse_mac,
     parse_minutes,
 )
+from netctl.config_api import ConfigApi
 from netctl.dhcp import dnsmasq_command, render_dnsmasq
 from netctl.dns_child import dnsd_command, render_dnsd_config, user_ids
+from netctl.errors import RequestError
 from netctl.libnft import NftError
 from netctl.protocol import DEFAULT_SOCKET, MAX_LINE, encode
 from netctl.render import Client, build_ruleset
@@ -64,15 +67,18 @@ PURGE_INTERVAL_S = 3600.0
 # or not): in a login storm at most this often, every grant waiting by then in one walk.
 FORGET_INTERVAL_S = 0.1
 READ_METHODS = frozenset(
-    {"ping", "status", "clients", "diff", "counters", "whois", "portal_config", "usage_buckets"}
+    {"ping", "status", "clients", "diff", "counters", "whois", "portal_config", "usage_buckets",
+     "config_pending", "config_revisions", "audit_log"}
 )  # fmt: skip
-# Reads that carry secrets (SNMP keys, the InfluxDB token): the socket's group (the exporter and
-# monitor) and root only, never the DNS front end.
-SECRET_METHODS = frozenset({"export_config", "monitor_config"})
+# Reads that carry secrets (SNMP keys, the InfluxDB token, RADIUS secret): the socket's group
+# (the exporter, monitor and console) and root only, never the DNS front end.
+SECRET_METHODS = frozenset({"export_config", "monitor_config", "config_document",
+                            "config_preview"})  # fmt: skip
 FIVE_MINUTES, MAX_EXPORT_BUCKETS = 300, 288
 # Only the DNS front end (its own uid) and root may call these; the front end, which parses
 # whatever the network sends, may call nothing else that changes anything.
 DNS_METHODS = frozenset({"garden_learn", "cut_flows"})
+ON_BEHALF = re.compile(r"^[a-z0-9][a-z0-9._-]{0,31}$")
 
 
 GARDEN_MIN_TTL_S, GARDEN_MAX_TTL_S = 30, 86_400
@@ -97,14 +103,6 @@ def _addresses(value: Any) -> list[str]:
         return sorted({str(IPv4Address(str(a))) for a in value})
     except ValueError:
         raise RequestError("invalid", "addresses must be IPv4 addresses") from None
-
-
-class RequestError(Exception):
-    """A request netd refuses; `code` is machine-readable."""
-
-    def __init__(self, code: str, message: str) -> None:
-        self.code = code
-        super().__init__(message)
 
 
 class Netd:
@@ -181,6 +179,10 @@ class Netd:
                     reload_signal=signal.SIGHUP,
                 )
             )
+        self.changes = ConfigApi(
+            store, self.apply, self.applied_path, os.path.join(state_dir, "pending-change.json"),
+            clock, self._end_device,
+        )  # fmt: skip
         self.methods: dict[str, Callable[[dict[str, Any]], Any]] = {
             "ping": self.ping,
             "status": self.status,
@@ -202,6 +204,15 @@ class Netd:
             "export_config": self.export_config,
             "monitor_config": self.monitor_config,
             "usage_buckets": self.usage_buckets,
+            "config_document": self.changes.document,
+            "config_preview": self.changes.preview,
+            "config_apply": self.changes.apply_document,
+            "config_confirm": self.changes.confirm,
+            "config_pending": self.changes.pending_info,
+            "config_revisions": self.changes.revisions,
+            "client_block": self.changes.block,
+            "audit_log": self.changes.audit_log,
+            "audit_record": self.changes.audit_record,
         }
 
     # -- helpers -------------------------------------------------------------------------------
@@ -679,6 +690,15 @@ class Netd:
             self.kernel.deauthorize([Client(mac, ip, 0)])
         return {"ended": ended}
 
+    def _end_device(self, mac: str, actor: str) -> int:
+        """End every open session of the device `mac` (it was blocked); how many."""
+        sessions = [s for s in self.store.open_sessions() if s.mac == mac]
+        for s in sessions:
+            self.store.end_session(s.mac, s.ip, reason="blocked", actor=actor)
+        if sessions:
+            self._end(self._config(), sessions)
+        return len(sessions)
+
     def _allowed_seconds(self, config: Any, site: str, mac: str, wanted_s: float) -> float:
         """The session length a daily allowance leaves (the whole `wanted_s` without one)."""
         daily = config.site(site).access.daily_minutes
@@ -894,6 +914,10 @@ class Netd:
 
     def housekeeping(self) -> None:
         """Close expired and idle sessions, slow down clients over their quota, mind helpers."""
+        try:
+            self.changes.roll_back_if_due()
+        except (RequestError, ConfigError, LookupError) as exc:
+            log.error("could not roll the unconfirmed change back: %s", exc)
         expired = self.store.expire_sessions()
         try:
             config = self._config()  # parsed once per revision, not every 10 s
@@ -1081,8 +1105,17 @@ class Server:
             return _error(rid, "invalid", "params must be a JSON object")
         if not permitted(method):
             return _error(rid, "forbidden", f"{actor} may not call {method}")
+        on_behalf = params.pop("on_behalf", None)
         params = {k: v for k, v in params.items() if not str(k).startswith("_")}
         params["_actor"] = actor
+        if on_behalf is not None:
+            # The console names the person it acts for; only a peer that may change things
+            # may name one, and the record keeps both.
+            if not (isinstance(on_behalf, str) and ON_BEHALF.match(on_behalf)):
+                return _error(rid, "invalid", "on_behalf must be a user name (a-z, 0-9, . _ -)")
+            if not permitted("config_apply"):
+                return _error(rid, "forbidden", f"{actor} may not act on behalf of anyone")
+            params["_actor"] = f"{on_behalf} via {actor}"
         async with self.netd.lock:
             try:
                 result = self.netd.methods[method](params)
@@ -1107,6 +1140,8 @@ class Server:
             os.chown(self.path, -1, self.group_gid)
         os.chmod(self.path, 0o660)
         log.info("listening on %s", self.path)
+        self._wake = asyncio.Event()
+        self.netd.changes.wake = self._wake.set
         async with server, asyncio.TaskGroup() as tasks:
             tasks.create_task(self._housekeeping(stop))
             await stop.wait()
@@ -1121,8 +1156,21 @@ class Server:
                     self.netd.housekeeping()
                 except Exception:
                     log.exception("housekeeping failed")
+            due = self.netd.changes.seconds_until_due()
+            wait_s = EXPIRY_INTERVAL_S if due is None else min(EXPIRY_INTERVAL_S, due + 0.05)
+            self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), EXPIRY_INTERVAL_S)
+                await asyncio.wait_for(_either(stop, self._wake), wait_s)
+
+
+async def _either(first: asyncio.Event, second: asyncio.Event) -> None:
+    """Return once either event is set."""
+    waits = [asyncio.ensure_future(e.wait()) for e in (first, second)]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
 
 
 def _error(rid: Any, code: str, message: str) -> dict[str, Any]:
@@ -1139,6 +1187,11 @@ async def run(args: argparse.Namespace) -> None:
         dns_user=args.dns_user, socket_path=args.socket, accounting=Accounting(usage),
     )  # fmt: skip
     if store.has_config():
+        try:
+            # A change still on probation when netd stopped was never confirmed: undo it.
+            netd.changes.roll_back_if_due(now_anyway=True)
+        except (RequestError, ConfigError, LookupError) as exc:
+            log.error("could not roll the unconfirmed change back: %s", exc)
         try:
             result = netd.apply({"_actor": "netd (start)"})
             log.info("restored ruleset: %s", result)

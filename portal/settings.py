@@ -41,29 +41,28 @@ def load_settings(config: Mapping[str, Any], environ: Mapping[str, str]) -> Port
     )
 
 
-def read_secret(path: Path | None) -> bytes:
-    """The HMAC key in `path`, whitespace-trimmed: at least 32 bytes, else a clear error."""
+def read_secret(path: Path | None, env: str = ENV_SECRET_FILE, owner: str = "portal") -> bytes:
+    """The key in `path`, whitespace-trimmed: at least 32 bytes, else a clear error naming the
+    environment variable `env` that points at it and the service (`owner`) that reads it."""
     hint = (
-        f"create it with `head -c 32 /dev/urandom | base64 > FILE`, readable only by the portal's "
-        f"user, and point {ENV_SECRET_FILE} at it"
+        f"create it with `head -c 32 /dev/urandom | base64 > FILE`, readable only by the "
+        f"{owner}'s user, and point {env} at it"
     )
     if path is None:
-        raise PortalStartupError(
-            f"the portal needs a signing key: {ENV_SECRET_FILE} is not set; {hint}"
-        )
+        raise PortalStartupError(f"the {owner} needs a signing key: {env} is not set; {hint}")
     try:
         secret = path.read_bytes().strip()
     except FileNotFoundError:
         raise PortalStartupError(
-            f"the portal's secret file {path} does not exist; {hint}"
+            f"the {owner}'s secret file {path} does not exist; {hint}"
         ) from None
     except OSError as exc:
-        raise PortalStartupError(f"cannot read the portal's secret file {path}: {exc}") from None
+        raise PortalStartupError(f"cannot read the {owner}'s secret file {path}: {exc}") from None
     if not secret:
-        raise PortalStartupError(f"the portal's secret file {path} is empty; {hint}")
+        raise PortalStartupError(f"the {owner}'s secret file {path} is empty; {hint}")
     if len(secret) < MIN_SECRET_BYTES:
         raise PortalStartupError(
-            f"the portal's secret file {path} holds {len(secret)} bytes, fewer than "
+            f"the {owner}'s secret file {path} holds {len(secret)} bytes, fewer than "
             f"{MIN_SECRET_BYTES}; {hint}"
         )
     return secret

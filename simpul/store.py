@@ -188,6 +188,27 @@ class Voucher:
     redeemed_at: float | None
 
 
+# Configuration fields whose values are secrets: the audit log records that they changed, never
+# what they are.
+SECRET_FIELDS = frozenset({"secret", "token", "auth_key", "priv_key", "community", "password"})
+
+
+def redacted(data: Any) -> Any:
+    """`data` with the value of every secret field replaced by a mark."""
+    if isinstance(data, dict):
+        return {
+            k: ("(rahasia)" if k in SECRET_FIELDS and v not in (None, "") else redacted(v))
+            for k, v in data.items()
+        }
+    if isinstance(data, list):
+        return [redacted(v) for v in data]
+    return data
+
+
+def _like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _canonical(data: Any) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
@@ -303,18 +324,26 @@ class Store:
             merged = dict(current)
             next_pos = max((pos for pos, _ in current.values()), default=0) + 1
             created, updated = [], []
+            changes: list[dict[str, Any]] = []
             for index, (ident, item) in enumerate(incoming.items()):
+                name = "/".join(ident).rstrip("/")
                 if ident not in current:
                     merged[ident] = (next_pos + index, item)
-                    created.append("/".join(ident).rstrip("/"))
+                    created.append(name)
+                    changes.append({"object": name, "before": None, "after": redacted(item)})
                 elif _canonical(current[ident][1]) != _canonical(item):
                     merged[ident] = (current[ident][0], item)
-                    updated.append("/".join(ident).rstrip("/"))
+                    updated.append(name)
+                    changes.append({"object": name, "before": redacted(current[ident][1]),
+                                    "after": redacted(item)})  # fmt: skip
             removed = []
             if replace:
                 for ident in current.keys() - incoming.keys():
                     del merged[ident]
-                    removed.append("/".join(ident).rstrip("/"))
+                    name = "/".join(ident).rstrip("/")
+                    removed.append(name)
+                    changes.append({"object": name, "before": redacted(current[ident][1]),
+                                    "after": None})  # fmt: skip
             document = self._document(merged)
             parse_config(document, source="merged configuration")
             if not (created or updated or removed):
@@ -333,8 +362,9 @@ class Store:
                 db,
                 actor,
                 "config.import",
-                {"revision": revision, "created": created, "updated": updated, "removed": removed},
-            )
+                {"revision": revision, "comment": comment, "created": created,
+                 "updated": updated, "removed": removed, "changes": changes},
+            )  # fmt: skip
         return ImportResult(sorted(created), sorted(updated), sorted(removed), revision)
 
     def revisions(self, limit: int = 20) -> list[sqlite3.Row]:
@@ -345,6 +375,15 @@ class Store:
                 (limit,),
             )
         )
+
+    def revision_document(self, revision: int) -> dict[str, Any]:
+        """The whole configuration as it stood at `revision`; LookupError if there is none."""
+        row = self.db.execute(
+            "SELECT document FROM config_revision WHERE id = ?", (revision,)
+        ).fetchone()
+        if row is None:
+            raise LookupError(f"no configuration revision {revision}")
+        return json.loads(row["document"])
 
     # -- audit -------------------------------------------------------------------------------
 
@@ -359,9 +398,19 @@ class Store:
         with self.transaction() as db:
             self._audit(db, actor, action, detail)
 
-    def audit_log(self, limit: int = 50) -> list[sqlite3.Row]:
-        """The latest audit entries, newest first."""
-        return list(self.db.execute("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,)))
+    def audit_log(
+        self, limit: int = 50, *, before_id: int | None = None, action: str = "", actor: str = ""
+    ) -> list[sqlite3.Row]:
+        """The latest audit entries, newest first: older than `before_id` (paging), whose
+        action starts with `action` and whose actor contains `actor`."""
+        return list(
+            self.db.execute(
+                "SELECT * FROM audit WHERE id < ? AND action LIKE ? ESCAPE '\\' "
+                "AND actor LIKE ? ESCAPE '\\' ORDER BY id DESC LIMIT ?",
+                (before_id if before_id is not None else 2**62, _like(action) + "%",
+                 "%" + _like(actor) + "%", limit),
+            )
+        )  # fmt: skip
 
     # -- sessions ----------------------------------------------------------------------------
 

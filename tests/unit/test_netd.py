@@ -1179,6 +1179,10 @@ def test_answer_params_not_an_object(netd: Netd, params: Any) -> None:
 
 MUTATING = (
     "apply",
+    "config_apply",
+    "config_confirm",
+    "client_block",
+    "audit_record",
     "authorize",
     "deauthorize",
     "logout",

@@ -1,0 +1,6 @@
+"""(being written)"""
+
+from flask import Blueprint
+
+bp = Blueprint("audit", __name__)
+bp.add_url_rule("/audit", "index", lambda: "…")

@@ -1,0 +1,6 @@
+"""(being written)"""
+
+from flask import Blueprint
+
+bp = Blueprint("users", __name__)
+bp.add_url_rule("/users", "index", lambda: "…")
