@@ -23,6 +23,7 @@ from portal.admin import formatting
 from portal.admin.api import openapi_document
 from portal.admin.drafts import has_draft, pending_change
 from portal.admin.i18n import lang, tr
+from portal.admin.readers import close_readers
 from portal.admin.session import (
     EXTENSION,
     AdminRuntime,
@@ -69,6 +70,7 @@ def create_admin_app(test_config: dict[str, Any] | None = None) -> Flask:
         settings=settings, netd_factory=netd_factory, clock=app.config.get("CLOCK") or time.time
     )
     install(app)
+    app.teardown_appcontext(close_readers)
     for name in BLUEPRINTS:
         app.register_blueprint(importlib.import_module(f"portal.admin.{name}").bp)
     app.add_url_rule("/api/v1/openapi.json", "openapi", lambda: jsonify(openapi_document(app)))
