@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from simpul.config import Config, config_to_data, parse_config
-from simpul.sqlite import transaction
+from simpul.sqlite import open_db, transaction
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: configuration as keyed objects, with a revision per change
@@ -216,12 +216,21 @@ def _canonical(data: Any) -> str:
 class Store:
     """A connection to the node's database. Not shared between threads; open one per worker."""
 
-    def __init__(self, path: str, *, clock: Any = time.time) -> None:
+    def __init__(self, path: str, *, clock: Any = time.time, readonly: bool = False) -> None:
         self.path = path
         self._clock = clock
         # How a device's MAC appears in the audit log (netd sets a keyed pseudonym, UU 27/2022:
         # the log outlives the sessions, whose own MACs are deleted after the retention).
         self.pseudonymize: Callable[[str], str] = lambda mac: mac
+        if readonly:  # a reader's (the console's reports): never writes, never migrates
+            self.db = open_db(path, "", readonly=True, missing=" (has netd run yet?)")
+            if self.schema_version < len(MIGRATIONS):
+                self.db.close()
+                raise LookupError(
+                    f"{path} is at schema {self.schema_version}, older than this Simpul's "
+                    f"{len(MIGRATIONS)}: restart netd to migrate it"
+                )
+            return
         directory = os.path.dirname(os.path.abspath(path))
         os.makedirs(directory, exist_ok=True)
         self.db = sqlite3.connect(path, timeout=10, isolation_level=None)

@@ -1,6 +1,7 @@
 """The databases the console reads but does not own, opened per request and closed at teardown:
-netd's accounting rollups (usage.db, read only) and the monitor's samples, alerts and outage
-ledger (monitor.db: read only, except that an acknowledgement is a row the monitor picks up)."""
+netd's store and accounting rollups (simpul.db, usage.db: read only) and the monitor's samples,
+alerts and outage ledger (monitor.db: read only, except that an acknowledgement is a row the
+monitor picks up)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from flask import g
 
 from monitoring import store as monitor_store
 from portal.admin.session import runtime
+from simpul.store import Store
 from simpul.usage import db as usage_store
 
 
@@ -32,9 +34,17 @@ def monitor_db(*, write: bool = False) -> sqlite3.Connection:
     return conn
 
 
+def store() -> Store:
+    """netd's store, read only (FileNotFoundError if netd has not made it yet)."""
+    opened = g.get("store_ro")
+    if opened is None:
+        opened = g.store_ro = Store(str(runtime().settings.store_db), readonly=True)
+    return opened
+
+
 def close_readers(_exc: BaseException | None = None) -> None:
     """Close the connections this request opened (a teardown hook)."""
-    for key in ("usage_conn", "monitor_conn", "monitor_conn_rw"):
+    for key in ("usage_conn", "monitor_conn", "monitor_conn_rw", "store_ro"):
         conn = g.pop(key, None)
         if conn is not None:
             conn.close()

@@ -27,8 +27,10 @@ from portal.admin.accounts import ConsoleDb, User
 from portal.admin.i18n import tr
 from portal.admin.roles import Capability, may
 from portal.admin.settings import AdminSettings
+from simpul.config import Config, parse_config
 
 EXTENSION = "simpul_admin"
+CONFIG_TTL_S = 5.0
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 PUBLIC_ENDPOINTS = frozenset({"auth.login", "static", "auth.language"})
 
@@ -49,6 +51,7 @@ class AdminRuntime:
     netd_factory: Callable[[], NetdLike]
     clock: Callable[[], float]
     timezone: tuple[float, str] | None = None
+    config: tuple[float, Config] | None = None
 
 
 def runtime() -> AdminRuntime:
@@ -78,6 +81,19 @@ def call(method: str, **params: Any) -> Any:
     if user is not None:
         params["on_behalf"] = user.name
     return netd().call(method, **params)
+
+
+def stored_config() -> Config:
+    """The stored (running) configuration, parsed; kept per process for a few seconds, so a
+    page that needs names of sites and OPDs does not ask netd each time."""
+    rt = runtime()
+    cached = rt.config
+    if cached is not None and rt.clock() - cached[0] < CONFIG_TTL_S:
+        return cached[1]
+    stored = netd().call("config_document")
+    config = parse_config(stored["document"], source=f"revision {stored['revision']}")
+    rt.config = (rt.clock(), config)
+    return config
 
 
 def node_timezone() -> str:

@@ -1,8 +1,9 @@
 """Where the console finds netd, its signing key and its databases (test config or environment).
 
-Environment: SIMPUL_NETD_SOCKET, SIMPUL_ADMIN_SECRET_FILE, SIMPUL_ADMIN_DB, SIMPUL_STATE_DIR (the
-directory of usage.db and monitor.db, read only), SIMPUL_MEDIA_DIR, SIMPUL_ADMIN_INSECURE_COOKIES
-(`1` only for a console reached over plain HTTP on loopback, as in the lab).
+Environment: SIMPUL_NETD_SOCKET, SIMPUL_ADMIN_SECRET_FILE, SIMPUL_ADMIN_DB, SIMPUL_STATE_DIR
+(the directory of simpul.db, usage.db, monitor/monitor.db and netd/dnsd/dns.db, read only),
+SIMPUL_MEDIA_DIR, SIMPUL_ADMIN_INSECURE_COOKIES (`1` only for a console reached over plain HTTP
+on loopback, as in the lab).
 """
 
 from __future__ import annotations
@@ -37,7 +38,17 @@ class AdminSettings:
     @property
     def monitor_db(self) -> Path:
         """The monitor's samples, alerts and outage ledger (read; acknowledgements written)."""
-        return self.state_dir / "monitor.db"
+        return self.state_dir / "monitor" / "monitor.db"
+
+    @property
+    def store_db(self) -> Path:
+        """netd's store (read only: the village register, sessions started)."""
+        return self.state_dir / "simpul.db"
+
+    @property
+    def dns_db(self) -> Path:
+        """The DNS front end's counts (blocked categories)."""
+        return self.state_dir / "netd" / "dnsd" / "dns.db"
 
 
 def _pick(config: Mapping[str, Any], environ: Mapping[str, str], key: str, env: str) -> Any:
