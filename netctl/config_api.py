@@ -195,11 +195,14 @@ class ConfigApi:
         try:
             applied = self._apply({"_actor": actor})
         except Exception as exc:
-            self._restore(previous, actor, f"kembali ke revisi {previous}: penerapan gagal")
-            raise RequestError(
-                getattr(exc, "code", "kernel-refused"),
-                f"{exc} (revision {previous} was put back)",
-            ) from None
+            code = getattr(exc, "code", "kernel-refused")
+            try:
+                self._restore(previous, actor, f"kembali ke revisi {previous}: penerapan gagal")
+            except Exception as again:
+                log.error("revision %d stored back, but applying it failed: %s", previous, again)
+                raise RequestError(code, f"{exc}; revision {previous} was stored back, but "
+                                         f"applying it failed too: {again}") from None  # fmt: skip
+            raise RequestError(code, f"{exc} (revision {previous} was put back)") from None
         return {"revision": imported.revision, "changed": True, "stats": applied}
 
     def _restore(self, revision: int, actor: str, comment: str) -> None:

@@ -1111,7 +1111,7 @@ class Server:
         if on_behalf is not None:
             # The console names the person it acts for; only a peer that may change things
             # may name one, and the record keeps both.
-            if not (isinstance(on_behalf, str) and ON_BEHALF.match(on_behalf)):
+            if not (isinstance(on_behalf, str) and ON_BEHALF.fullmatch(on_behalf)):
                 return _error(rid, "invalid", "on_behalf must be a user name (a-z, 0-9, . _ -)")
             if not permitted("config_apply"):
                 return _error(rid, "forbidden", f"{actor} may not act on behalf of anyone")
