@@ -8,6 +8,7 @@ the same words.
 from __future__ import annotations
 
 import re
+import sys
 from datetime import date, datetime
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
@@ -454,7 +455,13 @@ class DateRange(Model):
         return value
 
 
-SHIPPED_LISTS = Path(__file__).resolve().parents[2] / "filter-lists"
+def _shipped_lists_dir() -> Path:
+    """`filter-lists/` of a checkout, else where an installed wheel put it (its data files)."""
+    checkout = Path(__file__).resolve().parents[2] / "filter-lists"
+    return checkout if checkout.is_dir() else Path(sys.prefix) / "share" / "simpul" / "filter-lists"
+
+
+SHIPPED_LISTS = _shipped_lists_dir()
 SHIPPED_CATEGORIES = (
     "streaming-video", "drakor", "social-media", "games", "gambling", "adult", "doh",
 )  # fmt: skip
