@@ -250,3 +250,21 @@ def latest(db: sqlite3.Connection) -> list[sqlite3.Row]:
         "SELECT s.* FROM sample s JOIN (SELECT target, MAX(at) AS at FROM sample "
         "GROUP BY target) m ON s.target = m.target AND s.at = m.at ORDER BY s.target"
     ).fetchall()
+
+
+def alert_states(db: sqlite3.Connection) -> dict[str, dict[str, Any]]:
+    """Every target's stored alert state (as `alerts.AlertState.to_dict` saved it)."""
+    rows = db.execute("SELECT target, data FROM alert_state")
+    return {r["target"]: json.loads(r["data"]) for r in rows}
+
+
+def acknowledge(db: sqlite3.Connection, target: str, who: str, at: float) -> None:
+    """Ask the monitor to mark `target`'s trouble as taken on by `who` (applied, and the row
+    removed, at its next cycle; a later request for the same target replaces an earlier one)."""
+    with transaction(db) as conn:
+        conn.execute("INSERT OR REPLACE INTO ack VALUES (?, ?, ?)", (target, who.strip(), at))
+
+
+def pending_acks(db: sqlite3.Connection) -> dict[str, tuple[str, float]]:
+    """Acknowledgements the monitor has not applied yet: target -> (who, when)."""
+    return {r["target"]: (r["who"], r["at"]) for r in db.execute("SELECT * FROM ack")}

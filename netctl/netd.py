@@ -52,6 +52,7 @@ from netctl.libnft import NftError
 from netctl.protocol import DEFAULT_SOCKET, MAX_LINE, encode
 from netctl.render import Client, build_ruleset
 from netctl.resolver import render_unbound, unbound_command
+from netctl.voucher_api import VoucherApi
 from simpul import __version__, phones, pseudonyms, vouchers
 from simpul.config import ConfigError
 from simpul.filtering.addresses import AddressListError, doh_networks
@@ -68,7 +69,7 @@ PURGE_INTERVAL_S = 3600.0
 FORGET_INTERVAL_S = 0.1
 READ_METHODS = frozenset(
     {"ping", "status", "clients", "diff", "counters", "whois", "portal_config", "usage_buckets",
-     "config_pending", "config_revisions", "audit_log"}
+     "config_pending", "config_revisions", "audit_log", "voucher_batches"}
 )  # fmt: skip
 # Reads that carry secrets (SNMP keys, the InfluxDB token, RADIUS secret): the socket's group
 # (the exporter, monitor and console) and root only, never the DNS front end.
@@ -183,6 +184,7 @@ class Netd:
             store, self.apply, self.applied_path, os.path.join(state_dir, "pending-change.json"),
             clock, self._end_device,
         )  # fmt: skip
+        self.voucher_api = VoucherApi(store, clock)
         self.methods: dict[str, Callable[[dict[str, Any]], Any]] = {
             "ping": self.ping,
             "status": self.status,
@@ -213,6 +215,8 @@ class Netd:
             "client_block": self.changes.block,
             "audit_log": self.changes.audit_log,
             "audit_record": self.changes.audit_record,
+            "voucher_create": self.voucher_api.create,
+            "voucher_batches": self.voucher_api.batches,
         }
 
     # -- helpers -------------------------------------------------------------------------------

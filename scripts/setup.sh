@@ -20,6 +20,7 @@ packages=(
   victoria-metrics                          # an InfluxDB v2 write API for the export tests
   snmpd snmp                                # the sites' SNMP agents (net-snmp) and its tools
   poppler-utils                             # pdftoppm: the report tests look at the PDFs
+  ansible debootstrap vagrant               # the deployment tests (playbook into a chroot)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -9,31 +9,23 @@ import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Blueprint, Flask, jsonify, request
 from flask.typing import ResponseReturnValue
 from pydantic import BaseModel, ValidationError
 
 from netctl.protocol import ApiError
+from portal.admin.errors import NETD_STATUS, ApiRefused, from_netd  # noqa: F401  (until dashboard moves)
+from portal.admin.i18n import tr
 from portal.admin.roles import Capability
 from portal.admin.session import call, requires
 
 API_PREFIX = "/api/v1"
+INVALID = ("Isian tidak sah.", "The input is not valid.")
+M = TypeVar("M", bound=BaseModel)
 RULE_PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
 PARAM_TYPES = {"int": {"type": "integer", "minimum": 0}, "string": {"type": "string"}}
-
-
-class ApiRefused(Exception):
-    """A request the console refuses: HTTP `status`, a machine code, and per-field messages."""
-
-    def __init__(
-        self, status: int, code: str, message: str, fields: dict[str, str] | None = None
-    ) -> None:
-        self.status = status
-        self.code = code
-        self.fields = fields or {}
-        super().__init__(message)
 
 
 def api_error(status: int, code: str, message: str, fields: dict[str, str] | None = None) -> Any:
@@ -53,6 +45,17 @@ def field_errors(exc: ValidationError) -> dict[str, str]:
         path = ".".join(str(p) for p in error["loc"]) or "(body)"
         out.setdefault(path, error["msg"])
     return out
+
+
+def parse_form(model: type[BaseModel]) -> Any:
+    """The request's form fields (a multipart body's text parts but its CSRF token; an empty one
+    counts as not given) as `model`, or ApiRefused(422) naming each bad field; the files stay in
+    `request.files`."""
+    fields = {k: v for k, v in request.form.items() if k != "csrf_token" and v != ""}
+    try:
+        return model.model_validate(fields)
+    except ValidationError as exc:
+        raise ApiRefused(422, "invalid", "the form has invalid fields", field_errors(exc)) from None
 
 
 def parse_body(model: type[BaseModel]) -> Any:
@@ -78,6 +81,8 @@ class Operation:
     response: dict[str, Any]
     query: dict[str, dict[str, Any]] = field(default_factory=dict)
     status: int = 200
+    form: type[BaseModel] | None = None
+    files: dict[str, bool] = field(default_factory=dict)
 
 
 def api(
@@ -91,11 +96,16 @@ def api(
     response: dict[str, Any] | None = None,
     query: dict[str, dict[str, Any]] | None = None,
     status: int = 200,
+    form: type[BaseModel] | None = None,
+    files: dict[str, bool] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., ResponseReturnValue]]:
     """Declare `method rule` (under /api/v1) on `bp`. The view gets the parsed body as `body`
-    when there is one and returns JSON-able data; ApiRefused becomes a JSON error."""
+    when there is one and returns JSON-able data; ApiRefused becomes a JSON error. A multipart
+    body instead: `form` (its text fields, given to the view parsed as `form`) and `files`
+    (file field name: required), which the view reads from `request.files`."""
     operation = Operation(rule, method, capability, summary, body,
-                          response or {"type": "object"}, query or {}, status)  # fmt: skip
+                          response or {"type": "object"}, query or {}, status, form,
+                          files or {})  # fmt: skip
     bp_ops: list[Operation] = bp.__dict__.setdefault("api_operations", [])
     bp_ops.append(operation)
 
@@ -105,6 +115,8 @@ def api(
             try:
                 if body is not None:
                     kwargs["body"] = parse_body(body)
+                if form is not None:
+                    kwargs["form"] = parse_form(form)
                 result = view(**kwargs)
             except ApiRefused as exc:
                 return api_error(exc.status, exc.code, str(exc), exc.fields)
@@ -127,6 +139,23 @@ def _path(rule: str) -> tuple[str, list[dict[str, Any]]]:
         for kind, name in RULE_PARAM.findall(rule)
     ]  # fmt: skip
     return RULE_PARAM.sub(lambda m: "{" + m.group(2) + "}", rule), params
+
+
+def _multipart(op: Operation, schemas: dict[str, Any]) -> dict[str, Any]:
+    """A multipart/form-data request body: the form model's fields, then the files."""
+    schema: dict[str, Any] = {"type": "object", "properties": {}, "required": []}
+    if op.form is not None:
+        schema = op.form.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schema.setdefault("required", [])
+    for name, required in op.files.items():
+        schema["properties"][name] = {
+            "type": "string",
+            "contentMediaType": "application/octet-stream",
+        }
+        if required:
+            schema["required"].append(name)
+    return {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
 
 
 def openapi_document(app: Flask) -> dict[str, Any]:
@@ -165,6 +194,8 @@ def openapi_document(app: Flask) -> dict[str, Any]:
                     "content": {"application/json": {
                         "schema": {"$ref": f"#/components/schemas/{op.body.__name__}"}}},
                 }  # fmt: skip
+            if op.form is not None or op.files:
+                entry["requestBody"] = _multipart(op, schemas)
             paths.setdefault(path, {})[op.method.lower()] = entry
     return {
         "openapi": "3.1.0",
@@ -198,19 +229,23 @@ def openapi_document(app: Flask) -> dict[str, Any]:
     }
 
 
-# netd's refusal codes as HTTP statuses; anything else from netd is a 502.
-NETD_STATUS = {
-    "invalid": 422, "invalid-config": 422, "invalid-list": 422, "unknown-client": 404,
-    "conflict": 409, "pending": 409, "not-pending": 409, "forbidden": 403, "no-config": 409,
-    "kernel-refused": 422, "unavailable": 503,
-}  # fmt: skip
-
-
 def netd_call(method: str, **params: Any) -> Any:
     """Call netd for the signed-in user; its refusal or absence becomes ApiRefused."""
     try:
         return call(method, **params)
-    except ApiError as exc:
-        raise ApiRefused(NETD_STATUS.get(exc.code, 502), exc.code, str(exc)) from None
-    except OSError as exc:
-        raise ApiRefused(503, "netd-unreachable", f"netd is not answering: {exc}") from None
+    except (ApiError, OSError) as exc:
+        raise from_netd(exc) from None
+
+
+def validated(model: type[M], data: dict[str, Any]) -> M:
+    """Form or query data (strings) as `model`, or ApiRefused(422) naming each bad field."""
+    try:
+        return model.model_validate_strings(data)
+    except ValidationError as exc:
+        raise ApiRefused(422, "invalid", tr(*INVALID), field_errors(exc)) from None
+
+
+def given(source: Any, *names: str) -> dict[str, str]:
+    """The values `source` (a form or the query) holds for `names` (default: all of them),
+    leaving out the empty ones (`?q=&page=2` searches nothing on page 2)."""
+    return {name: source[name] for name in names or source if source.get(name, "") != ""}

@@ -20,8 +20,9 @@ from werkzeug.exceptions import HTTPException
 
 from netctl.protocol import NetdClient
 from portal.admin import formatting
-from portal.admin.api import openapi_document
+from portal.admin.api import api_error, openapi_document
 from portal.admin.drafts import has_draft, pending_change
+from portal.admin.errors import ApiRefused
 from portal.admin.i18n import lang, tr
 from portal.admin.readers import close_readers
 from portal.admin.session import (
@@ -82,10 +83,19 @@ def create_admin_app(test_config: dict[str, Any] | None = None) -> Flask:
         number=lambda value, decimals=0: formatting.number(value, lang(), decimals),
         duration=lambda seconds: formatting.duration(seconds, lang()),
     )
+    app.register_error_handler(ApiRefused, _refused)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _server_error)
     app.after_request(apply_security_headers)
     return app
+
+
+def _refused(exc: ApiRefused) -> ResponseReturnValue:
+    """A refusal raised while a request was served (netd away, no configuration yet, a bad
+    field): JSON for the API, a page for a person."""
+    if wants_json():
+        return api_error(exc.status, exc.code, str(exc), exc.fields)
+    return refuse(exc.status, str(exc))
 
 
 def _http_error(exc: HTTPException) -> ResponseReturnValue:

@@ -4,15 +4,19 @@ changes page previews the draft against what runs and applies it (see `changes`)
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from flask import g
+from flask import flash, g, redirect, url_for
+from flask.typing import ResponseReturnValue
 from pydantic import BaseModel, ValidationError
 
 from portal.admin.accounts import Draft
 from portal.admin.api import field_errors, netd_call
+from portal.admin.errors import ApiRefused
+from portal.admin.i18n import tr
 from portal.admin.session import console_db, current_user
+from simpul.config import ConfigError, parse_config
 
 
 def _user() -> str:
@@ -73,3 +77,105 @@ def pending_change() -> dict[str, Any] | None:
 def find(items: list[dict[str, Any]], key: str, value: str) -> dict[str, Any] | None:
     """The object in a configuration list whose `key` is `value`."""
     return next((item for item in items if item.get(key) == value), None)
+
+
+# -- Saving one object of the configuration (the configuration pages share these) ------------
+
+
+def saved_to_draft(endpoint: str, **params: Any) -> ResponseReturnValue:
+    """Flash that the change waits in the draft, and go to `endpoint`."""
+    flash(
+        tr(
+            "Disimpan ke draf. Tinjau dan terapkan di halaman Perubahan.",
+            "Saved to the draft. Review and apply it on the Changes page.",
+        ),
+        "ok",
+    )
+    return redirect(url_for(endpoint, **params))
+
+
+def problems_at(document: dict[str, Any], *where: str | int) -> dict[str, str]:
+    """The whole-draft checks' problems located inside `where` (e.g. "opds", 2), keyed by the
+    path below it; {} also when another part of the draft does not parse (apply reports it)."""
+    try:
+        parse_config(document)
+    except ConfigError as exc:
+        depth = len(where)
+        return {
+            ".".join(str(part) for part in problem.loc[depth:]) or str(where[-1]): problem.message
+            for problem in exc.problems
+            if problem.loc[:depth] == where
+        }
+    return {}
+
+
+def invalid(errors: Mapping[str, str]) -> ApiRefused:
+    """The API's 422 for per-field `errors`."""
+    return ApiRefused(
+        422,
+        "invalid",
+        tr("Ada isian yang belum benar.", "Some fields are not valid."),
+        dict(errors),
+    )
+
+
+def refuse_invalid(errors: Mapping[str, str]) -> None:
+    """Raise the API's 422 for per-field `errors`, if there are any."""
+    if errors:
+        raise invalid(errors)
+
+
+def parse_change(model: type[BaseModel], raw: dict[str, Any]) -> Any:
+    """A page's form data as the API's body `model`, or ApiRefused(422) naming each field."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise invalid(field_errors(exc)) from None
+
+
+def changed_fields(body: BaseModel) -> dict[str, Any]:
+    """The fields a PUT body gave, as plain data (absent fields stay as they are)."""
+    return body.model_dump(mode="json", include=body.model_fields_set)
+
+
+def save_object(
+    section: str,
+    key: str,
+    value: str,
+    model: type[BaseModel],
+    change: dict[str, Any],
+    check: Callable[[dict[str, Any], dict[str, Any]], dict[str, str]] | None = None,
+) -> dict[str, Any]:
+    """Put `change` into the draft's `section` object whose `key` is `value`, after checking the
+    object alone (`model`), with `check` (given the document and the changed object) and against
+    the rest of the draft; the object as saved. 404 if there is no such object, 422 (nothing
+    saved) if it is not valid."""
+    document = current_draft().document
+    items = document.get(section, [])
+    current = find(items, key, value)
+    if current is None:
+        raise ApiRefused(
+            404,
+            "not-found",
+            tr(
+                "Tidak ada {value} di {section}.",
+                "No {value} in {section}.",
+                value=value,
+                section=section,
+            ),
+        )
+    updated = {**current, **change}
+    errors = object_errors(model, updated) or (check(document, updated) if check else {})
+    if not errors:
+        index = items.index(current)
+        edited = [*items[:index], updated, *items[index + 1 :]]
+        errors = problems_at({**document, section: edited}, section, index)
+    refuse_invalid(errors)
+
+    def mutate(draft: dict[str, Any]) -> None:
+        target = find(draft.get(section, []), key, value)
+        assert target is not None, "the object was there a moment ago"
+        target.update(change)
+
+    edit_draft(mutate)
+    return updated

@@ -23,11 +23,13 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 
+from netctl.protocol import ApiError
 from portal.admin.accounts import ConsoleDb, User
+from portal.admin.errors import ApiRefused, from_netd
 from portal.admin.i18n import tr
 from portal.admin.roles import Capability, may
 from portal.admin.settings import AdminSettings
-from simpul.config import Config, parse_config
+from simpul.config import Config, ConfigError, parse_config
 
 EXTENSION = "simpul_admin"
 CONFIG_TTL_S = 5.0
@@ -85,13 +87,21 @@ def call(method: str, **params: Any) -> Any:
 
 def stored_config() -> Config:
     """The stored (running) configuration, parsed; kept per process for a few seconds, so a
-    page that needs names of sites and OPDs does not ask netd each time."""
+    page that needs names of sites and OPDs does not ask netd each time. ApiRefused when netd
+    is away or holds no valid configuration."""
     rt = runtime()
     cached = rt.config
     if cached is not None and rt.clock() - cached[0] < CONFIG_TTL_S:
         return cached[1]
-    stored = netd().call("config_document")
-    config = parse_config(stored["document"], source=f"revision {stored['revision']}")
+    try:
+        stored = netd().call("config_document")
+        config = parse_config(stored["document"], source=f"revision {stored['revision']}")
+    except (ApiError, OSError) as exc:
+        raise from_netd(exc) from None
+    except ConfigError as exc:
+        raise ApiRefused(409, "no-config", tr("Belum ada konfigurasi yang sah: {e}",
+                                              "There is no valid configuration yet: {e}",
+                                              e=exc.render())) from None  # fmt: skip
     rt.config = (rt.clock(), config)
     return config
 

@@ -119,7 +119,8 @@ def sign_in(app: Flask, role: str, name: str | None = None) -> Browser:
     response = client.post("/masuk", data={"name": name, "password": PASSWORD,
                                            "csrf_token": token})  # fmt: skip
     assert response.status_code == 302, response.text
-    return Browser(client, token)
+    # Signing in starts a new session with a new CSRF token.
+    return Browser(client, csrf_of(client.get("/akun").text))
 
 
 def role_clients(app: Flask) -> dict[str, Browser]:

@@ -1192,6 +1192,7 @@ MUTATING = (
     "garden_learn",
     "cut_flows",
     "account",
+    "voucher_create",
 )
 READ_PARAMS: dict[str, dict[str, Any]] = {"whois": {"ip": IP}}  # the others need none
 

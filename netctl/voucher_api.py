@@ -1,0 +1,101 @@
+"""netd's API for voucher batches from the console: make a batch (stored and audited in one
+transaction by the store) and list batches with how many of their codes were used.
+
+Codes are secrets: only `voucher_create`'s answer carries them (the printed sheet reads them
+from the store). `voucher_batches` is a read any local peer may make, so it never does.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from typing import Any
+
+from netctl.clients import MAX_SESSION_MINUTES
+from netctl.config_api import _bounded_int
+from netctl.errors import RequestError
+from simpul import vouchers
+from simpul.config import ConfigError
+from simpul.store import Store
+
+MAX_BATCH = 500  # per request; the CLI makes larger batches straight in the store
+MAX_NOTE = 80
+MAX_LIST = 200
+# One row per batch: its terms, its size, the codes used at least once and those still running.
+BATCH_ROWS = """
+    SELECT b.id AS batch, b.created_at, b.actor, b.site, b.minutes, b.note,
+           COUNT(v.code) AS count, COUNT(v.redeemed_at) AS used,
+           COALESCE(SUM(v.redeemed_at + b.minutes * 60 > :now), 0) AS running
+    FROM voucher_batch b LEFT JOIN voucher v ON v.batch = b.id
+    WHERE b.id < :before AND (:batch IS NULL OR b.id = :batch)
+    GROUP BY b.id ORDER BY b.id DESC LIMIT :limit
+"""
+
+
+def batch_rows(
+    db: sqlite3.Connection, now: float, *, limit: int, before: int | None, batch: int | None
+) -> list[dict[str, Any]]:
+    """Batches newest first (older than `before`, or only `batch`), with their counts."""
+    rows = db.execute(
+        BATCH_ROWS,
+        {"now": now, "before": 2**62 if before is None else before, "batch": batch,
+         "limit": limit},
+    )  # fmt: skip
+    return [{**dict(row), "unused": row["count"] - row["used"]} for row in rows]
+
+
+class VoucherApi:
+    """The methods, over netd's store and clock."""
+
+    def __init__(self, store: Store, clock: Callable[[], float]) -> None:
+        self.store = store
+        self.clock = clock
+
+    def create(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Make `count` codes of `minutes` each (from their first use), valid at hotspot site
+        `site` or (no site) at every site, with an optional `note`; the answer holds the codes
+        as printed. The store records the batch in the audit log."""
+        count = _bounded_int(params.get("count"), "count", 1, MAX_BATCH)
+        minutes = _bounded_int(params.get("minutes"), "minutes", 1, MAX_SESSION_MINUTES)
+        note = params.get("note", "")
+        if not isinstance(note, str) or len(note) > MAX_NOTE:
+            raise RequestError("invalid", f"note must be text of at most {MAX_NOTE} characters")
+        note = note.strip()
+        site = params.get("site")
+        sites = self._site_slugs()  # asked first: no batch without a configuration
+        if site is not None and site not in sites:
+            raise RequestError("invalid", f"site: there is no hotspot site {site!r}")
+        codes = vouchers.new_codes(count)
+        batch = self.store.add_voucher_batch(
+            codes, minutes=minutes, site=site, actor=params["_actor"], note=note
+        )
+        return {
+            "batch": batch,
+            "site": site,
+            "minutes": minutes,
+            "note": note,
+            "count": count,
+            "codes": [vouchers.printed(code) for code in codes],
+        }
+
+    def batches(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Batches newest first with their used and unused counts, never their codes: at most
+        `limit` (default 50) older than batch `before`, or only `batch` (an empty list if there
+        is no such batch)."""
+        limit = _bounded_int(params.get("limit", 50), "limit", 1, MAX_LIST)
+        before = params.get("before")
+        batch = params.get("batch")
+        return batch_rows(
+            self.store.db,
+            self.clock(),
+            limit=limit,
+            before=None if before is None else _bounded_int(before, "before", 1, 2**62),
+            batch=None if batch is None else _bounded_int(batch, "batch", 1, 2**62),
+        )
+
+    def _site_slugs(self) -> set[str]:
+        try:
+            config = self.store.config()
+        except (LookupError, ConfigError) as exc:
+            raise RequestError("no-config", str(exc)) from None
+        return {site.slug for site in config.hotspot_sites}
