@@ -7,7 +7,6 @@ from the store). `voucher_batches` is a read any local peer may make, so it neve
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from typing import Any
 
@@ -21,27 +20,6 @@ from simpul.store import Store
 MAX_BATCH = 500  # per request; the CLI makes larger batches straight in the store
 MAX_NOTE = 80
 MAX_LIST = 200
-# One row per batch: its terms, its size, the codes used at least once and those still running.
-BATCH_ROWS = """
-    SELECT b.id AS batch, b.created_at, b.actor, b.site, b.minutes, b.note,
-           COUNT(v.code) AS count, COUNT(v.redeemed_at) AS used,
-           COALESCE(SUM(v.redeemed_at + b.minutes * 60 > :now), 0) AS running
-    FROM voucher_batch b LEFT JOIN voucher v ON v.batch = b.id
-    WHERE b.id < :before AND (:batch IS NULL OR b.id = :batch)
-    GROUP BY b.id ORDER BY b.id DESC LIMIT :limit
-"""
-
-
-def batch_rows(
-    db: sqlite3.Connection, now: float, *, limit: int, before: int | None, batch: int | None
-) -> list[dict[str, Any]]:
-    """Batches newest first (older than `before`, or only `batch`), with their counts."""
-    rows = db.execute(
-        BATCH_ROWS,
-        {"now": now, "before": 2**62 if before is None else before, "batch": batch,
-         "limit": limit},
-    )  # fmt: skip
-    return [{**dict(row), "unused": row["count"] - row["used"]} for row in rows]
 
 
 class VoucherApi:
@@ -85,8 +63,7 @@ class VoucherApi:
         limit = _bounded_int(params.get("limit", 50), "limit", 1, MAX_LIST)
         before = params.get("before")
         batch = params.get("batch")
-        return batch_rows(
-            self.store.db,
+        return self.store.voucher_batches(
             self.clock(),
             limit=limit,
             before=None if before is None else _bounded_int(before, "before", 1, 2**62),

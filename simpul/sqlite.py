@@ -44,3 +44,20 @@ def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
+
+
+def backup_db(source: str | sqlite3.Connection, destination: str) -> None:
+    """A consistent copy of a live database (SQLite's online backup) at `destination`, which
+    appears whole or not at all."""
+    tmp = destination + ".partial"
+    if os.path.exists(tmp):
+        os.unlink(tmp)
+    target = sqlite3.connect(tmp)
+    db = sqlite3.connect(f"file:{source}?mode=ro", uri=True) if isinstance(source, str) else source
+    try:
+        db.backup(target)
+    finally:
+        target.close()
+        if isinstance(source, str):
+            db.close()
+    os.replace(tmp, destination)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from simpul.config import Config, config_to_data, parse_config
-from simpul.sqlite import open_db, transaction
+from simpul.sqlite import backup_db, open_db, transaction
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: configuration as keyed objects, with a revision per change
@@ -222,6 +222,7 @@ class Store:
         # How a device's MAC appears in the audit log (netd sets a keyed pseudonym, UU 27/2022:
         # the log outlives the sessions, whose own MACs are deleted after the retention).
         self.pseudonymize: Callable[[str], str] = lambda mac: mac
+        self.applied_at_open: list[int] = []
         if readonly:  # a reader's (the console's reports): never writes, never migrates
             self.db = open_db(path, "", readonly=True, missing=" (has netd run yet?)")
             if self.schema_version < len(MIGRATIONS):
@@ -239,7 +240,7 @@ class Store:
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.execute("PRAGMA foreign_keys=ON")
         try:
-            self.migrate()
+            self.applied_at_open = self.migrate()
         except BaseException:
             self.db.close()
             raise
@@ -505,6 +506,25 @@ class Store:
             )
         return batch
 
+    def voucher_batches(
+        self, now: float, *, limit: int, before: int | None = None, batch: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Batches newest first (older than `before`, or only `batch`) with their size, the codes
+        used at least once, those still running at `now`, and those unused."""
+        rows = self.db.execute(
+            """
+            SELECT b.id AS batch, b.created_at, b.actor, b.site, b.minutes, b.note,
+                   COUNT(v.code) AS count, COUNT(v.redeemed_at) AS used,
+                   COALESCE(SUM(v.redeemed_at + b.minutes * 60 > :now), 0) AS running
+            FROM voucher_batch b LEFT JOIN voucher v ON v.batch = b.id
+            WHERE b.id < :before AND (:batch IS NULL OR b.id = :batch)
+            GROUP BY b.id ORDER BY b.id DESC LIMIT :limit
+            """,
+            {"now": now, "before": 2**62 if before is None else before, "batch": batch,
+             "limit": limit},
+        )  # fmt: skip
+        return [{**dict(row), "unused": row["count"] - row["used"]} for row in rows]
+
     def voucher(self, code: str) -> Voucher | None:
         """A voucher by its (normalized) code."""
         row = self.db.execute(
@@ -669,6 +689,28 @@ class Store:
         ).fetchone()
         return Session(**dict(row)) if row else None
 
+    def ended_sessions(
+        self,
+        since: float,
+        *,
+        search: tuple[str | None, str | None] | None = None,
+        limit: int,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        """Sessions started since `since` that have ended, newest first. With `search` (part of
+        an IP, part of a MAC's hex digits), those whose IP or MAC contains it; a None part
+        matches nothing (a search that cannot be an address finds none by it)."""
+        clause = ("AND (instr(ip, :ip) > 0 OR instr(replace(mac, ':', ''), :mac) > 0)"
+                  if search is not None else "")  # fmt: skip
+        ip, mac = search if search is not None else (None, None)
+        rows = self.db.execute(
+            "SELECT mac, ip, site, method, started_at, ended_at, end_reason FROM session "
+            f"WHERE started_at >= :since AND ended_at IS NOT NULL {clause} "
+            "ORDER BY started_at DESC, id DESC LIMIT :limit OFFSET :offset",
+            {"since": since, "ip": ip, "mac": mac, "limit": limit, "offset": offset},
+        )
+        return [dict(row) for row in rows]
+
     def sessions_started(self, since: float, until: float) -> dict[str, int]:
         """Sessions started in (since, until], per site."""
         rows = self.db.execute(
@@ -712,12 +754,4 @@ class Store:
 
     def backup(self, destination: str) -> None:
         """Write a consistent copy of the live database to `destination` (online backup API)."""
-        tmp = destination + ".partial"
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        target = sqlite3.connect(tmp)
-        try:
-            self.db.backup(target)
-        finally:
-            target.close()
-        os.replace(tmp, destination)
+        backup_db(self.db, destination)

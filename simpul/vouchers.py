@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import html
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from simpul.config import Config
+    from simpul.store import Voucher
 
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTWXYZ"  # 29 symbols, no look-alikes
 BODY = 9  # random symbols; with the check character a code is 10 long
@@ -71,8 +76,26 @@ class SheetInfo:
     ssid_hint: str = "WiFi Gratis"
 
 
-def sheet_html(info: SheetInfo, codes: Iterable[str]) -> str:
-    """A printable A4 sheet of voucher cards (self-contained HTML, no external resources)."""
+SHEET_CSS = """@page { size: A4; margin: 10mm; }
+body { font-family: sans-serif; margin: 0; }
+h1 { font-size: 14pt; margin: 0 0 4mm; }
+.grid { display: grid; grid-template-columns: repeat(4, 1fr); gap: 3mm; }
+.card { border: 1px dashed #555; padding: 3mm; text-align: center; break-inside: avoid; }
+.t { font-size: 9pt; } .m { font-size: 8pt; color: #333; }
+.c { font: bold 15pt monospace; letter-spacing: 1px; margin: 2mm 0; }
+"""
+
+
+def sheet_info(config: Config, batch: int, codes: Sequence[Voucher]) -> SheetInfo:
+    """What the printed sheet of `batch` (its `codes`, all of one batch) says besides them."""
+    site = codes[0].site
+    where = next((s.name for s in config.hotspot_sites if s.slug == site), site) if site else None
+    return SheetInfo(config.node.regency, where or "semua lokasi", codes[0].minutes, batch)
+
+
+def sheet_html(info: SheetInfo, codes: Iterable[str], stylesheet_href: str | None = None) -> str:
+    """A printable A4 sheet of voucher cards: self-contained HTML with no external resources,
+    or (a page under a strict CSP) linking its stylesheet, SHEET_CSS, at `stylesheet_href`."""
     hours, minutes = divmod(info.minutes, 60)
     duration = (
         f"{hours} jam {minutes} menit"
@@ -87,18 +110,12 @@ def sheet_html(info: SheetInfo, codes: Iterable[str]) -> str:
         for code in codes
     )
     title = f"Voucher WiFi Gratis {html.escape(info.regency)} — {site} — batch {info.batch}"
+    style = (f'<link rel="stylesheet" href="{html.escape(stylesheet_href)}">'
+             if stylesheet_href else f"<style>\n{SHEET_CSS}</style>")  # fmt: skip
     return f"""<!doctype html>
 <html lang="id"><head><meta charset="utf-8">
 <title>{title}</title>
-<style>
-@page {{ size: A4; margin: 10mm; }}
-body {{ font-family: sans-serif; margin: 0; }}
-h1 {{ font-size: 14pt; margin: 0 0 4mm; }}
-.grid {{ display: grid; grid-template-columns: repeat(4, 1fr); gap: 3mm; }}
-.card {{ border: 1px dashed #555; padding: 3mm; text-align: center; break-inside: avoid; }}
-.t {{ font-size: 9pt; }} .m {{ font-size: 8pt; color: #333; }}
-.c {{ font: bold 15pt monospace; letter-spacing: 1px; margin: 2mm 0; }}
-</style></head><body>
+{style}</head><body>
 <h1>{title}</h1>
 <p>Sambungkan ke WiFi, buka halaman portal, masukkan kode voucher.
 Satu kode untuk satu perangkat.</p>

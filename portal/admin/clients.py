@@ -109,29 +109,16 @@ def online_clients(query: ClientQuery) -> dict[str, Any]:
 
 
 # Sessions are searched by when they started (indexed); the MAC's hex digits without colons.
-ENDED_SQL = """
-    SELECT mac, ip, site, method, started_at, ended_at, end_reason FROM session
-    WHERE started_at >= :since AND ended_at IS NOT NULL {search}
-    ORDER BY started_at DESC, id DESC LIMIT :limit OFFSET :offset
-"""
-ENDED_SEARCH = "AND (instr(ip, :ip) > 0 OR instr(replace(mac, ':', ''), :mac) > 0)"
-
-
 def ended_sessions(query: SessionQuery) -> dict[str, Any]:
     """Sessions of the last RECENT_DAYS days that have ended, newest first, one page (one
     query; `more` says whether an older page exists)."""
     needle = Needle.of(query.q) if query.q else None
-    sql = ENDED_SQL.format(search=ENDED_SEARCH if needle else "")
-    params = {
-        "since": runtime().clock() - RECENT_DAYS * 86400,
-        "limit": PER_PAGE + 1,
-        "offset": (query.page - 1) * PER_PAGE,
-        # NULL never matches: a needle that cannot be an address (or a MAC) finds none by it.
-        "ip": needle.ip if needle else None,
-        "mac": needle.mac if needle else None,
-    }
     try:
-        rows = [dict(row) for row in store().db.execute(sql, params)]
+        rows = store().ended_sessions(
+            runtime().clock() - RECENT_DAYS * 86400,
+            search=(needle.ip, needle.mac) if needle else None,
+            limit=PER_PAGE + 1, offset=(query.page - 1) * PER_PAGE,
+        )  # fmt: skip
     except (FileNotFoundError, LookupError, sqlite3.Error) as exc:
         raise ApiRefused(503, "no-store", tr(
             "Riwayat sesi belum tersedia (basis data netd belum ada atau tidak terbaca): {e}",

@@ -19,10 +19,8 @@ from portal.admin.api import ApiRefused, api, given, netd_call, validated
 from portal.admin.i18n import tr
 from portal.admin.readers import store
 from portal.admin.session import requires, stored_config
-from simpul.config import Config
 from simpul.config.model import Slug
-from simpul.store import Voucher
-from simpul.vouchers import SheetInfo, sheet_html
+from simpul.vouchers import SHEET_CSS, sheet_html, sheet_info
 
 bp = Blueprint("vouchers", __name__)
 PER_PAGE = 50
@@ -73,24 +71,6 @@ def one_batch(batch: int) -> dict[str, Any]:
     return found[0]
 
 
-def sheet_info(config: Config, batch: int, codes: tuple[Voucher, ...]) -> SheetInfo:
-    """What the printed sheet of `batch` says besides its codes (as the CLI's sheet)."""
-    site = codes[0].site
-    where = next((s.name for s in config.hotspot_sites if s.slug == site), site) if site else None
-    return SheetInfo(config.node.regency, where or "semua lokasi", codes[0].minutes, batch)
-
-
-def split_style(document: str) -> tuple[str, str, str]:
-    """The sheet before and after its inline stylesheet, and that stylesheet: the console's
-    CSP refuses inline styles, so the console serves it and the sheet links to it."""
-    head, _, rest = document.partition("<style>")
-    css, _, tail = rest.partition("</style>")
-    return head, css, tail
-
-
-SHEET_CSS = split_style(sheet_html(SheetInfo("", "", 1, 0), []))[1]
-
-
 def sheet(batch: int) -> str:
     """The printable A4 sheet of a batch (its codes read from the store)."""
     try:
@@ -101,9 +81,8 @@ def sheet(batch: int) -> str:
                                              e=exc)) from None  # fmt: skip
     if not codes:
         raise _no_batch(batch)
-    document = sheet_html(sheet_info(stored_config(), batch, codes), [v.code for v in codes])
-    head, _css, tail = split_style(document)
-    return f'{head}<link rel="stylesheet" href="{url_for("vouchers.sheet_css")}">{tail}'
+    return sheet_html(sheet_info(stored_config(), batch, codes), [v.code for v in codes],
+                      stylesheet_href=url_for("vouchers.sheet_css"))  # fmt: skip
 
 
 # -- pages -----------------------------------------------------------------------------------

@@ -22,7 +22,6 @@ from simpul.filtering.policy import group_named
 from tests.unit.admin_helpers import ROOT, Browser, FakeNetd, make_app, sign_in
 from tests.unit.test_admin_opds import (
     draft_of,
-    quick_hashes,  # noqa: F401  (autouse, here too)
 )
 
 HOSTS = b"# TrustPositif contoh\n0.0.0.0 judi-baru.example\n0.0.0.0 slot-baru.example\n"

@@ -9,20 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from flask import Flask
 
-from portal.admin import accounts
 from portal.admin.accounts import ConsoleDb
 from tests.unit.admin_helpers import Browser, FakeNetd, lab_document, make_app, sign_in
-
-
-@pytest.fixture(autouse=True)
-def quick_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Cheap argon2 parameters: signing in is not what these tests are about."""
-    monkeypatch.setattr(
-        accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    )
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ from simpul.config import config_to_data, parse_config
 from tests.unit.admin_helpers import Browser, FakeNetd, lab_document, make_app, sign_in
 from tests.unit.test_admin_opds import (
     draft_of,
-    quick_hashes,  # noqa: F401  (autouse, here too)
 )
 
 WIB = ZoneInfo("Asia/Jakarta")

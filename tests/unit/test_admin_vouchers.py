@@ -15,7 +15,7 @@ from flask import Flask
 from netctl.errors import RequestError
 from netctl.protocol import ApiError
 from netctl.voucher_api import VoucherApi
-from portal.admin.vouchers import PER_PAGE, SHEET_CSS
+from portal.admin.vouchers import PER_PAGE
 from simpul import vouchers
 from simpul.config import load_config_file
 from simpul.store import Store
@@ -304,9 +304,7 @@ def test_the_sheet_is_the_clis_with_its_style_linked(operator: Browser, store: S
     assert response.status_code == 200
     codes = [v.code for v in store.voucher_batch(made["batch"])]
     info = vouchers.SheetInfo("Kabupaten Kepulauan Meranti", "RTM LAM Selatpanjang", 150, 1)
-    expected = vouchers.sheet_html(info, codes).replace(
-        f"<style>{SHEET_CSS}</style>", '<link rel="stylesheet" href="/voucher/lembar.css">'
-    )
+    expected = vouchers.sheet_html(info, codes, stylesheet_href="/voucher/lembar.css")
     assert response.text == expected
     assert sorted(CODE.findall(response.text)) == sorted(made["codes"])
     assert "<style" not in response.text and "style=" not in response.text
