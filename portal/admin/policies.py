@@ -58,7 +58,7 @@ from simpul.config.model import (
 from simpul.filtering.calendar import CalendarError, load_calendar
 from simpul.filtering.engine import build_engine
 from simpul.filtering.lists import ListError, normalize
-from simpul.filtering.policy import Group, PolicyEngine, group_named
+from simpul.filtering.policy import Group, PolicyEngine, explain_lines, group_named
 from simpul.filtering.schedule import describe_days, parse_moment
 
 bp = Blueprint("policies", __name__)
@@ -521,13 +521,6 @@ def explain(query: ExplainQuery) -> dict[str, Any]:
         "warnings": warnings,
         "lines": lines,
     }
-
-
-def explain_lines(name: str, moment: datetime, data: dict[str, Any], source: str) -> list[str]:
-    """The text `simpul dns explain` prints for a verdict."""
-    first, *rest = data["chain"]
-    head = f"{name} at {moment.strftime('%Y-%m-%d %H:%M')} {data['timezone']} ({source} policy):"
-    return [head, f"  {first}", *(f"  -> {line}" for line in rest)]
 
 
 def explain_query(args: Mapping[str, str]) -> ExplainQuery:

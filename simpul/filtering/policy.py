@@ -165,6 +165,14 @@ class Verdict:
         return lines
 
 
+def explain_lines(name: str, moment: datetime, data: dict[str, Any], source: str) -> list[str]:
+    """How a verdict (`Verdict.data`) reads for a person, as `simpul dns explain` and the
+    console print it: the question, then the chain (rule → list → category → window → until)."""
+    first, *rest = data["chain"]
+    head = f"{name} at {moment.strftime('%Y-%m-%d %H:%M')} {data['timezone']} ({source} policy):"
+    return [head, f"  {first}", *(f"  -> {line}" for line in rest)]
+
+
 def matches_pattern(name: str, pattern: str) -> bool:
     """Whether `name` is covered by `pattern`: 'x.org' (it and its subdomains) or '*.x.org'
     (subdomains only)."""
