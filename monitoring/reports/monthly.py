@@ -46,6 +46,18 @@ class Report:
     tables: tuple[Table, ...] = field(default_factory=tuple)
 
 
+def report_month(text: str | None, now: datetime) -> tuple[int, int]:
+    """`text` (YYYY-MM, a year from 2000 to 2100) as (year, month); without it, the month before
+    `now`'s (reports are made for the month just closed). ValueError for anything else."""
+    if not text:
+        return (now.year - 1, 12) if now.month == 1 else (now.year, now.month - 1)
+    year, dash, month = text.partition("-")
+    if not (dash and len(year) == 4 and len(month) == 2 and year.isdigit() and month.isdigit()
+            and 1 <= int(month) <= 12 and 2000 <= int(year) <= 2100):  # fmt: skip
+        raise ValueError(f"month {text!r}: use YYYY-MM, e.g. 2026-11")
+    return int(year), int(month)
+
+
 def month_bounds(year: int, month: int, tz: ZoneInfo) -> tuple[datetime, datetime]:
     """[start, end) of a calendar month in the node's time zone."""
     return ledger.month_period(year, month, tz)
@@ -71,11 +83,7 @@ def _peak_hours(
     db: sqlite3.Connection, tz: ZoneInfo, start: float, end: float, scope: str
 ) -> dict[str, tuple[int, int]]:
     """key -> (hour start, bytes) of its busiest hour."""
-    best: dict[str, tuple[int, int]] = {}
-    for row in queries.series(db, tz, start, end, level="1h", scope=scope):
-        if row.total_bytes > best.get(row.key, (0, -1))[1]:
-            best[row.key] = (row.start, row.total_bytes)
-    return best
+    return queries.busiest(db, tz, start, end, level="1h", scope=scope)
 
 
 def _blocked(dns_rows: Iterable[tuple[str, str, int, int]], top: int = 3) -> dict[str, str]:
@@ -132,7 +140,9 @@ def usage_report(
     uplinks = []
     seconds = end - start
     for uplink in config.uplinks:
-        series = queries.series(usage, tz, start, end, level="1h", scope="uplink", key=uplink.name)
+        # An uplink's rows have no site: naming it uses the whole primary key.
+        series = queries.series(usage, tz, start, end, level="1h", scope="uplink",
+                                key=uplink.name, site="")  # fmt: skip
         hours = [r.total_bytes for r in series]
         rows = queries.totals(usage, tz, start, end, scope="uplink", key=uplink.name)
         down = rows[0].down_bytes if rows else 0

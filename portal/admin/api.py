@@ -16,7 +16,7 @@ from flask.typing import ResponseReturnValue
 from pydantic import BaseModel, ValidationError
 
 from netctl.protocol import ApiError
-from portal.admin.errors import NETD_STATUS, ApiRefused, from_netd  # noqa: F401  (until dashboard moves)
+from portal.admin.errors import ApiRefused, from_netd
 from portal.admin.i18n import tr
 from portal.admin.roles import Capability
 from portal.admin.session import call, requires

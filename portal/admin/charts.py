@@ -54,7 +54,7 @@ def line_chart(
 ) -> Markup:
     """Lines over a shared x axis, y from zero, with a legend when there is more than one."""
     points = [p for s in series for p in s.points]
-    left, right, top, bottom = 56, 8, 10, 24 + (16 if len(series) > 1 else 0)
+    left, right, top, bottom = 72, 8, 10, 24 + (16 if len(series) > 1 else 0)
     head = (f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
             f'aria-label="{escape(title)}"><title>{escape(title)}</title>')  # fmt: skip
     if not points:

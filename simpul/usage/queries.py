@@ -53,6 +53,21 @@ def _where(
     return " AND ".join(clauses), args
 
 
+def busiest(
+    db: sqlite3.Connection, tz: ZoneInfo, start: float, end: float, *, level: str, scope: str
+) -> dict[str, tuple[int, int]]:
+    """key -> (bucket start, bytes both ways) of its busiest `level` bucket in [start, end), the
+    earliest of equals (found in SQL: a month of hours of 100 sites is 74,400 rows)."""
+    where, args = _where(level, start, end, tz, scope, None, None)
+    rows = db.execute(
+        "SELECT key, MIN(start), total FROM (SELECT key, start, up_bytes + down_bytes AS total, "
+        "MAX(up_bytes + down_bytes) OVER (PARTITION BY key) AS top FROM usage "
+        f"WHERE {where}) WHERE total = top GROUP BY key",
+        args,
+    )
+    return {key: (int(at), int(total)) for key, at, total in rows}
+
+
 def series(
     db: sqlite3.Connection,
     tz: ZoneInfo,
