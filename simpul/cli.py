@@ -1,12 +1,14 @@
-"""The `simpul` command: configuration, apply, clients, usage, backup and the lab."""
+"""The `simpul` command: configuration, apply, clients, usage, backup, console users and the
+lab."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from rich.console import Console
@@ -45,7 +47,7 @@ def default_socket() -> str:
     return str(lab) if not os.path.exists(DEFAULT_SOCKET) and lab.exists() else DEFAULT_SOCKET
 
 
-def _fail(message: str, code: int = 1) -> None:
+def _fail(message: str, code: int = 1) -> NoReturn:
     err.print(f"[red]error:[/red] {message}", highlight=False)
     sys.exit(code)
 
@@ -157,16 +159,49 @@ def config_export(ctx: click.Context, output: str | None) -> None:
 
 @main.command()
 @click.argument("destination", type=click.Path(dir_okay=False))
+@click.option(
+    "--usage",
+    "with_usage",
+    is_flag=True,
+    help="also copy the usage rollups (usage.db) to DESTINATION's name + '-usage'",
+)
 @click.pass_context
-def backup(ctx: click.Context, destination: str) -> None:
+def backup(ctx: click.Context, destination: str, with_usage: bool) -> None:
     """Write a consistent copy of the live database to DESTINATION."""
+    from simpul.sqlite import backup_db
     from simpul.store import Store
+    from simpul.usage.db import USAGE_DB
 
     if not os.path.exists(ctx.obj["db"]):
         _fail(f"no database at {ctx.obj['db']}")
+    if not os.path.isdir(os.path.dirname(os.path.abspath(destination))):
+        _fail(f"no directory {os.path.dirname(os.path.abspath(destination))} for the backup")
     with Store(ctx.obj["db"]) as store:
         store.backup(destination)
     console.print(f"backup written to {destination}")
+    usage = os.path.join(os.path.dirname(os.path.abspath(ctx.obj["db"])), USAGE_DB)
+    if with_usage and os.path.exists(usage):
+        stem, ext = os.path.splitext(destination)
+        backup_db(usage, f"{stem}-usage{ext or '.db'}")
+        console.print(f"usage rollups written to {stem}-usage{ext or '.db'}")
+
+
+@main.command()
+@click.pass_context
+def migrate(ctx: click.Context) -> None:
+    """Bring the store's schema up to this version (upgrades run it before switching)."""
+    from simpul.store import MIGRATIONS, Store
+
+    path = ctx.obj["db"]
+    if not os.path.exists(path):
+        console.print(f"no database at {path} yet: netd makes it at its first start")
+        return
+    with Store(path) as store:  # opening migrates, in one transaction per step
+        applied = store.applied_at_open
+    if applied:
+        console.print(f"applied migration(s) {', '.join(map(str, applied))} to {path}")
+    else:
+        console.print(f"schema up to date ({len(MIGRATIONS)} migrations) in {path}")
 
 
 # -- data plane ------------------------------------------------------------------------------
@@ -293,17 +328,15 @@ def vouchers_sheet(ctx: click.Context, batch: int, output: str) -> None:
 
 def _write_sheet(ctx: click.Context, batch: int, output: str) -> None:
     from simpul.store import Store
-    from simpul.vouchers import SheetInfo, sheet_html
+    from simpul.vouchers import sheet_html, sheet_info
 
     with Store(ctx.obj["db"]) as store:
         config = store.config()
         codes = store.voucher_batch(batch)
         if not codes:
             _fail(f"no voucher batch {batch}")
-        site = codes[0].site
-        where = config.site(site).name if site else "semua lokasi"
-        info = SheetInfo(config.node.regency, where, codes[0].minutes, batch)
-        Path(output).write_text(sheet_html(info, [v.code for v in codes]), encoding="utf-8")
+        text = sheet_html(sheet_info(config, batch, codes), [v.code for v in codes])
+        Path(output).write_text(text, encoding="utf-8")
     console.print(f"sheet of batch {batch} written to {output}")
 
 
@@ -358,7 +391,7 @@ def dns_explain(
 
     from simpul.filtering.engine import engine_for
     from simpul.filtering.lists import ListError
-    from simpul.filtering.policy import group_named, group_of
+    from simpul.filtering.policy import explain_lines, group_named, group_of
     from simpul.filtering.schedule import parse_moment
 
     if sum(x is not None for x in (opd, site, client)) != 1:
@@ -389,15 +422,11 @@ def dns_explain(
         click.echo(json.dumps({"name": name, "at": moment.isoformat(), **data}, indent=1))
         return
     colour = "red" if data["action"] == "block" else "green"
-    console.print(
-        f"{name} at {moment.strftime('%Y-%m-%d %H:%M')} {config.node.timezone} "
-        f"({'draft' if draft else 'live'} policy):",
-        highlight=False,
-    )
-    first, *rest = data["chain"]
-    console.print(f"  [{colour}]{first}[/{colour}]", highlight=False)
+    head, first, *rest = explain_lines(name, moment, data, "draft" if draft else "live")
+    console.print(head, highlight=False)
+    console.print(f"[{colour}]{first}[/{colour}]", highlight=False)
     for line in rest:
-        console.print(f"  -> {line}", highlight=False)
+        console.print(line, highlight=False)
 
 
 def default_dns_db() -> str:
@@ -748,7 +777,7 @@ def monitor_ack(ctx: click.Context, target: str, who: str, monitor_db: str | Non
     """Acknowledge a link's trouble (the monitor applies it at its next cycle)."""
     import time
 
-    from monitoring.store import MonitorDb
+    from monitoring.store import MonitorDb, acknowledge
 
     config = _node_tz(ctx)
     if target not in {t.name for t in config.monitoring.targets}:
@@ -757,9 +786,7 @@ def monitor_ack(ctx: click.Context, target: str, who: str, monitor_db: str | Non
     if not os.path.exists(path):
         _fail(f"no monitor database at {path} (has the monitor run yet?)")
     db = MonitorDb(path)
-    with db.transaction() as conn:
-        conn.execute("INSERT OR REPLACE INTO ack VALUES (?, ?, ?)", (target, who.strip(),
-                                                                     time.time()))  # fmt: skip
+    acknowledge(db.db, target, who, time.time())
     db.close()
     click.echo(f"{target}: acknowledged by {who.strip()} (applied at the monitor's next cycle)")
 
@@ -789,16 +816,12 @@ def _report_options(command: Any) -> Any:
 def _month(text: str | None, tz: Any) -> tuple[int, int]:
     from datetime import datetime
 
-    if text is None:
-        today = datetime.now(tz)
-        return (today.year - 1, 12) if today.month == 1 else (today.year, today.month - 1)
+    from monitoring.reports.monthly import report_month
+
     try:
-        year, month = (int(p) for p in text.split("-"))
-        if not 1 <= month <= 12 or not 2000 <= year <= 2100:
-            raise ValueError
-    except ValueError:
-        _fail(f"--month {text!r}: use YYYY-MM, e.g. 2026-11")
-    return year, month
+        return report_month(text, datetime.now(tz))
+    except ValueError as exc:
+        _fail(f"--{exc}")
 
 
 def _write_report(built: Any, fmt: str, output: str, table: int) -> None:
@@ -942,6 +965,156 @@ def villages_import(ctx: click.Context, path: str) -> None:
     click.echo(f"{path}: {len(parsed)} villages imported (import {number})")
 
 
+# -- console users ---------------------------------------------------------------------------
+
+DEFAULT_ADMIN_DB = "/var/lib/simpul/console/console.db"
+
+
+def default_admin_db() -> str:
+    """$SIMPUL_ADMIN_DB, else the node's console database."""
+    return os.environ.get("SIMPUL_ADMIN_DB", DEFAULT_ADMIN_DB)
+
+
+def _admin_db_option(command: Any) -> Any:
+    return click.option(
+        "--db",
+        "admin_db",
+        default=default_admin_db,
+        show_default="$SIMPUL_ADMIN_DB or " + DEFAULT_ADMIN_DB,
+        help="the console's database",
+    )(command)
+
+
+def _password_option(command: Any) -> Any:
+    return click.option(
+        "--password-file",
+        type=click.File("r", encoding="utf-8"),
+        help="read the password from the first line of this file ('-': standard input) "
+        "instead of asking twice",
+    )(command)
+
+
+def _console_db(path: str) -> Any:
+    """console.db at `path`. Made by root, a new file gets the owner of its directory (the
+    console's user, who must write it), as SQLite then gives its -wal and -shm files."""
+    import sqlite3
+
+    from portal.admin.accounts import ConsoleDb
+
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        if os.geteuid() == 0 and os.path.isdir(directory) and not os.path.exists(path):
+            owner = os.stat(directory)
+            Path(path).touch(mode=0o600)
+            os.chown(path, owner.st_uid, owner.st_gid)
+        return ConsoleDb(path)
+    except (OSError, sqlite3.Error) as exc:
+        _fail(f"cannot open the console database {path}: {exc}")
+
+
+def _new_password(password_file: Any) -> str:
+    if password_file is not None:
+        return str(password_file.readline().rstrip("\r\n"))
+    return str(click.prompt("password", hide_input=True, confirmation_prompt=True, err=True))
+
+
+def _account_change(change: Any) -> Any:
+    """Run `change`; a refused account change is a clear message and exit 1."""
+    from portal.admin.accounts import AccountError
+
+    try:
+        return change()
+    except AccountError as exc:
+        _fail(str(exc))
+
+
+@main.group("admin")
+def admin_group() -> None:
+    """The admin console (its users live in its own database, console.db)."""
+
+
+@admin_group.group("user")
+def admin_user() -> None:
+    """Console users: add, change a password, list, disable, enable."""
+
+
+@admin_user.command("add")
+@click.argument("name")
+@click.option(
+    "--role",
+    type=click.Choice(["admin", "operator", "reviewer"]),
+    required=True,
+    help="admin: everything; operator: clients, vouchers, alerts; reviewer: read only",
+)
+@_password_option
+@_admin_db_option
+def admin_user_add(name: str, role: str, password_file: Any, admin_db: str) -> None:
+    """Add console user NAME with ROLE (the password is asked twice unless --password-file)."""
+    db = _console_db(admin_db)
+    with contextlib.closing(db):
+        user = _account_change(lambda: db.add_user(name, role, _new_password(password_file)))
+    click.echo(f"user {user.name} added ({user.role})")
+
+
+@admin_user.command("passwd")
+@click.argument("name")
+@_password_option
+@_admin_db_option
+def admin_user_passwd(name: str, password_file: Any, admin_db: str) -> None:
+    """Set NAME's password (their sessions and API tokens end)."""
+    db = _console_db(admin_db)
+    with contextlib.closing(db):
+        if db.user(name) is None:
+            _fail(f"no console user {name}")
+        _account_change(lambda: db.update_user(name, password=_new_password(password_file)))
+    click.echo(f"password of {name} changed; their sessions and API tokens ended")
+
+
+@admin_user.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@_admin_db_option
+def admin_user_list(as_json: bool, admin_db: str) -> None:
+    """Every console user, one a line: name, role, state, when made (for scripts: each line
+    starts with the name)."""
+    from datetime import datetime
+
+    db = _console_db(admin_db)
+    with contextlib.closing(db):
+        users = db.users()
+    if as_json:
+        click.echo(json.dumps([{"name": u.name, "role": u.role, "disabled": u.disabled,
+                                "created_at": u.created_at} for u in users]))  # fmt: skip
+        return
+    for user in users:
+        created = datetime.fromtimestamp(user.created_at).strftime("%Y-%m-%d %H:%M")
+        state = "disabled" if user.disabled else "enabled"
+        click.echo(f"{user.name:<32} {user.role:<9} {state:<9} {created}")
+
+
+def _set_disabled(name: str, disabled: bool, admin_db: str) -> None:
+    db = _console_db(admin_db)
+    with contextlib.closing(db):
+        _account_change(lambda: db.update_user(name, disabled=disabled))
+    state = "disabled: their sessions and API tokens ended" if disabled else "enabled"
+    click.echo(f"user {name} {state}")
+
+
+@admin_user.command("disable")
+@click.argument("name")
+@_admin_db_option
+def admin_user_disable(name: str, admin_db: str) -> None:
+    """Disable NAME: no sign-in, sessions and API tokens end (the last admin stays enabled)."""
+    _set_disabled(name, True, admin_db)
+
+
+@admin_user.command("enable")
+@click.argument("name")
+@_admin_db_option
+def admin_user_enable(name: str, admin_db: str) -> None:
+    """Let a disabled user sign in again."""
+    _set_disabled(name, False, admin_db)
+
+
 # -- lab -------------------------------------------------------------------------------------
 
 
@@ -1008,6 +1181,13 @@ def _print_lab(state: dict[str, Any]) -> None:
         )
     console.print(daemons)
     console.print(f"netd API: {state['socket']}   state: {state['state_dir']}")
+    access = state.get("console")
+    if access:
+        console.print(
+            f"admin console: [bold]{access['url']}/[/bold]   user: {access['user']}   "
+            f"password: {access['password']} (in {access['password_file']})",
+            highlight=False,
+        )
 
 
 @lab.command("status")

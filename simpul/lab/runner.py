@@ -16,9 +16,13 @@ import pwd
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface
@@ -41,9 +45,13 @@ from simpul.lab.topology import (
 )
 from simpul.store import Store
 
-MEDIA = Path(__file__).resolve().parents[2] / "examples" / "media"
+ROOT = Path(__file__).resolve().parents[2]
+MEDIA = ROOT / "examples" / "media"
 UNPRIVILEGED = ("nobody", "nogroup")  # the lab's stand-in for production's service users
 PORTAL_PROCESSES = ("portal-http", "portal-https")
+# The user lab's (prefix sp-) console port; other prefixes (the tests') derive theirs.
+CONSOLE_PORT = 8080
+CONSOLE_ADMIN = "admin"
 REQUIRED_TOOLS = (
     "ip", "nft", "dnsmasq", "unbound", "busybox", "iperf3", "openssl", "setpriv", "curl",
     "freeradius", "victoria-metrics", "snmpd",
@@ -98,6 +106,31 @@ class LabPaths:
         """The configuration the lab was built from."""
         return self.root / "config.yaml"
 
+    @property
+    def media(self) -> Path:
+        """The videos the captive portal serves and the console uploads."""
+        return self.root / "portal" / "media"
+
+    @property
+    def console(self) -> Path:
+        """The console's own directory (its user's): console.db and its signing key."""
+        return self.root / "console"
+
+    @property
+    def console_db(self) -> Path:
+        """The console's users, tokens and drafts."""
+        return self.console / "console.db"
+
+    @property
+    def console_secret(self) -> Path:
+        """The console's session signing key."""
+        return self.console / "secret"
+
+    @property
+    def admin_password(self) -> Path:
+        """The password of the console's `admin`, made on the lab's first up (root's, 0600)."""
+        return self.root / "console-admin-password"
+
     def log(self, name: str) -> Path:
         """A daemon's log file."""
         return self.root / f"{name}.log"
@@ -148,9 +181,9 @@ class Manifest:
     def add(self, key: str, value: object, name: str | None = None) -> None:
         """Record one made thing and write the manifest at once."""
         if name is None:
-            self.data[key].append(value)
+            self.data.setdefault(key, []).append(value)
         else:
-            self.data[key][name] = value
+            self.data.setdefault(key, {})[name] = value
         self.paths.root.mkdir(parents=True, exist_ok=True)
         tmp = self.paths.manifest.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.data, indent=1))
@@ -211,6 +244,8 @@ class Lab:
             self._start_portal(manifest)
             progress("starting the exporter (InfluxDB, Prometheus) and the link monitor")
             self._start_monitoring(manifest)
+            progress("starting the admin console")
+            self._start_console(manifest)
             progress("hosts asking for addresses by DHCP")
             self._start_dhcp_clients(manifest)
             self.wait_for_addresses()
@@ -294,13 +329,14 @@ class Lab:
         self,
         manifest: Manifest,
         name: str,
-        ns: str,
+        ns: str | None,
         argv: Sequence[str],
         env: dict[str, str] | None = None,
     ) -> int:
+        """Start a daemon in namespace `ns` (None: on the host) and record it."""
         with open(self.paths.log(name), "ab") as out:
             proc = subprocess.Popen(
-                in_ns(ns, *argv),
+                in_ns(ns, *argv) if ns else list(argv),
                 env={**os.environ, **(env or {})},
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -419,11 +455,11 @@ class Lab:
         """The captive portal under gunicorn in the gateway, as an unprivileged user that may
         bind ports 80 and 443 (production: the `simpul-portal` unit's ambient capability)."""
         root = self.paths.root / "portal"
-        (root / "media").mkdir(parents=True, exist_ok=True)
+        self.paths.media.mkdir(parents=True, exist_ok=True)
         for video in self.config.portal.videos:
             for name in (video.file, video.poster):
                 if name and (MEDIA / name).exists():
-                    shutil.copyfile(MEDIA / name, root / "media" / name)
+                    shutil.copyfile(MEDIA / name, self.paths.media / name)
         address = str(self.config.portal_address)
         tls = make_lab_tls(root / "tls", self.config.portal.hostname, address)
         secret = root / "secret"
@@ -442,7 +478,7 @@ class Lab:
         for directory in (state, monitor):
             directory.mkdir(exist_ok=True)
             os.chown(directory, uid, gid)
-        drop = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups"]
+        drop = unprivileged()
         self._spawn(manifest, "monitor", self.plan.gateway_ns, [
             *drop, self.python, "-m", "monitoring.monitor", "--socket", str(self.paths.socket),
             "--state-dir", str(monitor), "--export-dir", str(state),
@@ -460,6 +496,59 @@ class Lab:
                 {"SIMPUL_EXPORT_DIR": str(state)},
             )  # fmt: skip
 
+    def _start_console(self, manifest: Manifest) -> None:
+        """The admin console on the host's loopback (it reaches netd through its socket, which
+        crosses namespaces), as the unprivileged user, which owns console.db, its key and the
+        portal's media (it uploads videos); `admin` is made on the lab's first up."""
+        uid, gid = _unprivileged_ids()
+        self.paths.console.mkdir(mode=0o700, exist_ok=True)
+        for owned in (self.paths.console, self.paths.media, *self.paths.media.iterdir()):
+            os.chown(owned, uid, gid)
+        secret = self.paths.console_secret
+        if not secret.exists():
+            secret.write_text(secrets.token_hex(32))
+        os.chown(secret, uid, gid)
+        secret.chmod(0o600)
+        if not self.paths.admin_password.exists():
+            self._make_admin()
+        self._spawn_console(manifest)
+
+    def _make_admin(self) -> None:
+        """`admin` with a random password, made as the console's user with `simpul admin` (a
+        kept console.db already has one: its password is reset)."""
+        password = secrets.token_urlsafe(12)
+        command = "passwd" if self.paths.console_db.exists() else "add"
+        role = ["--role", "admin"] if command == "add" else []
+        run([*unprivileged(), self.python, "-m", "simpul.cli", "admin", "user", command,
+             CONSOLE_ADMIN, *role, "--db", str(self.paths.console_db), "--password-file", "-"],
+            input_text=password + "\n")  # fmt: skip
+        fd = os.open(self.paths.admin_password, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(password + "\n")
+
+    def _spawn_console(self, manifest: Manifest) -> None:
+        env = {
+            "SIMPUL_NETD_SOCKET": str(self.paths.socket),
+            "SIMPUL_ADMIN_DB": str(self.paths.console_db),
+            "SIMPUL_ADMIN_SECRET_FILE": str(self.paths.console_secret),
+            "SIMPUL_STATE_DIR": str(self.paths.root),
+            "SIMPUL_MEDIA_DIR": str(self.paths.media),
+            "SIMPUL_ADMIN_INSECURE_COOKIES": "1",  # plain HTTP, on loopback only
+        }
+        listen = f"127.0.0.1:{console_port(self.prefix)}"
+        argv = [*unprivileged(), str(Path(self.python).with_name("gunicorn")),
+                "--worker-class", "gthread", "--workers", "2", "--threads", "8",
+                "--worker-tmp-dir", "/dev/shm", "--graceful-timeout", "3", "--chdir", str(ROOT),
+                "--bind", listen, "portal.admin.app:create_admin_app()"]  # fmt: skip
+        self._spawn(manifest, "console", None, argv, env)
+        manifest.add("console", f"http://{listen}", "url")
+        try:
+            self.wait_for(lambda: _answers(f"http://{listen}/masuk"), 20, "")
+        except LabError:
+            # `up` removes the lab directory when it fails: show the log's end here.
+            log = self.paths.log("console").read_text(errors="replace").splitlines()
+            raise LabError("the admin console did not start:\n" + "\n".join(log[-15:])) from None
+
     def restart_portal(self) -> None:
         """Start the portal's gunicorn processes again (after a crash or kill -9)."""
         manifest = Manifest(self.paths)
@@ -474,11 +563,10 @@ class Lab:
         env = {
             "SIMPUL_NETD_SOCKET": str(self.paths.socket),
             "SIMPUL_PORTAL_SECRET_FILE": str(root / "secret"),
-            "SIMPUL_MEDIA_DIR": str(root / "media"),
+            "SIMPUL_MEDIA_DIR": str(self.paths.media),
         }
-        uid, gid = _unprivileged_ids()
-        drop = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups",
-                "--inh-caps=+net_bind_service", "--ambient-caps=+net_bind_service"]  # fmt: skip
+        drop = [*unprivileged(), "--inh-caps=+net_bind_service",
+                "--ambient-caps=+net_bind_service"]  # fmt: skip
         gunicorn = [str(Path(self.python).with_name("gunicorn")), "--worker-class", "gthread",
                     "--workers", "2", "--threads", "32",
                     "--worker-tmp-dir", "/dev/shm"]  # fmt: skip
@@ -618,7 +706,7 @@ class Lab:
                 }
             )
         daemons = {
-            name: {"ns": p["ns"], "pid": p["pid"], "running": pid_alive(p["pid"])}
+            name: {"ns": p["ns"] or "(host)", "pid": p["pid"], "running": pid_alive(p["pid"])}
             for name, p in manifest.data["processes"].items()
         }
         return {
@@ -626,7 +714,20 @@ class Lab:
             "daemons": daemons,
             "socket": str(self.paths.socket),
             "state_dir": str(self.paths.root),
+            "console": self.console_access(),
         }
+
+    def console_access(self) -> dict[str, str] | None:
+        """Where the admin console listens and how to sign in as `admin`, once it was started."""
+        url = Manifest(self.paths).data.get("console", {}).get("url")
+        try:
+            password = self.paths.admin_password.read_text().strip()
+        except FileNotFoundError:
+            return None
+        if not url:
+            return None
+        return {"url": url, "user": CONSOLE_ADMIN, "password": password,
+                "password_file": str(self.paths.admin_password)}  # fmt: skip
 
     def down(self, *, keep_state: bool = False) -> list[str]:
         """Remove everything this lab made (see `teardown`)."""
@@ -642,13 +743,53 @@ def _unprivileged_ids() -> tuple[int, int]:
     return pwd.getpwnam(UNPRIVILEGED[0]).pw_uid, grp.getgrnam(UNPRIVILEGED[1]).gr_gid
 
 
+def unprivileged() -> list[str]:
+    """argv prefix that runs a command as the unprivileged user, with no other group."""
+    uid, gid = _unprivileged_ids()
+    return ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups"]
+
+
+def console_port(prefix: str) -> int:
+    """The first free loopback port from the lab's own: CONSOLE_PORT for the user lab (sp-),
+    and for any other prefix one derived from it above, so the tests' lab never takes it."""
+    start = CONSOLE_PORT
+    if prefix != "sp-":
+        start += 20 + zlib.crc32(prefix.encode()) % 900
+    for port in range(start, start + 20):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise LabError(f"no free port for the admin console on 127.0.0.1:{start}–{start + 19}")
+
+
+def _answers(url: str) -> bool:
+    """Whether an HTTP server answers `url` with a success."""
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _program(argv: Sequence[str]) -> str:
+    """The program a recorded command ends up running: setpriv executes the one after its
+    options."""
+    rest = list(argv)
+    if rest and rest[0] == "setpriv":
+        rest = [arg for arg in rest[1:] if not arg.startswith("--")]
+    return rest[0] if rest else ""
+
+
 def _terminate(pid: int, argv: Sequence[str]) -> None:
     """Stop a process we started, checking its command line so a reused pid is left alone."""
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return
-    if argv and argv[0].encode() not in cmdline:
+    if argv and _program(argv).encode() not in cmdline:
         return
     stop_pids([pid])
 
@@ -671,8 +812,13 @@ def stop_pids(pids: list[int], timeout_s: float = 5.0) -> None:
             return
 
 
-# What `down --keep-state` leaves, as a reboot leaves /var/lib/simpul: the store and the leases.
-KEPT_STATE = ("simpul.db", "simpul.db-wal", "simpul.db-shm", "netd/dnsmasq.leases")
+# What `down --keep-state` leaves, as a reboot leaves /var/lib/simpul: the store, the leases and
+# the console's users.
+KEPT_STATE = (
+    "simpul.db", "simpul.db-wal", "simpul.db-shm", "netd/dnsmasq.leases",
+    "console/console.db", "console/console.db-wal", "console/console.db-shm", "console/secret",
+    "console-admin-password",
+)  # fmt: skip
 
 
 def teardown(prefix: str, paths: LabPaths, *, keep_state: bool = False) -> list[str]:
