@@ -17,6 +17,7 @@ from collections.abc import Callable
 from bench import (
     bench_accounting,
     bench_authorize,
+    bench_console,
     bench_dns,
     bench_export,
     bench_forward,
@@ -37,6 +38,7 @@ REGISTRY: dict[str, Callable[[], list[Result]]] = {
     "accounting": bench_accounting.run,
     "export": bench_export.run,
     "snmp": bench_snmp.run,
+    "console": bench_console.run,
 }
 
 

@@ -68,13 +68,14 @@ PURGE_INTERVAL_S = 3600.0
 # or not): in a login storm at most this often, every grant waiting by then in one walk.
 FORGET_INTERVAL_S = 0.1
 READ_METHODS = frozenset(
-    {"ping", "status", "clients", "diff", "counters", "whois", "portal_config", "usage_buckets",
+    {"ping", "status", "clients", "diff", "counters", "whois", "usage_buckets",
      "config_pending", "config_revisions", "audit_log", "voucher_batches"}
 )  # fmt: skip
-# Reads that carry secrets (SNMP keys, the InfluxDB token, RADIUS secret): the socket's group
-# (the exporter, monitor and console) and root only, never the DNS front end.
+# Reads that carry secrets (SNMP keys, the InfluxDB token, the RADIUS secret and OTP gateway
+# token): the socket's group (portal, exporter, monitor and console) and root only, never the
+# DNS front end.
 SECRET_METHODS = frozenset({"export_config", "monitor_config", "config_document",
-                            "config_preview"})  # fmt: skip
+                            "config_preview", "portal_config"})  # fmt: skip
 FIVE_MINUTES, MAX_EXPORT_BUCKETS = 300, 288
 # Only the DNS front end (its own uid) and root may call these; the front end, which parses
 # whatever the network sends, may call nothing else that changes anything.

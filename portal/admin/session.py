@@ -52,7 +52,6 @@ class AdminRuntime:
     settings: AdminSettings
     netd_factory: Callable[[], NetdLike]
     clock: Callable[[], float]
-    timezone: tuple[float, str] | None = None
     config: tuple[float, Config] | None = None
 
 
@@ -107,17 +106,12 @@ def stored_config() -> Config:
 
 
 def node_timezone() -> str:
-    """The node's time zone (WIB, WITA, WIT…), asked of netd once a minute per process."""
-    rt = runtime()
-    cached = rt.timezone
-    if cached is not None and rt.clock() - cached[0] < 60:
-        return cached[1]
+    """The node's time zone (WIB, WITA, WIT…) from the running configuration; WIB while there
+    is none."""
     try:
-        timezone = str(netd().call("portal_config")["timezone"])
-    except Exception:  # no configuration yet, or netd away: show times in WIB for now
-        return cached[1] if cached else "WIB"
-    rt.timezone = (rt.clock(), timezone)
-    return timezone
+        return stored_config().node.timezone
+    except ApiRefused:
+        return "WIB"
 
 
 def close_resources(_exc: BaseException | None = None) -> None:

@@ -135,8 +135,11 @@ def unique_clients(
     """Devices that used the network per site in [start, end)."""
     level = level_for(start, end, tz, "client")
     where, args = _where(level, start, end, tz, "client", None, site)
+    # DISTINCT (site, key) first: it walks the primary key rather than sorting for each site.
     rows = db.execute(
-        f"SELECT site, COUNT(DISTINCT key) FROM usage WHERE {where} GROUP BY site", args
+        f"SELECT site, COUNT(*) FROM (SELECT DISTINCT site, key FROM usage WHERE {where}) "
+        "GROUP BY site",
+        args,
     )
     return {s: n for s, n in rows if s}
 

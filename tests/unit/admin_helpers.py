@@ -123,6 +123,16 @@ def sign_in(app: Flask, role: str, name: str | None = None) -> Browser:
     return Browser(client, csrf_of(client.get("/akun").text))
 
 
+def draft_of(app: Flask, user: str = "admin") -> dict[str, Any] | None:
+    """The document of `user`'s draft in the app's console.db, or None."""
+    db = ConsoleDb(app.config["ADMIN_DB"])
+    try:
+        draft = db.draft(user)
+    finally:
+        db.close()
+    return None if draft is None else draft.document
+
+
 def role_clients(app: Flask) -> dict[str, Browser]:
     """One signed-in browser per role."""
     return {role: sign_in(app, role) for role in ("admin", "operator", "reviewer")}

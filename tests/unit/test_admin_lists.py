@@ -19,10 +19,7 @@ from simpul.config import parse_config
 from simpul.filtering.engine import engine_for
 from simpul.filtering.lists import read
 from simpul.filtering.policy import group_named
-from tests.unit.admin_helpers import ROOT, Browser, FakeNetd, make_app, sign_in
-from tests.unit.test_admin_opds import (
-    draft_of,
-)
+from tests.unit.admin_helpers import ROOT, Browser, FakeNetd, draft_of, make_app, sign_in
 
 HOSTS = b"# TrustPositif contoh\n0.0.0.0 judi-baru.example\n0.0.0.0 slot-baru.example\n"
 MALFORMED = b"bukan daftar\n<html><body>404</body></html>\n\n||x^$third-party\n"

@@ -6,34 +6,26 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
 
 from monitoring.store import LedgerChanges, MonitorDb, Sample, outages
-from portal.admin.accounts import ConsoleDb
-from tests.unit.admin_helpers import Browser, FakeNetd, csrf_of, lab_document, make_app
-from tests.unit.admin_helpers import sign_in as helper_sign_in
+from tests.unit.admin_helpers import (
+    FakeNetd,
+    draft_of,
+    lab_document,
+    make_app,
+    role_clients,
+    sign_in,
+)
 
 WIB = ZoneInfo("Asia/Jakarta")
 T = "router-rangsang-pesisir"
 OTHER = "router-pulau-merbau"
 WINDOW = {"target": T, "site": None, "start": "2026-11-21T08:00:00",
           "end": "2026-11-21T10:00:00", "reason": "ganti modem"}  # fmt: skip
-
-
-def sign_in(app: Flask, role: str) -> Browser:
-    """A signed-in browser holding the CSRF token of its signed-in session (sign-in makes a new
-    one, so the token read from the sign-in form no longer matches)."""
-    browser = helper_sign_in(app, role)
-    browser.token = csrf_of(browser.get("/akun").text)
-    return browser
-
-
-def role_clients(app: Flask) -> dict[str, Browser]:
-    return {role: sign_in(app, role) for role in ("admin", "operator", "reviewer")}
 
 
 def at(text: str) -> float:
@@ -88,15 +80,6 @@ def queued_acks(app: Flask) -> list[tuple[str, str]]:
         return [(target, who) for target, who, _ in db.take_acks()]
     finally:
         db.close()
-
-
-def draft_of(app: Flask, user: str) -> dict[str, Any] | None:
-    db = ConsoleDb(app.config["ADMIN_DB"])
-    try:
-        draft = db.draft(user)
-    finally:
-        db.close()
-    return draft.document if draft else None
 
 
 # -- reading -----------------------------------------------------------------------------------

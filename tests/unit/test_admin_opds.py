@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from portal.admin.accounts import ConsoleDb
-from tests.unit.admin_helpers import Browser, FakeNetd, lab_document, make_app, sign_in
+from tests.unit.admin_helpers import Browser, FakeNetd, draft_of, lab_document, make_app, sign_in
 
 
 @pytest.fixture
@@ -28,15 +27,6 @@ def app(tmp_path: Path, netd: FakeNetd) -> Flask:
 @pytest.fixture
 def admin(app: Flask) -> Browser:
     return sign_in(app, "admin")
-
-
-def draft_of(app: Flask, user: str = "admin") -> dict[str, Any] | None:
-    db = ConsoleDb(app.config["ADMIN_DB"])
-    try:
-        draft = db.draft(user)
-    finally:
-        db.close()
-    return None if draft is None else draft.document
 
 
 class FormReader(HTMLParser):

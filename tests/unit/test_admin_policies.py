@@ -14,10 +14,7 @@ from flask import Flask
 
 from portal.admin.policies import cached_engine
 from simpul.config import config_to_data, parse_config
-from tests.unit.admin_helpers import Browser, FakeNetd, lab_document, make_app, sign_in
-from tests.unit.test_admin_opds import (
-    draft_of,
-)
+from tests.unit.admin_helpers import Browser, FakeNetd, draft_of, lab_document, make_app, sign_in
 
 WIB = ZoneInfo("Asia/Jakarta")
 # Thursday 26 November 2026, 10:00 WIB: a working day (jam-kerja runs 07:30-16:00).

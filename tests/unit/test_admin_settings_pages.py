@@ -11,20 +11,11 @@ from flask import Flask
 
 from monitoring.points import point
 from monitoring.spool import Spool
-from portal.admin.accounts import ConsoleDb
-from tests.unit.admin_helpers import Browser, FakeNetd, csrf_of, lab_document, make_app
-from tests.unit.admin_helpers import sign_in as helper_sign_in
+from tests.unit.admin_helpers import FakeNetd, draft_of, lab_document, make_app, sign_in
 
 URL = "/pengaturan/ekspor"
 API = "/api/v1/settings/export"
 TOKEN = "lab-token"  # examples/lab.yaml's
-
-
-def sign_in(app: Flask, role: str) -> Browser:
-    """A signed-in browser holding its signed-in session's CSRF token (sign-in makes a new one)."""
-    browser = helper_sign_in(app, role)
-    browser.token = csrf_of(browser.get("/akun").text)
-    return browser
 
 
 def form(**changes: str) -> dict[str, str]:
@@ -67,15 +58,6 @@ def body(**influx: Any) -> dict[str, Any]:
 @pytest.fixture
 def app(tmp_path: Path) -> Flask:
     return make_app(tmp_path, FakeNetd())
-
-
-def draft_of(app: Flask, user: str) -> dict[str, Any] | None:
-    db = ConsoleDb(app.config["ADMIN_DB"])
-    try:
-        draft = db.draft(user)
-    finally:
-        db.close()
-    return draft.document if draft else None
 
 
 def test_the_page_shows_the_settings_but_never_the_token(app: Flask) -> None:

@@ -16,10 +16,9 @@ from flask import Flask
 
 from netctl.protocol import ApiError
 from portal.admin import sites
-from portal.admin.accounts import ConsoleDb
 from portal.admin.media_upload import VIDEO
 from portal.captive.media import media_type
-from tests.unit.admin_helpers import Browser, FakeNetd, csrf_of, make_app, sign_in
+from tests.unit.admin_helpers import Browser, FakeNetd, draft_of, make_app, sign_in
 from tests.unit.test_media_upload import JPEG, PNG, WEBM, mp4_head
 
 SITE = "rtm-lam"
@@ -67,12 +66,6 @@ GOOD_PORTAL_FORM = {
 }
 
 
-def refreshed(browser: Browser) -> Browser:
-    """Signing in starts a new session with a new CSRF token: use that one."""
-    browser.token = csrf_of(browser.get("/akun").text)
-    return browser
-
-
 @pytest.fixture
 def netd() -> FakeNetd:
     fake = FakeNetd()
@@ -92,16 +85,7 @@ def media(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def admin(app: Flask) -> Browser:
-    return refreshed(sign_in(app, "admin"))
-
-
-def draft_of(app: Flask, user: str = "admin") -> dict[str, Any] | None:
-    db = ConsoleDb(app.config["ADMIN_DB"])
-    try:
-        draft = db.draft(user)
-    finally:
-        db.close()
-    return None if draft is None else draft.document
+    return sign_in(app, "admin")
 
 
 def draft_site(app: Flask, slug: str = SITE) -> dict[str, Any]:
@@ -128,7 +112,7 @@ def upload(browser: Browser, url: str, files: dict[str, tuple[bytes, str]], **fi
 
 @pytest.mark.parametrize("role", ["operator", "reviewer"])
 def test_only_admins_see_or_change_sites_and_portal(app: Flask, media: Path, role: str) -> None:
-    browser = refreshed(sign_in(app, role))
+    browser = sign_in(app, role)
     for url in ("/lokasi", f"/lokasi/{SITE}", "/lokasi/portal", "/lokasi/video"):
         assert browser.get(url).status_code == 403, url
     assert browser.post(f"/lokasi/{SITE}", GOOD_SITE_FORM).status_code == 403
@@ -172,7 +156,7 @@ def test_admin_sees_the_sites_with_their_access_rules(admin: Browser) -> None:
 
 def test_without_a_configuration_the_sites_page_says_so(app: Flask, netd: FakeNetd) -> None:
     netd.answers["config_document"] = ApiError("no-config", "no configuration imported yet")
-    admin = refreshed(sign_in(app, "admin"))
+    admin = sign_in(app, "admin")
     page = admin.get("/lokasi")
     assert page.status_code == 200
     assert "no configuration imported yet" in page.text
