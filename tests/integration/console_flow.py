@@ -92,12 +92,23 @@ def launch(playwright: Any) -> Browser:
     return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)  # type: ignore[no-any-return]
 
 
+PHONE = {
+    "viewport": {"width": 360, "height": 740},
+    "is_mobile": True,
+    "has_touch": True,
+    "user_agent": "Mozilla/5.0 (Linux; Android 13; SM-A145F) AppleWebKit/537.36 (KHTML, like "
+    "Gecko) Chrome/120.0 Mobile Safari/537.36",
+}
+
+
 @contextmanager
-def signed_in(browser: Browser, console: Console, name: str, password: str) -> Iterator[Page]:
-    """A fresh browser profile signed in as `name` through the sign-in page."""
-    context: BrowserContext = browser.new_context(
-        base_url=console.url, viewport={"width": 1280, "height": 900}
-    )
+def signed_in(
+    browser: Browser, console: Console, name: str, password: str, *, phone: bool = False
+) -> Iterator[Page]:
+    """A fresh browser profile signed in as `name` through the sign-in page (on a desktop
+    screen, or as an entry-level Android phone)."""
+    device: dict[str, Any] = PHONE if phone else {"viewport": {"width": 1280, "height": 900}}
+    context: BrowserContext = browser.new_context(base_url=console.url, **device)
     context.set_default_timeout(15_000)
     try:
         page = context.new_page()

@@ -178,6 +178,35 @@ print(json.dumps(seen))
     assert "readonly" in seen["write"]
 
 
+def test_a_reviewer_reads_the_dashboard_and_a_report_on_a_phone(
+    console: Console, browser: Browser, tmp_path: Path
+) -> None:
+    """Leadership reads on a phone: nothing wider than the screen, the map and charts drawn, and
+    every request to the console itself (nothing from the internet)."""
+    with signed_in(browser, console, "reviewer", PASSWORDS["reviewer"], phone=True) as page:
+        requested: list[str] = []
+        page.on("request", lambda request: requested.append(request.url))
+        for path in ("/", "/laporan/penggunaan", "/pemantauan"):
+            response = page.goto(path)
+            assert response is not None and response.status == 200, path
+            overflow = page.evaluate(
+                "document.scrollingElement.scrollWidth - document.scrollingElement.clientWidth"
+            )
+            wide = page.evaluate(
+                "[...document.querySelectorAll('body *')].filter(e => "
+                "e.getBoundingClientRect().right > innerWidth + 1).slice(0, 5).map(e => "
+                "e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect()"
+                ".right))"
+            )
+            assert overflow <= 1, (path, overflow, wide)
+            if path == "/":
+                assert page.locator("svg.map").count() == 1
+                assert page.locator("svg.chart").count() >= 1
+                page.screenshot(path=str(tmp_path / "dashboard-phone.png"), full_page=True)
+        foreign = [url for url in requested if not url.startswith((console.url, "data:"))]
+        assert requested and foreign == []
+
+
 # -- a: roles ----------------------------------------------------------------------------------
 
 
