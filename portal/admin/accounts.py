@@ -92,7 +92,7 @@ class Draft:
 
 def check_name(name: str) -> str:
     """A valid user name, or AccountError."""
-    if not NAME.match(name or ""):
+    if not NAME.fullmatch(name or ""):
         raise AccountError(
             "name", "nama pengguna: 2–32 huruf kecil, angka, titik, garis bawah atau minus, "
             "diawali huruf / user name: 2–32 lower-case letters, digits, . _ -, starting "
@@ -180,24 +180,29 @@ class ConsoleDb:
     ) -> tuple[User, User]:
         """Change a user's role, state or password; (before, after). Disabling or a new
         password ends the user's sessions and tokens. The last enabled admin stays one."""
-        before = self.user(name)
-        if before is None:
-            raise AccountError("name", f"tidak ada pengguna / no such user: {name}")
-        new_role = check_role(role) if role is not None else before.role
-        new_disabled = before.disabled if disabled is None else disabled
-        if (
-            before.role == "admin"
-            and not before.disabled
-            and (new_role != "admin" or new_disabled)
-            and self._enabled_admins() == 1
-        ):
-            raise AccountError(
-                "role", "admin terakhir yang aktif tidak bisa diubah / the last enabled admin "
-                "cannot be demoted or disabled",
-            )  # fmt: skip
+        if role is not None:
+            check_role(role)
+        # Hashed before the write lock is taken: hashing takes a while.
         digest = _hasher.hash(check_password(password)) if password is not None else None
-        bump = int(digest is not None or (new_disabled and not before.disabled))
         with transaction(self.db) as db:
+            # Read and checked under the write lock: two workers cannot both take away one of
+            # the last two admins.
+            before = self.user(name)
+            if before is None:
+                raise AccountError("name", f"tidak ada pengguna / no such user: {name}")
+            new_role = role if role is not None else before.role
+            new_disabled = before.disabled if disabled is None else disabled
+            if (
+                before.role == "admin"
+                and not before.disabled
+                and (new_role != "admin" or new_disabled)
+                and self._enabled_admins() == 1
+            ):
+                raise AccountError(
+                    "role", "admin terakhir yang aktif tidak bisa diubah / the last enabled "
+                    "admin cannot be demoted or disabled",
+                )  # fmt: skip
+            bump = int(digest is not None or (new_disabled and not before.disabled))
             db.execute(
                 "UPDATE user SET role = ?, disabled = ?, hash = COALESCE(?, hash), "
                 "generation = generation + ? WHERE name = ?",

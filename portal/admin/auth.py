@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,13 +29,19 @@ from portal.admin.session import call, console_db, csrf_token, current_user, req
 bp = Blueprint("auth", __name__)
 
 
-def _safe_next(target: str | None) -> str:
-    """Only a path on this console (never another site) is a place to go after sign-in."""
+# Browsers read a backslash as a slash and drop tabs and newlines: "/\\evil" is "//evil".
+UNSAFE_IN_PATH = re.compile(r"[\\\x00-\x1f\x7f]")
+
+
+def safe_next(target: str | None, fallback: str = "dashboard.index") -> str:
+    """Only a path on this console (never another site) is a place to go next; else the page
+    of the endpoint `fallback`."""
     if not target:
-        return url_for("dashboard.index")
+        return url_for(fallback)
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return url_for("dashboard.index")
+    if (parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//")
+            or UNSAFE_IN_PATH.search(target)):  # fmt: skip
+        return url_for(fallback)
     return target
 
 
@@ -79,7 +86,7 @@ def login() -> ResponseReturnValue:
     csrf_token()
     g.user = user
     record("console.login", {"user": user.name, "address": request.remote_addr})
-    return redirect(_safe_next(request.form.get("next")))
+    return redirect(safe_next(request.form.get("next")))
 
 
 @bp.route("/keluar", methods=["POST"])
@@ -92,7 +99,7 @@ def logout() -> ResponseReturnValue:
 @bp.route("/bahasa/<lang>", methods=["POST"])
 def language(lang: str) -> ResponseReturnValue:
     """Switch the console's language (kept in a cookie, also before sign-in)."""
-    response = make_response(redirect(_safe_next(request.form.get("next"))))
+    response = make_response(redirect(safe_next(request.form.get("next"))))
     if lang in LANGS:
         response.set_cookie(COOKIE, lang, max_age=365 * 86400, samesite="Lax", httponly=True)
     return response

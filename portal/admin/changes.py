@@ -10,6 +10,7 @@ from flask.typing import ResponseReturnValue
 from pydantic import BaseModel, Field
 
 from portal.admin.api import ApiRefused, api, netd_call
+from portal.admin.auth import safe_next
 from portal.admin.drafts import current_draft, drop_draft, has_draft, pending_change
 from portal.admin.i18n import tr
 from portal.admin.session import console_db, current_user, requires
@@ -61,6 +62,9 @@ def apply_draft(confirm_s: int | None, comment: str) -> dict[str, Any]:
 @requires("configure")
 def index() -> ResponseReturnValue:
     """The draft's diff and the apply buttons."""
+    if not has_draft():  # nothing to compare: netd need not render a ruleset for it
+        return render_template("admin/changes.html", preview={"has_draft": False},
+                               default_confirm=DEFAULT_CONFIRM_S)  # fmt: skip
     try:
         result = preview()
     except ApiRefused as exc:
@@ -101,7 +105,7 @@ def confirm() -> ResponseReturnValue:
                  r=result["confirmed"]), "ok")  # fmt: skip
     except ApiRefused as exc:
         flash(str(exc), "error")
-    return redirect(request.form.get("back") or url_for("changes.index"))
+    return redirect(safe_next(request.form.get("back"), "changes.index"))
 
 
 @bp.route("/perubahan/buang", methods=["POST"])

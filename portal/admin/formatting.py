@@ -22,7 +22,7 @@ def number(value: float, lang: str, decimals: int = 0) -> str:
 
 def size(count: float, lang: str) -> str:
     """Bytes in decimal units (1 GB = 10^9 B), three significant figures."""
-    value, unit = float(max(0, count)), 0
+    value, unit = float(f"{max(0, count):.3g}"), 0  # rounded first: 999,999 B is 1,00 MB
     while value >= 1000 and unit < len(UNITS) - 1:
         value, unit = value / 1000, unit + 1
     decimals = 0 if unit == 0 or value >= 100 else (1 if value >= 10 else 2)
@@ -30,8 +30,8 @@ def size(count: float, lang: str) -> str:
 
 
 def rate(bits_per_s: float, lang: str) -> str:
-    """A bit rate in Mbit/s (kbit/s below one megabit)."""
-    if bits_per_s < 1e6:
+    """A bit rate in Mbit/s (kbit/s below one megabit, once rounded)."""
+    if round(bits_per_s / 1e3) < 1000:
         return f"{number(bits_per_s / 1e3, lang, 0)} kbit/s"
     return f"{number(bits_per_s / 1e6, lang, 1)} Mbit/s"
 
