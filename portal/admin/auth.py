@@ -19,9 +19,10 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from pydantic import BaseModel, Field
 
 from netctl.protocol import ApiError
-from portal.admin.accounts import AccountError
+from portal.admin.accounts import AccountError, User
 from portal.admin.api import ApiRefused, api
 from portal.admin.i18n import COOKIE, LANGS, tr
 from portal.admin.session import call, console_db, csrf_token, current_user, requires
@@ -105,40 +106,86 @@ def language(lang: str) -> ResponseReturnValue:
     return response
 
 
+def _me() -> User:
+    user = current_user()
+    if user is None:  # requires() refused already; keeps the type checker honest
+        raise ApiRefused(401, "unauthenticated", "sign in first")
+    return user
+
+
+def change_password(current: str, new: str) -> None:
+    """The signed-in user's new password (their other sessions and API tokens end; this
+    browser session stays signed in)."""
+    user = _me()
+    db = console_db()
+    if db.verify(user.name, current) is None:
+        raise AccountError(
+            "current", tr("Kata sandi sekarang salah.", "The current password is wrong.")
+        )
+    _before, after = db.update_user(user.name, password=new)
+    if session.get("user") == user.name:
+        session["gen"] = after.generation
+    record("console.user.password", {"user": user.name})
+
+
+def make_token(label: str) -> str:
+    """A new API token of the signed-in user (shown once)."""
+    user = _me()
+    token = console_db().add_token(user.name, label)
+    record("console.token.add", {"user": user.name, "label": label.strip()})
+    return token
+
+
+def revoke_token(token_id: str) -> bool:
+    """Revoke one of the signed-in user's tokens by its id."""
+    user = _me()
+    revoked = console_db().revoke_token(user.name, token_id)
+    if revoked:
+        record("console.token.revoke", {"user": user.name, "token": token_id})
+    return revoked
+
+
 @bp.route("/akun", methods=["GET", "POST"])
 @requires("view")
 def account() -> ResponseReturnValue:
     """The signed-in user's own page: change password, make and revoke API tokens."""
-    user = current_user()
-    assert user is not None
-    db = console_db()
+    user = _me()
     new_token = None
     errors: dict[str, str] = {}
     if request.method == "POST":
         action = request.form.get("action")
         try:
             if action == "password":
-                if db.verify(user.name, request.form.get("current", "")) is None:
-                    raise AccountError(
-                        "current",
-                        tr("Kata sandi sekarang salah.", "The current password is wrong."),
-                    )
-                _before, after = db.update_user(user.name, password=request.form.get("new", ""))
-                session["gen"] = after.generation
-                record("console.user.password", {"user": user.name})
+                change_password(request.form.get("current", ""), request.form.get("new", ""))
                 flash(tr("Kata sandi diganti.", "Password changed."), "ok")
             elif action == "token":
-                new_token = db.add_token(user.name, request.form.get("label", ""))
-                record(
-                    "console.token.add", {"user": user.name, "label": request.form.get("label", "")}
-                )
-            elif action == "revoke" and db.revoke_token(user.name, request.form.get("token", "")):
-                record("console.token.revoke", {"user": user.name})
+                new_token = make_token(request.form.get("label", ""))
+            elif action == "revoke" and revoke_token(request.form.get("token", "")):
                 flash(tr("Token dicabut.", "Token revoked."), "ok")
         except AccountError as exc:
             errors[exc.field] = str(exc)
-    return render_template("admin/account.html", tokens=db.tokens(user.name),
+    page = render_template("admin/account.html", tokens=console_db().tokens(user.name),
                            new_token=new_token, errors=errors)  # fmt: skip
+    return page, 422 if errors else 200
+
+
+class PasswordChange(BaseModel):
+    """The caller's current password and the new one."""
+
+    model_config = {"extra": "forbid"}
+    current: str = Field(min_length=1, max_length=200)
+    new: str = Field(min_length=10, max_length=200)
+
+
+class TokenRequest(BaseModel):
+    """A label for a new API token."""
+
+    model_config = {"extra": "forbid"}
+    label: str = Field(min_length=1, max_length=60)
+
+
+def _refused(exc: AccountError) -> ApiRefused:
+    return ApiRefused(422, "invalid", str(exc), {exc.field: str(exc)})
 
 
 @api(bp, "/me", capability="view", summary="Who the caller is and what the role may do",
@@ -146,7 +193,61 @@ def account() -> ResponseReturnValue:
                                                 "role": {"type": "string"}}})  # fmt: skip
 def me() -> dict[str, Any]:
     """The calling user."""
-    user = current_user()
-    if user is None:  # requires() already refused; keeps the type checker honest
-        raise ApiRefused(401, "unauthenticated", "sign in first")
+    user = _me()
     return {"name": user.name, "role": user.role}
+
+
+@api(
+    bp,
+    "/me/password",
+    method="POST",
+    capability="view",
+    body=PasswordChange,
+    summary="Change the caller's password (their API tokens and other sessions end)",
+)
+def post_password(body: PasswordChange) -> dict[str, Any]:
+    try:
+        change_password(body.current, body.new)
+    except AccountError as exc:
+        raise _refused(exc) from None
+    return {"changed": True}
+
+
+@api(
+    bp,
+    "/me/tokens",
+    capability="view",
+    summary="The caller's API tokens (never the secret)",
+    response={"type": "array"},
+)
+def get_tokens() -> list[dict[str, Any]]:
+    return [dict(row) for row in console_db().tokens(_me().name)]
+
+
+@api(
+    bp,
+    "/me/tokens",
+    method="POST",
+    capability="view",
+    body=TokenRequest,
+    status=201,
+    summary="Make an API token for the caller (its secret is in this answer only)",
+)
+def post_token(body: TokenRequest) -> dict[str, Any]:
+    try:
+        return {"token": make_token(body.label)}
+    except AccountError as exc:
+        raise _refused(exc) from None
+
+
+@api(
+    bp,
+    "/me/tokens/<token_id>",
+    method="DELETE",
+    capability="view",
+    summary="Revoke one of the caller's API tokens",
+)
+def delete_token(token_id: str) -> dict[str, Any]:
+    if not revoke_token(token_id):
+        raise ApiRefused(404, "not-found", tr("Tidak ada token itu.", "No such token."))
+    return {"revoked": token_id}

@@ -463,8 +463,10 @@ NOT_FUZZED = {
     ("POST", "/api/v1/users"): "adds console users",
     ("PATCH", "/api/v1/users/{name}"): "changes users' roles, passwords, state (the tests' own)",
 }
-# Changes that only touch the caller's own draft (the fuzzing user's, no one else's).
+# Changes that only touch the caller's own draft or account (the fuzzing user's, no one else's).
 DRAFT_ONLY = {
+    ("POST", "/api/v1/me/password"), ("POST", "/api/v1/me/tokens"),
+    ("DELETE", "/api/v1/me/tokens/{token_id}"),
     ("PUT", "/api/v1/calendar"), ("PUT", "/api/v1/draft"), ("DELETE", "/api/v1/draft"),
     ("PUT", "/api/v1/monitoring/maintenance"), ("PUT", "/api/v1/opds/{slug}"),
     ("PUT", "/api/v1/policies/{name}"), ("PUT", "/api/v1/portal"),

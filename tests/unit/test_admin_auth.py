@@ -370,9 +370,10 @@ def test_changing_ones_own_password_keeps_this_session_and_ends_the_others(
     here = sign_in(app, "operator")
     there = sign_in(app, "operator")
     wrong = here.post("/akun", {"action": "password", "current": "salah-salah", "new": "x" * 12})
-    assert wrong.status_code == 200
+    assert wrong.status_code == 422
     assert 'class="field-error">Kata sandi sekarang salah.' in wrong.text
     short = here.post("/akun", {"action": "password", "current": PASSWORD, "new": "pendek"})
+    assert short.status_code == 422
     assert 'class="field-error">kata sandi: 10–200 karakter' in short.text
     assert with_db(app, lambda db: db.verify("operator", PASSWORD)) is not None
     done = here.post("/akun", {"action": "password", "current": PASSWORD, "new": NEW_PASSWORD})
@@ -543,3 +544,23 @@ def test_me(app: Flask) -> None:
     for role in ("admin", "operator", "reviewer"):
         browser = sign_in(app, role)
         assert browser.get("/api/v1/me").json == {"name": role, "role": role}
+
+
+def test_the_account_page_s_actions_are_in_the_api(app: Flask) -> None:
+    """Password and tokens through the API, as the account page does them."""
+    me = sign_in(app, "reviewer")
+    wrong = me.send("POST", "/api/v1/me/password", {"current": "salah-salah", "new": "x" * 12})
+    assert wrong.status_code == 422 and "current" in wrong.json["error"]["fields"]
+    made = me.send("POST", "/api/v1/me/tokens", {"label": "skrip laporan"})
+    assert made.status_code == 201 and made.json["token"].startswith("spl_")
+    listed = me.get("/api/v1/me/tokens").json
+    assert [t["label"] for t in listed] == ["skrip laporan"] and "token" not in listed[0]
+    bearer = app.test_client()
+    header = {"Authorization": f"Bearer {made.json['token']}"}
+    assert bearer.get("/api/v1/me", headers=header).json["name"] == "reviewer"
+    assert me.send("DELETE", f"/api/v1/me/tokens/{listed[0]['id']}").status_code == 200
+    assert bearer.get("/api/v1/me", headers=header).status_code == 401
+    assert me.send("DELETE", f"/api/v1/me/tokens/{listed[0]['id']}").status_code == 404
+    changed = me.send("POST", "/api/v1/me/password", {"current": PASSWORD, "new": NEW_PASSWORD})
+    assert changed.status_code == 200
+    assert me.get("/api/v1/me").status_code == 200  # this session stays signed in
