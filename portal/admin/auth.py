@@ -118,7 +118,22 @@ def change_password(current: str, new: str) -> None:
     browser session stays signed in)."""
     user = _me()
     db = console_db()
+    # Guesses of the current password count as failed sign-ins (a stolen session must not
+    # become a way to find the password).
+    key = f"name:{user.name}"
+    wait_s = db.locked_for(key)
+    if wait_s > 0:
+        raise ApiRefused(
+            429,
+            "locked",
+            tr(
+                "Terlalu banyak percobaan gagal. Coba lagi dalam {m} menit.",
+                "Too many failed attempts. Try again in {m} minutes.",
+                m=math.ceil(wait_s / 60),
+            ),
+        )
     if db.verify(user.name, current) is None:
+        db.record_failure(key)
         raise AccountError(
             "current", tr("Kata sandi sekarang salah.", "The current password is wrong.")
         )

@@ -564,3 +564,13 @@ def test_the_account_page_s_actions_are_in_the_api(app: Flask) -> None:
     changed = me.send("POST", "/api/v1/me/password", {"current": PASSWORD, "new": NEW_PASSWORD})
     assert changed.status_code == 200
     assert me.get("/api/v1/me").status_code == 200  # this session stays signed in
+
+
+def test_guessing_the_current_password_locks_like_failed_sign_ins(app: Flask) -> None:
+    me = sign_in(app, "reviewer")
+    for _ in range(5):
+        guess = me.send("POST", "/api/v1/me/password", {"current": "tebak-tebak", "new": "x" * 12})
+        assert guess.status_code == 422
+    right = me.send("POST", "/api/v1/me/password", {"current": PASSWORD, "new": NEW_PASSWORD})
+    assert right.status_code == 429
+    assert with_db(app, lambda db: db.verify("reviewer", PASSWORD)) is not None
