@@ -208,8 +208,9 @@ class ListUpload(BaseModel):
 
 
 def uploads_dir() -> Path:
-    """Where uploaded lists are kept: beside console.db."""
-    return Path(runtime().settings.console_db).parent / "lists"
+    """Where uploaded lists are kept (the console writes them; netd and the DNS front end, other
+    users, read them)."""
+    return runtime().settings.lists_dir
 
 
 def _too_large() -> ApiRefused:

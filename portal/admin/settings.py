@@ -2,8 +2,9 @@
 
 Environment: SIMPUL_NETD_SOCKET, SIMPUL_ADMIN_SECRET_FILE, SIMPUL_ADMIN_DB, SIMPUL_STATE_DIR
 (the directory of simpul.db, usage.db, monitor/monitor.db and netd/dnsd/dns.db, read only),
-SIMPUL_MEDIA_DIR, SIMPUL_ADMIN_INSECURE_COOKIES (`1` only for a console reached over plain HTTP
-on loopback, as in the lab).
+SIMPUL_MEDIA_DIR, SIMPUL_LISTS_UPLOAD_DIR (uploaded block lists, readable by the DNS front
+end; default STATE_DIR/lists), SIMPUL_ADMIN_INSECURE_COOKIES (`1` only for a console reached
+over plain HTTP on loopback, as in the lab).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class AdminSettings:
     console_db: Path
     state_dir: Path
     media_dir: Path
+    lists_dir: Path
     secure_cookies: bool
 
     @property
@@ -57,7 +59,7 @@ def _pick(config: Mapping[str, Any], environ: Mapping[str, str], key: str, env: 
 
 def load_admin_settings(config: Mapping[str, Any], environ: Mapping[str, str]) -> AdminSettings:
     """Settings from `config` keys (NETD_SOCKET, ADMIN_SECRET_FILE, ADMIN_DB, STATE_DIR,
-    MEDIA_DIR, INSECURE_COOKIES), else the environment."""
+    MEDIA_DIR, LISTS_DIR, INSECURE_COOKIES), else the environment."""
     state_dir = Path(_pick(config, environ, "STATE_DIR", "SIMPUL_STATE_DIR") or DEFAULT_STATE_DIR)
     console_db = _pick(config, environ, "ADMIN_DB", "SIMPUL_ADMIN_DB")
     if not console_db:
@@ -75,5 +77,8 @@ def load_admin_settings(config: Mapping[str, Any], environ: Mapping[str, str]) -
         state_dir=state_dir,
         media_dir=Path(_pick(config, environ, "MEDIA_DIR", "SIMPUL_MEDIA_DIR")
                        or DEFAULT_MEDIA_DIR),
+        # Uploaded block lists: written by the console, read by netd and the DNS front end.
+        lists_dir=Path(_pick(config, environ, "LISTS_DIR", "SIMPUL_LISTS_UPLOAD_DIR")
+                       or state_dir / "lists"),
         secure_cookies=not insecure,
     )  # fmt: skip

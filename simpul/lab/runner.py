@@ -112,6 +112,11 @@ class LabPaths:
         return self.root / "portal" / "media"
 
     @property
+    def lists(self) -> Path:
+        """Block lists uploaded in the console (its user's; readable by the DNS front end)."""
+        return self.root / "lists"
+
+    @property
     def console(self) -> Path:
         """The console's own directory (its user's): console.db and its signing key."""
         return self.root / "console"
@@ -502,7 +507,9 @@ class Lab:
         portal's media (it uploads videos); `admin` is made on the lab's first up."""
         uid, gid = _unprivileged_ids()
         self.paths.console.mkdir(mode=0o700, exist_ok=True)
-        for owned in (self.paths.console, self.paths.media, *self.paths.media.iterdir()):
+        self.paths.lists.mkdir(mode=0o755, exist_ok=True)
+        for owned in (self.paths.console, self.paths.lists, self.paths.media,
+                      *self.paths.media.iterdir()):  # fmt: skip
             os.chown(owned, uid, gid)
         secret = self.paths.console_secret
         if not secret.exists():
@@ -533,6 +540,7 @@ class Lab:
             "SIMPUL_ADMIN_SECRET_FILE": str(self.paths.console_secret),
             "SIMPUL_STATE_DIR": str(self.paths.root),
             "SIMPUL_MEDIA_DIR": str(self.paths.media),
+            "SIMPUL_LISTS_UPLOAD_DIR": str(self.paths.lists),
             "SIMPUL_ADMIN_INSECURE_COOKIES": "1",  # plain HTTP, on loopback only
         }
         listen = f"127.0.0.1:{console_port(self.prefix)}"

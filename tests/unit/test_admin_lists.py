@@ -71,7 +71,7 @@ def admin(app: Flask) -> Browser:
 
 
 def uploads(app: Flask) -> list[Path]:
-    directory = Path(app.config["ADMIN_DB"]).parent / "lists"
+    directory = Path(app.config["STATE_DIR"]) / "lists"  # the default: STATE_DIR/lists
     return sorted(directory.iterdir()) if directory.exists() else []
 
 
