@@ -33,7 +33,7 @@ CONFIG = REPO / "examples" / "vagrant.yaml"  # interfaces eth0-eth3: easy to mak
 # A release from before the last two store migrations (6: session indexes, 7: villages).
 OLD_COMMIT = "1134343"
 ADMIN_PASSWORD = "kata-sandi-lab-panjang"
-NETNS = "spt-deploy"
+NETNS = "spd-playbook"  # not a lab prefix: no lab teardown removes it
 SERVICE_USERS = ("simpul-portal", "simpul-admin", "simpul-monitor", "simpul-dns")
 
 pytestmark = [
