@@ -23,25 +23,16 @@ from portal.admin.accounts import (
     ConsoleDb,
     check_name,
 )
+from tests.unit.fake_clock import Clock
 
 PASSWORD = "kata-sandi-uji-123"
 OTHER_PASSWORD = "sandi-lain-yang-panjang"
 T0 = 1_780_000_000.0
 
 
-class Clock:
-    """A settable clock (seconds since the epoch)."""
-
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(T0)
 
 
 @pytest.fixture

@@ -19,18 +19,11 @@ from werkzeug.test import TestResponse
 
 from portal.admin.accounts import FAILURE_WINDOW_S, MAX_FAILURES, ConsoleDb
 from tests.unit.admin_helpers import PASSWORD, FakeNetd, csrf_of, make_app, sign_in
+from tests.unit.fake_clock import Clock
 
 T0 = 1_780_000_000.0
 NEW_PASSWORD = "sandi-baru-yang-panjang"
 UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -40,7 +33,7 @@ def netd() -> FakeNetd:
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(T0)
 
 
 @pytest.fixture

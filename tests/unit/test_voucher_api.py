@@ -15,6 +15,7 @@ from netctl.voucher_api import MAX_BATCH, VoucherApi
 from simpul import vouchers
 from simpul.config import load_config_file
 from simpul.store import Store
+from tests.unit.fake_clock import Clock
 
 ROOT = Path(__file__).resolve().parents[2]
 LAB = load_config_file(str(ROOT / "examples" / "lab.yaml"))
@@ -22,19 +23,9 @@ T0 = 1_700_000_000.0
 ACTOR = "operator via simpul-admin(uid 998)"
 
 
-class Clock:
-    """An injectable clock shared by the store and the API."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(T0)
 
 
 @pytest.fixture
