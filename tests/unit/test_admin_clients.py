@@ -16,6 +16,7 @@ from portal.admin.clients import PER_PAGE
 from simpul.store import Store
 from tests.unit.admin_helpers import Browser, FakeNetd, csrf_of, make_app
 from tests.unit.admin_helpers import sign_in as helper_sign_in
+from tests.unit.fake_clock import Clock
 
 T0 = 1_700_000_000.0
 DAY = 86400.0
@@ -383,19 +384,11 @@ def test_netd_refusing_a_block_is_shown(operator: Browser, netd: FakeNetd) -> No
 # -- recent ended sessions -------------------------------------------------------------------
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def sessions(app: Flask) -> Iterator[list[tuple[str, str]]]:
     """netd's store with sessions: 60 ended within the week, one ended 8 days ago, one open;
     the (mac, ip) of the ended recent ones, newest first. Removed after the test."""
-    clock = Clock()
+    clock = Clock(T0)
     ended = []
     path = Path(app.config["STATE_DIR"]) / "simpul.db"
     with Store(str(path), clock=clock) as store:
