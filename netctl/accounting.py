@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,16 +56,6 @@ class ClientBytes:
     bytes: int
 
 
-@dataclass(frozen=True)
-class Snapshot:
-    """Raw kernel counters read together."""
-
-    up: dict[tuple[str, str], ClientBytes]  # (mac, ip)
-    down: dict[str, ClientBytes]  # ip
-    named: dict[str, tuple[int, int]]  # counter name -> (packets, bytes)
-    interfaces: dict[str, tuple[int, dict[str, int]]]  # name -> (ifindex, statistics)
-
-
 def read_clients(
     dump: NftDump,
 ) -> tuple[dict[tuple[str, str], ClientBytes], dict[str, ClientBytes]]:
@@ -81,11 +71,16 @@ def read_clients(
     return up, down
 
 
+def _missing(exc: NftError) -> bool:
+    """Whether nft refused because the element (or set) is not there."""
+    return "No such file or directory" in str(exc)
+
+
 def _element_counter(nft: Nft, name: str, key: str) -> ClientBytes | None:
     try:
         text = nft.run(f"get element {FAMILY} {TABLE} {name} {{ {key} }}")
     except NftError as exc:
-        if "No such file or directory" in str(exc):
+        if _missing(exc):
             return None
         raise
     return ClientBytes(*counter_in(text))
@@ -196,14 +191,16 @@ class Accounting:
         named = self.dump.named_counters(TABLE)
         interfaces = read_interfaces(u.interface for u in config.uplinks)
         by_ip = {s.ip: s for s in sessions}
-        open_pairs = {(s.mac, s.ip) for s in sessions}
+        # Elements nobody holds a session for any more: booked, then retired below.
+        stale_up = sorted(up.keys() - {(s.mac, s.ip) for s in sessions})
+        stale_down = sorted(down.keys() - by_ip.keys())
         owners = dict(by_ip)
-        for ip in down.keys() - by_ip.keys():
+        for ip in stale_down:
             last = store.last_session_at(ip)
             if last is not None:
                 owners[ip] = last
         sites = {(s.mac, s.ip): s.site or "" for s in sessions}
-        for mac, ip in up.keys() - open_pairs:
+        for mac, ip in stale_up:
             last = owners.get(ip)
             sites[(mac, ip)] = last.site or "" if last and last.mac == mac else ""
         readings = [
@@ -211,8 +208,6 @@ class Accounting:
             *zone_readings(config, named, self.boot),
             *uplink_readings(config, interfaces, self.boot),
         ]
-        stale_up = sorted(up.keys() - open_pairs)
-        stale_down = sorted(down.keys() - by_ip.keys())
         meters = self.meters()
         booking = book(meters, readings)
         gone = absent(meters, readings)
@@ -241,32 +236,29 @@ class Accounting:
         return CycleRecord(now, duration, len(readings), len(booking.resets),
                            sum(d.bytes for d in booking.deltas))  # fmt: skip
 
-    def settle(
-        self, sessions: Sequence[Session], now: float, still_open: Iterable[Session]
-    ) -> None:
+    def settle(self, sessions: Sequence[Session], now: float, held: Collection[str]) -> None:
         """Book the final bytes of ended `sessions` (already out of the authorization sets) and
-        delete their accounting elements. An address another open session holds keeps its
-        download element."""
+        delete their accounting elements. An address another open session holds (`held`) keeps
+        its download element."""
         if not sessions:
             return
-        keep_ips = {s.ip for s in still_open}
         pairs = sorted({(s.mac, s.ip) for s in sessions})
-        ips = sorted({s.ip for s in sessions} - keep_ips)
+        ips = sorted({s.ip for s in sessions} - set(held))
         if len(sessions) > SETTLE_BY_ELEMENT:
             all_up, all_down = read_clients(self.dump)
             up = {p: all_up[p] for p in pairs if p in all_up}
             down = {ip: all_down[ip] for ip in ips if ip in all_down}
         else:
-            up = {}
-            for mac, ip in pairs:
-                c = _element_counter(self.nft, ACCT_SET, f"{mac} . {ip}")
-                if c is not None:
-                    up[(mac, ip)] = c
-            down = {}
-            for ip in ips:
-                c = _element_counter(self.nft, ACCT_DL_SET, ip)
-                if c is not None:
-                    down[ip] = c
+            up = {
+                (mac, ip): c
+                for mac, ip in pairs
+                if (c := _element_counter(self.nft, ACCT_SET, f"{mac} . {ip}")) is not None
+            }
+            down = {
+                ip: c
+                for ip in ips
+                if (c := _element_counter(self.nft, ACCT_DL_SET, ip)) is not None
+            }
         owners = {s.ip: s for s in sessions}
         sites = {(s.mac, s.ip): s.site or "" for s in sessions}
         readings = client_readings(up, down, owners, sites, self.boot)
@@ -306,13 +298,13 @@ class Accounting:
             try:
                 self.nft.run(command)
             except NftError as exc:  # one already gone: delete the others one by one
-                if "No such file or directory" not in str(exc):
+                if not _missing(exc):
                     raise
                 for single in _singles(command):
                     try:
                         self.nft.run(single)
                     except NftError as inner:
-                        if "No such file or directory" not in str(inner):
+                        if not _missing(inner):
                             raise
 
 

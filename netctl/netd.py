@@ -309,7 +309,8 @@ class Netd:
         self.kernel.deauthorize([Client(s.mac, s.ip, 0) for s in sessions])
         if self.accounting is not None:
             try:
-                self.accounting.settle(sessions, self.clock(), self.store.open_sessions())
+                held = self.store.held_ips(s.ip for s in sessions)
+                self.accounting.settle(sessions, self.clock(), held)
             except (NftError, sqlite3.Error, OSError) as exc:  # the next cycle settles them
                 log.error("could not book the last bytes of %d session(s): %s", len(sessions), exc)
 

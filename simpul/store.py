@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
@@ -232,12 +231,7 @@ class Store:
                     f"{len(MIGRATIONS)}: restart netd to migrate it"
                 )
             return
-        directory = os.path.dirname(os.path.abspath(path))
-        os.makedirs(directory, exist_ok=True)
-        self.db = sqlite3.connect(path, timeout=10, isolation_level=None)
-        self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
+        self.db = open_db(path, "", synchronous="FULL")  # the schema: `migrate`
         self.db.execute("PRAGMA foreign_keys=ON")
         try:
             self.applied_at_open = self.migrate()
@@ -681,6 +675,16 @@ class Store:
         """Sessions not ended yet (expired ones too, until netd ends them), oldest first."""
         rows = self.db.execute("SELECT * FROM session WHERE ended_at IS NULL ORDER BY id")
         return [Session(**dict(r)) for r in rows]
+
+    def held_ips(self, ips: Iterable[str]) -> set[str]:
+        """Those of the addresses `ips` that an open session holds (an index seek each, not a
+        scan of every open session)."""
+        rows = self.db.execute(
+            "SELECT DISTINCT ip FROM session WHERE ended_at IS NULL "
+            "AND ip IN (SELECT value FROM json_each(?))",
+            (json.dumps(sorted(set(ips))),),
+        )
+        return {ip for (ip,) in rows}
 
     def last_session_at(self, ip: str) -> Session | None:
         """The latest session, open or ended, of the address `ip`."""

@@ -40,22 +40,12 @@ from simpul import pseudonyms
 from simpul.config import Config, config_to_data, load_config_file, parse_config
 from simpul.filtering.addresses import doh_networks
 from simpul.store import FIRST_CLASS_ID, Store
+from tests.unit.fake_clock import T0, Clock
 
 ROOT = Path(__file__).resolve().parents[2]
 LAB = load_config_file(str(ROOT / "examples" / "lab.yaml"))
 MAC = "02:5e:00:01:01:01"
 IP = "10.40.1.50"
-T0 = 1_700_000_000.0
-
-
-class Clock:
-    """An injectable clock shared by the store and netd."""
-
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def if_stats(interface: str) -> dict[str, int]:
@@ -1943,16 +1933,18 @@ def test_housekeeping_goes_on_when_the_idle_set_cannot_be_read(
     assert len(store.active_sessions()) == 1  # nobody is let go on a failed read
 
 
+@pytest.fixture
+def later(netd: Netd) -> list[Any]:
+    """What netd hands its background thread, kept until the test runs it."""
+    queued: list[Any] = []
+    netd.run_later = queued.append
+    return queued
+
+
 def test_grants_that_come_together_share_one_conntrack_walk(
-    store: Store, kernel: FakeKernel, state_dir: Path, clock: Clock, neighbours: Neighbours
+    netd: Netd, kernel: FakeKernel, later: list[Any]
 ) -> None:
     """The walk costs the same for one client or many: queued grants are forgotten at once."""
-    later: list[Any] = []
-    netd = Netd(  # type: ignore[arg-type]
-        store, kernel, str(state_dir), clock=clock, mac_of=neighbours,
-        forget_redirected=kernel.forget_redirected, run_later=later.append,
-    )  # fmt: skip
-    store.import_config(LAB, actor="test")
     netd.authorize({"mac": MAC, "ip": IP})
     netd.authorize({"mac": "02:5e:00:01:01:02", "ip": "10.40.1.51"})
     for work in later:
@@ -1961,15 +1953,9 @@ def test_grants_that_come_together_share_one_conntrack_walk(
 
 
 def test_conntrack_walks_in_a_storm_keep_their_distance(
-    store: Store, kernel: FakeKernel, state_dir: Path, clock: Clock, neighbours: Neighbours
+    netd: Netd, kernel: FakeKernel, later: list[Any]
 ) -> None:
     """A walk costs ~10 ms of CPU: grants closer together than the interval wait for one walk."""
-    later: list[Any] = []
-    netd = Netd(  # type: ignore[arg-type]
-        store, kernel, str(state_dir), clock=clock, mac_of=neighbours,
-        forget_redirected=kernel.forget_redirected, run_later=later.append,
-    )  # fmt: skip
-    store.import_config(LAB, actor="test")
     netd.authorize({"mac": MAC, "ip": IP})
     later.pop()()
     first = time.monotonic()
@@ -2058,6 +2044,7 @@ class FakeAccounting:
         self.kernel = kernel
         self.usage = UsageDb(str(path))
         self.forgot = 0
+        self.held: list[set[str]] = []
 
     def forget_kernel_meters(self) -> None:
         self.forgot += 1
@@ -2068,8 +2055,9 @@ class FakeAccounting:
         self.kernel.calls.append(("cycle", tuple(s.ip for s in sessions)))
         return CycleRecord(now, 1.0, 0, 0, 0)
 
-    def settle(self, sessions: Any, now: float, still_open: Any) -> None:
+    def settle(self, sessions: Any, now: float, held: Any) -> None:
         self.kernel.calls.append(("settle", tuple((s.mac, s.ip) for s in sessions)))
+        self.held.append(set(held))
 
 
 @pytest.fixture
@@ -2088,6 +2076,18 @@ def test_an_ended_session_is_settled_after_it_left_the_authorization_sets(
     names = [c[0] for c in kernel.calls]
     assert names.index("deauthorize") < names.index("settle")
     assert ("settle", ((MAC, IP),)) in kernel.calls
+
+
+def test_an_address_another_open_session_holds_is_settled_as_held(
+    netd: Netd, store: Store, clock: Clock, accounted: FakeAccounting
+) -> None:
+    """Its download element (counted by address) stays for the session that holds it."""
+    netd.authorize({"mac": MAC, "ip": IP, "minutes": 1})
+    store.open_session("02:5e:00:01:01:02", IP, site="rtm-lam", method="admin",
+                       duration_s=3600, actor="test")  # fmt: skip
+    clock.now += 120
+    netd.housekeeping()
+    assert accounted.held[0] == {IP}
 
 
 def test_cycles_run_every_interval_and_before_an_apply(

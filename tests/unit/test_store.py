@@ -12,22 +12,13 @@ import pytest
 
 from simpul.config import Config, ConfigError, config_to_data, load_config_file, parse_config
 from simpul.store import FIRST_CLASS_ID, LAST_CLASS_ID, LIST_SECTIONS, MIGRATIONS, Session, Store
+from tests.unit.fake_clock import Clock
 
 ROOT = Path(__file__).resolve().parents[2]
 LAB = load_config_file(str(ROOT / "examples" / "lab.yaml"))
 MERANTI = load_config_file(str(ROOT / "examples" / "meranti.yaml"))
 MAC = "02:5e:00:01:01:01"
 IP = "10.40.1.50"
-
-
-class Clock:
-    """An injectable clock: call it for the time, set `now` to move it."""
-
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -413,6 +404,18 @@ def test_sessions_expire_with_the_clock(store: Store, clock: Clock) -> None:
     clock.now = start + 10_000
     assert [s.id for s in store.expire_sessions()] == [long.id]
     assert store.active_sessions() == []
+
+
+def test_held_ips_are_the_addresses_an_open_session_holds(store: Store, clock: Clock) -> None:
+    """Expired but not yet ended still holds (netd has not let it go); ended does not."""
+    store.open_session(MAC, IP, site="rtm-lam", method="portal", duration_s=60, actor="p")
+    other = "10.40.1.51"
+    store.open_session("02:5e:00:01:01:02", other, site="rtm-lam", method="portal",
+                       duration_s=60, actor="p")  # fmt: skip
+    store.end_session("02:5e:00:01:01:02", other, reason="logout", actor="p")
+    clock.now += 120
+    assert store.held_ips([IP, other, "10.40.1.99", IP]) == {IP}
+    assert store.held_ips([]) == set()
 
 
 def test_opening_twice_replaces(store: Store, clock: Clock) -> None:
