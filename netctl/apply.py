@@ -23,8 +23,8 @@ from netctl.render import (
     Client,
     LiveState,
     Rendered,
-    accounting_commands,
     element_commands,
+    grant_commands,
     learned_commands,
     render,
 )
@@ -145,9 +145,7 @@ class Kernel:
 
     def authorize(self, clients: Iterable[Client], now: float) -> None:
         """Add (or extend) authorized clients in one transaction."""
-        clients = [c for c in clients if c.expires_at > now]
-        commands = element_commands(clients, now)
-        commands += accounting_commands([(c.mac, c.ip) for c in clients], [c.ip for c in clients])
+        commands = grant_commands(clients, now)
         if commands:
             self.nft.run("\n".join(commands))
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from netctl.clients import ClientError, parse_mac
 from netctl.confirm import Pending, PendingFile, confirm_seconds
-from netctl.errors import RequestError
+from netctl.errors import RequestError, bounded_int, text_param
 from netctl.render import build_ruleset
 from simpul.config import ConfigError, dump_config_yaml, parse_config
 from simpul.filtering.addresses import AddressListError, doh_networks
@@ -40,6 +40,13 @@ def _unified(old: str, new: str, old_name: str, new_name: str) -> str:
 
 def _problems(exc: ConfigError) -> list[dict[str, str]]:
     return [{"path": p.path, "message": p.message} for p in exc.problems]
+
+
+def _document(params: dict[str, Any]) -> dict[str, Any]:
+    document = params.get("document")
+    if not isinstance(document, dict):
+        raise RequestError("invalid", "document must be a configuration object")
+    return document
 
 
 class ConfigApi:
@@ -84,17 +91,17 @@ class ConfigApi:
 
     def revisions(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         """The latest revisions (number, when, who, comment), newest first."""
-        limit = _bounded_int(params.get("limit", 20), "limit", 1, 200)
+        limit = bounded_int(params.get("limit", 20), "limit", 1, 200)
         return [dict(r) for r in self.store.revisions(limit)]
 
     def audit_log(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         """Audit entries, newest first, with their detail (before/after of each object)."""
-        limit = _bounded_int(params.get("limit", 50), "limit", 1, MAX_AUDIT_ROWS)
+        limit = bounded_int(params.get("limit", 50), "limit", 1, MAX_AUDIT_ROWS)
         before = params.get("before_id")
-        before_id = None if before is None else _bounded_int(before, "before_id", 1, 2**62)
+        before_id = None if before is None else bounded_int(before, "before_id", 1, 2**62)
         rows = self.store.audit_log(
-            limit, before_id=before_id, action=_text(params, "action", 60),
-            actor=_text(params, "actor", 80),
+            limit, before_id=before_id, action=text_param(params, "action", 60),
+            actor=text_param(params, "actor", 80),
         )  # fmt: skip
         return [{**dict(r), "detail": json.loads(r["detail"])} for r in rows]
 
@@ -112,22 +119,22 @@ class ConfigApi:
     # -- previewing and applying -----------------------------------------------------------
 
     def _parse(self, params: dict[str, Any]) -> Any:
-        document = params.get("document")
-        if not isinstance(document, dict):
-            raise RequestError("invalid", "document must be a configuration object")
         try:
-            return parse_config(document, source="draft")
+            return parse_config(_document(params), source="draft")
         except ConfigError as exc:
             raise RequestError("invalid-config", exc.render()) from None
+
+    def _refuse_if_pending(self) -> None:
+        if self.pending_info({}) is not None:
+            raise RequestError(
+                "pending", "a change is waiting for confirmation: confirm it or let it roll back"
+            )
 
     def preview(self, params: dict[str, Any]) -> dict[str, Any]:
         """What applying `document` would change: the configuration (YAML) and the ruleset,
         each as a unified diff; or, for an invalid draft, every problem with its path."""
-        document = params.get("document")
-        if not isinstance(document, dict):
-            raise RequestError("invalid", "document must be a configuration object")
         try:
-            draft = parse_config(document, source="draft")
+            draft = parse_config(_document(params), source="draft")
         except ConfigError as exc:
             return {"valid": False, "problems": _problems(exc)}
         try:
@@ -171,16 +178,11 @@ class ConfigApi:
                 f"the draft was made from revision {base!r}, but revision {current} is now "
                 "stored: reload the draft and make the change again",
             )
-        if self.pending_info(params) is not None:
-            raise RequestError(
-                "pending", "a change is waiting for confirmation: confirm it or let it roll back"
-            )
+        self._refuse_if_pending()
         actor = params["_actor"]
-        comment = _text(params, "comment", 200)
+        comment = text_param(params, "comment", 200)
         result = self._store_and_apply(config, actor, comment)
-        if result["revision"] is None:
-            return {**result, "confirm_by": None}
-        if confirm_s is None:
+        if result["revision"] is None or confirm_s is None:  # nothing changed, or for good
             return {**result, "confirm_by": None}
         pending = Pending(result["revision"], current, self.clock() + confirm_s, actor)
         self.pending.write(pending)
@@ -265,10 +267,7 @@ class ConfigApi:
         blocked = params.get("blocked", True)
         if not isinstance(blocked, bool):
             raise RequestError("invalid", "blocked must be true or false")
-        if self.pending_info(params) is not None:
-            raise RequestError(
-                "pending", "a change is waiting for confirmation: confirm it or let it roll back"
-            )
+        self._refuse_if_pending()
         try:
             config = self.store.config()
         except (LookupError, ConfigError) as exc:
@@ -286,16 +285,3 @@ class ConfigApi:
         result = self._store_and_apply(changed, params["_actor"], f"{verb} {mac}")
         ended = self._end_device(mac, params["_actor"]) if blocked else 0
         return {"mac": mac, "blocked": blocked, "sessions_ended": ended, **result}
-
-
-def _bounded_int(value: Any, name: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise RequestError("invalid", f"{name} must be a whole number from {low} to {high}")
-    return value
-
-
-def _text(params: dict[str, Any], name: str, limit: int) -> str:
-    value = params.get(name, "")
-    if not isinstance(value, str) or len(value) > limit:
-        raise RequestError("invalid", f"{name} must be text of at most {limit} characters")
-    return value

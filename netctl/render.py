@@ -525,6 +525,14 @@ def accounting_commands(
     ]
 
 
+def grant_commands(clients: Iterable[Client], now: float) -> list[str]:
+    """`add element` commands letting through `clients` not expired at `now`, then their
+    accounting elements."""
+    live = [c for c in clients if c.expires_at > now]
+    pairs = [(c.mac, c.ip) for c in live]
+    return element_commands(live, now) + accounting_commands(pairs, [c.ip for c in live])
+
+
 def zone_counters(config: Config) -> dict[str, tuple[str, str, str]]:
     """Named counter -> (scope, name, direction) for accounting: scope `site` (hotspot),
     `opd`, `remote` or `zone` (management)."""
@@ -589,8 +597,7 @@ def render(config: Config, live: LiveState, doh: Sequence[IPv4Network] = ()) -> 
     if stale_ips:
         lines.append(f"delete element {where} {AUTH_DL_SET} {{ {', '.join(stale_ips)} }}")
 
-    lines += element_commands(current, live.now)
-    lines += accounting_commands([(c.mac, c.ip) for c in current], [c.ip for c in current])
+    lines += grant_commands(current, live.now)
     stats = {
         "chains": len(ruleset.chains),
         "rules": sum(len(c.rules) for c in ruleset.chains),

@@ -11,8 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from netctl.clients import MAX_SESSION_MINUTES
-from netctl.config_api import _bounded_int
-from netctl.errors import RequestError
+from netctl.errors import RequestError, bounded_int, text_param
 from simpul import vouchers
 from simpul.config import ConfigError
 from simpul.store import Store
@@ -33,12 +32,9 @@ class VoucherApi:
         """Make `count` codes of `minutes` each (from their first use), valid at hotspot site
         `site` or (no site) at every site, with an optional `note`; the answer holds the codes
         as printed. The store records the batch in the audit log."""
-        count = _bounded_int(params.get("count"), "count", 1, MAX_BATCH)
-        minutes = _bounded_int(params.get("minutes"), "minutes", 1, MAX_SESSION_MINUTES)
-        note = params.get("note", "")
-        if not isinstance(note, str) or len(note) > MAX_NOTE:
-            raise RequestError("invalid", f"note must be text of at most {MAX_NOTE} characters")
-        note = note.strip()
+        count = bounded_int(params.get("count"), "count", 1, MAX_BATCH)
+        minutes = bounded_int(params.get("minutes"), "minutes", 1, MAX_SESSION_MINUTES)
+        note = text_param(params, "note", MAX_NOTE).strip()
         site = params.get("site")
         sites = self._site_slugs()  # asked first: no batch without a configuration
         if site is not None and site not in sites:
@@ -60,14 +56,14 @@ class VoucherApi:
         """Batches newest first with their used and unused counts, never their codes: at most
         `limit` (default 50) older than batch `before`, or only `batch` (an empty list if there
         is no such batch)."""
-        limit = _bounded_int(params.get("limit", 50), "limit", 1, MAX_LIST)
+        limit = bounded_int(params.get("limit", 50), "limit", 1, MAX_LIST)
         before = params.get("before")
         batch = params.get("batch")
         return self.store.voucher_batches(
             self.clock(),
             limit=limit,
-            before=None if before is None else _bounded_int(before, "before", 1, 2**62),
-            batch=None if batch is None else _bounded_int(batch, "batch", 1, 2**62),
+            before=None if before is None else bounded_int(before, "before", 1, 2**62),
+            batch=None if batch is None else bounded_int(batch, "batch", 1, 2**62),
         )
 
     def _site_slugs(self) -> set[str]:
