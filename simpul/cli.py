@@ -179,7 +179,7 @@ def backup(ctx: click.Context, destination: str, with_usage: bool) -> None:
     with Store(ctx.obj["db"]) as store:
         store.backup(destination)
     console.print(f"backup written to {destination}")
-    usage = os.path.join(os.path.dirname(os.path.abspath(ctx.obj["db"])), USAGE_DB)
+    usage = _beside_db(ctx, USAGE_DB)
     if with_usage and os.path.exists(usage):
         stem, ext = os.path.splitext(destination)
         backup_db(usage, f"{stem}-usage{ext or '.db'}")
@@ -526,12 +526,10 @@ def usage(
 ) -> None:  # fmt: skip
     """Bytes up and down per device, hotspot site, OPD and uplink, exact to the byte."""
     import csv
-    from dataclasses import asdict
     from datetime import datetime
 
     from netctl.clients import ClientError, parse_mac
     from simpul.filtering.schedule import parse_moment
-    from simpul.store import Store
     from simpul.usage import queries
     from simpul.usage.db import USAGE_DB, connect
 
@@ -541,11 +539,8 @@ def usage(
         _fail("choose one of --opd, --site, --client, --uplink (or --client with --site)")
     if top and (by != "total" or len(chosen) > (1 if site else 0)):
         _fail("--top lists devices over the whole range: only --site goes with it")
-    with Store(ctx.obj["db"]) as store:
-        if not store.has_config():
-            _fail("no configuration imported yet")
-        node = store.config()
-        tz = node.node.zoneinfo
+    node = _node_config(ctx)
+    tz = node.node.zoneinfo
     try:
         today = parse_moment(None, tz).replace(hour=0, minute=0, second=0, microsecond=0)
         start = parse_moment(since, tz) if since else today
@@ -558,40 +553,20 @@ def usage(
         _fail("devices are counted by the day (privacy): use --by day or month")
     if end <= start:
         _fail(f"--to ({end:%Y-%m-%d %H:%M}) must come after --from ({start:%Y-%m-%d %H:%M})")
-    scope, key, where_site = None, None, site
-    if mac:
-        scope, key = "client", mac
-    elif opd:
-        scope, key, where_site = "opd", opd, None
-    elif uplink:
-        scope, key, where_site = "uplink", uplink, None
-    elif site:
-        scope, key, where_site = "site", site, None
-    path = usage_db or os.path.join(os.path.dirname(os.path.abspath(ctx.obj["db"])), USAGE_DB)
-    try:
-        db = connect(path, readonly=True)
-    except FileNotFoundError as exc:
-        _fail(str(exc))
+    scope, key, where_site = usage_filter(opd, site, mac, uplink)
     extras: dict[str, tuple[int, int]] = {}  # site -> (devices, peak clients at once)
-    with db:
-        args = dict(scope=scope, key=key, site=where_site if scope == "client" else None)
+    with _reader(connect, usage_db or _beside_db(ctx, USAGE_DB)) as db:
         t0, t1 = start.timestamp(), end.timestamp()
         if top:
             rows = queries.top_talkers(db, tz, t0, t1, _pseudonymizer(ctx), site=site, limit=top)
         elif by == "total":
-            rows = queries.totals(db, tz, t0, t1, **args)  # type: ignore[arg-type]
+            rows = queries.totals(db, tz, t0, t1, scope=scope, key=key, site=where_site)
             extras = queries.site_figures(db, tz, t0, t1)
         else:
-            rows = queries.series(db, tz, t0, t1, level=BY_LEVEL[by], **args)  # type: ignore[arg-type]
-    db.close()
+            rows = queries.series(db, tz, t0, t1, level=BY_LEVEL[by], scope=scope, key=key,
+                                  site=where_site)  # fmt: skip
     if fmt == "json":
-        out = []
-        for r in rows:
-            row = asdict(r) | {"total_bytes": r.total_bytes}
-            if r.scope == "site" and r.key in extras:
-                row |= dict(zip(("devices", "peak_clients"), extras[r.key], strict=True))
-            out.append(row)
-        click.echo(json.dumps(out, indent=1))
+        click.echo(json.dumps(usage_json(rows, extras), indent=1))
         return
     if fmt == "csv":
         writer = csv.writer(sys.stdout)
@@ -623,11 +598,52 @@ def usage(
         err.print("no traffic counted in this range")
 
 
+def usage_filter(
+    opd: str | None, site: str | None, mac: str | None, uplink: str | None
+) -> tuple[str | None, str | None, str | None]:
+    """(scope, key, site) of the rows `simpul usage` reads: one device (of one site, given
+    both), OPD, uplink or site; or (None, None, None) for all."""
+    if mac:
+        return "client", mac, site
+    for scope, key in (("opd", opd), ("uplink", uplink), ("site", site)):
+        if key:
+            return scope, key, None
+    return None, None, None
+
+
+def usage_json(rows: list[Any], extras: dict[str, tuple[int, int]]) -> list[dict[str, Any]]:
+    """`simpul usage --format json`: each row with its total; a site's with its devices and
+    peak clients (`extras`)."""
+    from dataclasses import asdict
+
+    out = []
+    for r in rows:
+        row = asdict(r) | {"total_bytes": r.total_bytes}
+        if r.scope == "site" and r.key in extras:
+            row |= dict(zip(("devices", "peak_clients"), extras[r.key], strict=True))
+        out.append(row)
+    return out
+
+
+def _beside_db(ctx: click.Context, *parts: str) -> str:
+    """A path in the directory of the node's database (--db)."""
+    return os.path.join(os.path.dirname(os.path.abspath(ctx.obj["db"])), *parts)
+
+
+def _reader(connect: Any, path: str) -> contextlib.closing[Any]:
+    """A read-only connection (`connect(path, readonly=True)`) that closes when the `with`
+    ends; a missing database is a clear error."""
+    try:
+        return contextlib.closing(connect(path, readonly=True))
+    except FileNotFoundError as exc:
+        _fail(str(exc))
+
+
 def _pseudonymizer(ctx: click.Context) -> Any:
     """How reports name a device: netd's keyed pseudonym (its key beside the database)."""
     from simpul import pseudonyms
 
-    path = os.path.join(os.path.dirname(os.path.abspath(ctx.obj["db"])), "netd", "node.key")
+    path = _beside_db(ctx, "netd", "node.key")
     try:
         with open(path, "rb") as handle:
             secret = handle.read()
@@ -647,11 +663,11 @@ def monitor() -> None:
 def _monitor_db(ctx: click.Context, path: str | None) -> str:
     from monitoring.store import MONITOR_DB
 
-    default = os.path.join(os.path.dirname(os.path.abspath(ctx.obj["db"])), "monitor", MONITOR_DB)
-    return path or default
+    return path or _beside_db(ctx, "monitor", MONITOR_DB)
 
 
-def _node_tz(ctx: click.Context) -> Any:
+def _node_config(ctx: click.Context) -> Any:
+    """The node's stored configuration; none imported yet is a clear error."""
     from simpul.store import Store
 
     with Store(ctx.obj["db"]) as store:
@@ -668,19 +684,13 @@ def monitor_status(ctx: click.Context, monitor_db: str | None, as_json: bool) ->
     """Every link's state, RTT, loss and last poll."""
     from datetime import datetime
 
-    from monitoring.store import connect, latest
+    from monitoring.store import alert_states, connect, latest
 
-    config = _node_tz(ctx)
+    config = _node_config(ctx)
     tz = config.node.zoneinfo
-    try:
-        db = connect(_monitor_db(ctx, monitor_db), readonly=True)
-    except FileNotFoundError as exc:
-        _fail(str(exc))
-    with db:
+    with _reader(connect, _monitor_db(ctx, monitor_db)) as db:
         rows = latest(db)
-        states = {r["target"]: json.loads(r["data"]) for r in
-                  db.execute("SELECT target, data FROM alert_state")}  # fmt: skip
-    db.close()
+        states = alert_states(db)
     sites = {t.name: t.site or "" for t in config.monitoring.targets}
     out = []
     for r in rows:
@@ -722,7 +732,7 @@ def monitor_outages(
     from monitoring.reports.monthly import ledger_outages
     from monitoring.store import connect
 
-    config = _node_tz(ctx)
+    config = _node_config(ctx)
     tz = config.node.zoneinfo
     now = datetime.now(tz)
     try:
@@ -730,13 +740,8 @@ def monitor_outages(
         start, end = ledger.month_period(year, number, tz)
     except ValueError:
         _fail(f"--month {month!r}: use YYYY-MM, e.g. {now:%Y-%m}")
-    try:
-        db = connect(_monitor_db(ctx, monitor_db), readonly=True)
-    except FileNotFoundError as exc:
-        _fail(str(exc))
-    with db:
+    with _reader(connect, _monitor_db(ctx, monitor_db)) as db:
         ledger_rows = ledger_outages(db, start, end)
-    db.close()
     sla_s = config.monitoring.alerting.sla_outage_s
     figures = ledger.availability(ledger_rows, start, end, now, sla_outage_s=sla_s,
                                   targets=[t.name for t in config.monitoring.targets])  # fmt: skip
@@ -779,7 +784,7 @@ def monitor_ack(ctx: click.Context, target: str, who: str, monitor_db: str | Non
 
     from monitoring.store import MonitorDb, acknowledge
 
-    config = _node_tz(ctx)
+    config = _node_config(ctx)
     if target not in {t.name for t in config.monitoring.targets}:
         _fail(f"no monitoring target is named {target!r}")
     path = _monitor_db(ctx, monitor_db)
@@ -852,20 +857,14 @@ def report_usage(ctx: click.Context, month: str | None, fmt: str, output: str, t
     from netctl.dns_stats import totals as dns_totals
     from simpul.usage.db import USAGE_DB, connect
 
-    config = _node_tz(ctx)
+    config = _node_config(ctx)
     year, number = _month(month, config.node.zoneinfo)
-    path = usage_db or os.path.join(os.path.dirname(os.path.abspath(ctx.obj["db"])), USAGE_DB)
-    try:
-        db = connect(path, readonly=True)
-    except FileNotFoundError as exc:
-        _fail(str(exc))
-    start, end = month_bounds(year, number, config.node.zoneinfo)
-    last_day = date.fromordinal(end.date().toordinal() - 1)
-    dns = dns_totals(dns_db, start.date().isoformat(), last_day.isoformat()) if os.path.exists(
-        dns_db) else []  # fmt: skip
-    with db:
+    with _reader(connect, usage_db or _beside_db(ctx, USAGE_DB)) as db:
+        start, end = month_bounds(year, number, config.node.zoneinfo)
+        last_day = date.fromordinal(end.date().toordinal() - 1)
+        dns = dns_totals(dns_db, start.date().isoformat(), last_day.isoformat()) if os.path.exists(
+            dns_db) else []  # fmt: skip
         built = usage_report(config, db, dns, year, number, date.today())
-    db.close()
     _write_report(built, fmt, output, table)
 
 
@@ -881,16 +880,11 @@ def report_availability(ctx: click.Context, month: str | None, fmt: str, output:
     from monitoring.reports.monthly import availability_report
     from monitoring.store import connect
 
-    config = _node_tz(ctx)
+    config = _node_config(ctx)
     tz = config.node.zoneinfo
     year, number = _month(month, tz)
-    try:
-        db = connect(_monitor_db(ctx, monitor_db), readonly=True)
-    except FileNotFoundError as exc:
-        _fail(str(exc))
-    with db:
+    with _reader(connect, _monitor_db(ctx, monitor_db)) as db:
         built = availability_report(config, db, year, number, datetime.now(tz), date.today())
-    db.close()
     _write_report(built, fmt, output, table)
 
 
@@ -915,7 +909,7 @@ def report_blindspot(ctx: click.Context, month: str | None, fmt: str, output: st
     from monitoring.store import connect
     from simpul.store import Store
 
-    config = _node_tz(ctx)
+    config = _node_config(ctx)
     tz = config.node.zoneinfo
     year, number = _month(month, tz)
     with Store(ctx.obj["db"]) as store:
@@ -926,7 +920,7 @@ def report_blindspot(ctx: click.Context, month: str | None, fmt: str, output: st
     downtime: dict[str, float] = {}
     path = _monitor_db(ctx, monitor_db)
     if os.path.exists(path):
-        with connect(path, readonly=True) as db:
+        with _reader(connect, path) as db:
             downtime = site_downtime(config, db, start, end, datetime.now(tz))
     built = blindspot_report(config, villages, downtime, year, number, threshold, date.today())
     _write_report(built, fmt, output, table)
@@ -950,7 +944,7 @@ def villages_import(ctx: click.Context, path: str) -> None:
     from monitoring.reports.villages import RegisterError, parse_register
     from simpul.store import Store
 
-    config = _node_tz(ctx)
+    config = _node_config(ctx)
     try:
         text = Path(path).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:

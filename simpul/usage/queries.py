@@ -167,14 +167,9 @@ def peak_clients(
     site: str | None = None,
 ) -> list[tuple[int, str, int]]:
     """(bucket start, site, most clients online at once) per bucket of `level`."""
-    clauses = ["level = ?", "start >= ?", "start < ?"]
-    args: list[object] = [level, bucket_start(level, start, tz), end]
-    if site is not None:
-        clauses.append("site = ?")
-        args.append(site)
+    where, args = _where(level, start, end, tz, None, None, site)
     rows = db.execute(
-        f"SELECT start, site, clients FROM peak WHERE {' AND '.join(clauses)} ORDER BY start, site",
-        args,
+        f"SELECT start, site, clients FROM peak WHERE {where} ORDER BY start, site", args
     )
     return [(int(a), str(b), int(c)) for a, b, c in rows]
 

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from click.testing import CliRunner
 
-from simpul.cli import main
+from simpul.cli import main, usage_filter
 from simpul.config import load_config_file
 from simpul.config.model import Retention
 from simpul.store import Store
@@ -305,6 +305,16 @@ def test_usage_cli_in_every_format(node: Path) -> None:
 def test_usage_cli_refuses_bad_input_clearly(node: Path, args: list[str], message: str) -> None:
     out = _usage(node, *args)
     assert out.exit_code != 0 and message in " ".join(out.output.split())
+
+
+def test_usage_filter_reads_one_device_of_a_site_or_one_named_thing() -> None:
+    mac = "02:5e:00:01:01:01"
+    assert usage_filter(None, "rtm-lam", mac, None) == ("client", mac, "rtm-lam")
+    assert usage_filter(None, None, mac, None) == ("client", mac, None)
+    assert usage_filter("dinkes", None, None, None) == ("opd", "dinkes", None)
+    assert usage_filter(None, None, None, "wan0") == ("uplink", "wan0", None)
+    assert usage_filter(None, "rtm-lam", None, None) == ("site", "rtm-lam", None)
+    assert usage_filter(None, None, None, None) == (None, None, None)
 
 
 def test_usage_cli_names_top_devices_by_pseudonym(node: Path) -> None:
