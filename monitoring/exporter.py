@@ -26,7 +26,7 @@ from typing import Any
 from monitoring.influx import ExportError, InfluxSender, backoff_s, drain
 from monitoring.points import Point, point
 from monitoring.prometheus import Family, Sample, metrics_app
-from monitoring.spool import Spool, SpoolError, SpoolStats, read_stats
+from monitoring.spool import SPOOL_FILE, Spool, SpoolError, SpoolStats, read_stats
 from simpul.config.model import InfluxExport
 
 log = logging.getLogger("simpul.exporter")
@@ -40,6 +40,7 @@ MEASUREMENTS = {
 }
 COUNTED = ("up_bytes", "down_bytes", "up_packets", "down_packets", "sessions")
 PAGES_PER_STEP = 30  # of 96 buckets: a day's back-fill per step at most
+STATE_FILE = "export-state.json"
 
 
 def usage_points(page: dict[str, Any], node: str) -> list[Point]:
@@ -120,8 +121,8 @@ class Exporter:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.call = call  # netd's API: call(method, **params)
-        self.state_path = os.path.join(state_dir, "export-state.json")
-        self.spool_path = os.path.join(state_dir, "export-spool.db")
+        self.state_path = os.path.join(state_dir, STATE_FILE)
+        self.spool_path = os.path.join(state_dir, SPOOL_FILE)
         self.state = State.load(self.state_path)
         self.sender_for = sender_for
         self.clock = clock
@@ -224,8 +225,8 @@ def metrics(state_dir: str | None = None) -> Any:
     directory = state_dir or os.environ.get("SIMPUL_EXPORT_DIR", "/var/lib/simpul/export")
 
     def collect() -> list[Family]:
-        state = State.load(os.path.join(directory, "export-state.json"))
-        return families(state, read_stats(os.path.join(directory, "export-spool.db")))
+        state = State.load(os.path.join(directory, STATE_FILE))
+        return families(state, read_stats(os.path.join(directory, SPOOL_FILE)))
 
     return metrics_app(collect)
 

@@ -28,7 +28,7 @@ from monitoring.snmp.model import V3, PollResult, Target, V2c
 from monitoring.snmp.poller import Poller
 from monitoring.snmp.profiles import Profile, load_profiles
 from monitoring.snmp.rates import interface_rates
-from monitoring.spool import Spool, SpoolError
+from monitoring.spool import SPOOL_FILE, Spool, SpoolError
 from monitoring.store import LedgerChanges, MonitorDb, Sample
 from simpul.config.model import HotspotSite, Monitoring, MonitoringTarget, Node, RemoteSite
 
@@ -120,7 +120,7 @@ class Monitor:
         self.export_path = None
         if export_dir:
             os.makedirs(export_dir, exist_ok=True)
-            self.export_path = os.path.join(export_dir, "export-spool.db")
+            self.export_path = os.path.join(export_dir, SPOOL_FILE)
         self.clock = clock
         self.profiles = load_profiles()
         self.previous: dict[str, PollResult] = {}
@@ -249,13 +249,7 @@ class Monitor:
                                        opened.in_maintenance))  # fmt: skip
             elif ledger.closes_outage(event) and event.target in open_rows:
                 row = open_rows[event.target]
-                outage = ledger.Outage(
-                    row.target,
-                    row.site,
-                    datetime.fromtimestamp(row.start, UTC),
-                    in_maintenance=row.in_maintenance,
-                )
-                closed = ledger.close_outage(outage, event.since, event.uptime_s)
+                closed = ledger.close_outage(row.outage(), event.since, event.uptime_s)
                 assert closed.end is not None
                 changes.closed.append((row.id, closed.end.timestamp(), closed.cause))
         for target in sorted(set(self.states) - set(site_of)):

@@ -29,6 +29,7 @@ from monitoring.points import Point, encode
 
 log = logging.getLogger("simpul.export")
 
+SPOOL_FILE = "export-spool.db"  # in the exporter's directory (the monitor puts link figures too)
 ROW_OVERHEAD = 32
 SQLITE_CORRUPT, SQLITE_FULL, SQLITE_NOTADB = 11, 13, 26
 SPOOL_FULL, REJECTED, DISK_FULL = "spool full", "rejected", "disk full"
@@ -129,6 +130,10 @@ def size_text(n: int) -> str:
 
 def _code(error: sqlite3.Error) -> int:
     return getattr(error, "sqlite_errorcode", 0) & 0xFF
+
+
+def _corrupt(error: sqlite3.Error) -> bool:
+    return _code(error) in (SQLITE_CORRUPT, SQLITE_NOTADB)
 
 
 def _truncated_to_nothing(path: str) -> bool:
@@ -356,10 +361,7 @@ class Spool:
             try:
                 return self._transaction(op)
             except sqlite3.DatabaseError as error:
-                if _code(error) not in (SQLITE_CORRUPT, SQLITE_NOTADB):
-                    raise self._error(what, error) from error
-                self.db.close()
-                self._recover(str(error))
+                self._recover_from(what, error)
                 return self._transaction(op)
 
     def _read(self, what: str, op: Callable[[], T], fresh: Callable[[], T]) -> T:
@@ -368,11 +370,16 @@ class Spool:
             try:
                 return op()
             except sqlite3.DatabaseError as error:
-                if _code(error) not in (SQLITE_CORRUPT, SQLITE_NOTADB):
-                    raise self._error(what, error) from error
-                self.db.close()
-                self._recover(str(error))
+                self._recover_from(what, error)
                 return fresh()
+
+    def _recover_from(self, what: str, error: sqlite3.DatabaseError) -> None:
+        """After `error` in `what`: a fresh file if it says the file is corrupt, else raise it
+        as a `SpoolError`."""
+        if not _corrupt(error):
+            raise self._error(what, error) from error
+        self.db.close()
+        self._recover(str(error))
 
     def _transaction(self, op: Callable[[], T]) -> T:
         self.db.execute("BEGIN IMMEDIATE")
@@ -419,7 +426,7 @@ class Spool:
             raise
         except sqlite3.DatabaseError as error:
             db.close()
-            if _code(error) in (SQLITE_CORRUPT, SQLITE_NOTADB):
+            if _corrupt(error):
                 raise _Corrupt(str(error)) from error
             raise SpoolError(f"spool {self.path}: cannot open: {error}") from error
         return db

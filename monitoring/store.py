@@ -10,9 +10,11 @@ import statistics
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from monitoring.ledger import Cause, Outage
 from simpul.sqlite import open_db, transaction
 from simpul.usage.buckets import bucket_start
 
@@ -119,6 +121,13 @@ class StoredOutage:
     cause: str
     in_maintenance: bool
 
+    def outage(self) -> Outage:
+        """The row as the ledger's `Outage` (times in UTC)."""
+        start = datetime.fromtimestamp(self.start, UTC)
+        end = datetime.fromtimestamp(self.end, UTC) if self.end else None
+        cause: Cause = self.cause  # type: ignore[assignment]  # the ledger wrote one
+        return Outage(self.target, self.site, start, end, cause, self.in_maintenance)
+
 
 def connect(path: str, *, readonly: bool = False) -> sqlite3.Connection:
     """A connection to the monitor database (made, with its schema, unless `readonly`)."""
@@ -187,8 +196,7 @@ class MonitorDb:
 
     def states(self) -> dict[str, dict[str, Any]]:
         """Every target's stored alert state (as saved)."""
-        rows = self.db.execute("SELECT target, data FROM alert_state")
-        return {r["target"]: json.loads(r["data"]) for r in rows}
+        return alert_states(self.db)
 
     def baseline_rtt(self, target: str, since: float) -> float | None:
         """The median RTT of `target`'s samples since `since` (its normal), None if none."""

@@ -14,7 +14,7 @@ import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from monitoring import ledger
@@ -224,12 +224,7 @@ def ledger_outages(
     monitor: sqlite3.Connection, start: datetime, end: datetime
 ) -> list[ledger.Outage]:
     """The monitor's ledger rows overlapping [start, end), as `ledger.Outage`s."""
-    return [
-        ledger.Outage(r.target, r.site, datetime.fromtimestamp(r.start, UTC),
-                      datetime.fromtimestamp(r.end, UTC) if r.end else None, r.cause,  # type: ignore[arg-type]
-                      r.in_maintenance)
-        for r in outages(monitor, start.timestamp(), end.timestamp())
-    ]  # fmt: skip
+    return [r.outage() for r in outages(monitor, start.timestamp(), end.timestamp())]
 
 
 def site_downtime(

@@ -13,7 +13,7 @@ from pysnmp.proto.api import verdec
 from pysnmp.proto.error import ProtocolError
 
 from monitoring.snmp.model import InterfaceSample, PollError, Reading, Target, V2c
-from monitoring.snmp.profiles import ValueSpec, make_reading
+from monitoring.snmp.profiles import ValueSpec, make_reading, unread
 
 Oid = tuple[int, ...]
 VarBind = tuple[Oid, Any]
@@ -296,18 +296,16 @@ def reading(spec: ValueSpec, oid: Oid, value: Any, index: str = "") -> Reading:
     """One profile value from its varbind; a missing object or a wrong type is the reading's
     error (the rest of the target's data stands)."""
     if isinstance(value, _ABSENT):
-        return Reading(
-            spec.name,
-            index,
-            None,
-            spec.unit,
-            error=f"{_type_name(value)} at {oid_str(oid)}: the device does not implement it "
+        return unread(
+            spec,
+            f"{_type_name(value)} at {oid_str(oid)}: the device does not implement it "
             f"(wrong profile, or wrong row index?)",
+            index,
         )
     try:
         return make_reading(spec, _raw(spec, value), index)
     except Failure as exc:
-        return Reading(spec.name, index, None, spec.unit, error=exc.error.message)
+        return unread(spec, exc.error.message, index)
 
 
 def column_readings(spec: ValueSpec, rows: Mapping[Oid, Any]) -> tuple[Reading, ...]:
@@ -315,7 +313,7 @@ def column_readings(spec: ValueSpec, rows: Mapping[Oid, Any]) -> tuple[Reading, 
     column = spec.address()
     if not rows:
         error = f"no rows under {spec.column}: the device does not implement it (wrong profile?)"
-        return (Reading(spec.name, "", None, spec.unit, error=error),)
+        return (unread(spec, error),)
     return tuple(
         reading(spec, (*column, *suffix), value, oid_str(suffix)) for suffix, value in rows.items()
     )

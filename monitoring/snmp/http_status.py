@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from monitoring.snmp.model import Reading
-from monitoring.snmp.profiles import Profile, ValueSpec, make_reading
+from monitoring.snmp.profiles import Profile, ValueSpec, make_reading, unread
 
 
 def status_url(profile: Profile, address: str) -> str:
@@ -33,17 +33,17 @@ def _one(spec: ValueSpec, body: str, document: Any) -> Reading:
     if spec.regex is not None:
         match = re.search(spec.regex, body)
         if match is None:
-            return Reading(spec.name, "", None, spec.unit, error=f"regex {spec.regex!r} not found")
+            return unread(spec, f"regex {spec.regex!r} not found")
         return make_reading(spec, match.group(1))
     assert spec.json_path is not None, "validated: regex or json"
     if document is None:
-        return Reading(spec.name, "", None, spec.unit, error="the page is not JSON")
+        return unread(spec, "the page is not JSON")
     try:
         raw = _walk(document, spec.json_path)
     except (KeyError, IndexError):
-        return Reading(spec.name, "", None, spec.unit, error=f"no {spec.json_path} in the JSON")
+        return unread(spec, f"no {spec.json_path} in the JSON")
     if isinstance(raw, bool) or not isinstance(raw, int | float | str):
-        return Reading(spec.name, "", None, spec.unit, error=f"{spec.json_path} is not a value")
+        return unread(spec, f"{spec.json_path} is not a value")
     return make_reading(spec, raw)
 
 

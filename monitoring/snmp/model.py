@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 # 4 s before it is sent again, twice (LibreNMS's 500 ms ping and pysnmp's 1 s would flap).
 VSAT_TIMEOUT_S = 4.0
 VSAT_RETRIES = 2
-MAX_REPETITIONS = 10
+DEFAULT_REPETITIONS = 10  # GETBULK rows per column until a target's table size is known
 
 Level = Literal["ok", "warning", "critical"]
 ErrorKind = Literal[
@@ -60,7 +60,7 @@ class Target:
     credentials: V2c | V3 = field(default_factory=V2c)
     timeout_s: float = VSAT_TIMEOUT_S
     retries: int = VSAT_RETRIES
-    max_repetitions: int = MAX_REPETITIONS
+    max_repetitions: int = DEFAULT_REPETITIONS
     profile: Profile | None = None
     index: str | None = None
 

@@ -252,6 +252,11 @@ def level_of(spec: ValueSpec, value: float | int | str, label: str | None) -> Le
     return "ok"
 
 
+def unread(spec: ValueSpec, error: str, index: str = "") -> Reading:
+    """A `Reading` of `spec` that has no value, and why."""
+    return Reading(spec.name, index, None, spec.unit, error=error)
+
+
 def make_reading(spec: ValueSpec, raw: int | float | str, index: str = "") -> Reading:
     """A `Reading` of `spec` from a raw value (an integer off the wire, or text)."""
     value: int | float | str
@@ -264,7 +269,7 @@ def make_reading(spec: ValueSpec, raw: int | float | str, index: str = "") -> Re
     else:
         number = parse_number(raw) if isinstance(raw, str) else raw
         if number is None:
-            return Reading(spec.name, index, None, spec.unit, error=f"not a number: {raw!r}")
+            return unread(spec, f"not a number: {raw!r}", index)
         if spec.type == "counter":
             value = int(number)
         else:
