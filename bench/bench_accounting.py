@@ -10,7 +10,7 @@ worker in it (libnftables works in the caller's namespace) that:
   cycle: ours, `netctl.accounting.Accounting.cycle` (in-process libnftables reads, booking, one
   SQLite transaction into the usage database), and the peer, the same booking fed by forked
   `nft -j list set …`/`nft -j list counters` (what a script-driven accounting does);
-- checks that every round booked exactly the bytes written.
+- notes whether every round read at least every client's and OPD's counters (`booked_ok`).
 
 Target: our cycle ≤ 250 ms (p50 over the rounds). `run()` is the entry point for bench/run.py;
 `python -m bench.bench_accounting --worker` is the worker (internal).
@@ -68,27 +68,25 @@ def client(index: int) -> tuple[str, str]:
     )
 
 
-def _bump(nft: Any, clients: list[tuple[str, str]], round_no: int) -> int:
-    """Give every accounting element a bigger counter; the bytes added in total."""
+def _bump(nft: Any, clients: list[tuple[str, str]], round_no: int) -> None:
+    """Give every accounting element a bigger counter (replaced, not grown: booked as the new
+    values)."""
     from netctl.render import ACCT_DL_SET, ACCT_SET, FAMILY, TABLE
 
     where = f"{FAMILY} {TABLE}"
     up = ", ".join(f"{m} . {i}" for m, i in clients)
     down = ", ".join(i for _m, i in clients)
-    added = 0
     ups, downs = [], []
     for n, (m, i) in enumerate(clients):
         u, d = (n % 97 + 1) * 1000 * round_no, (n % 89 + 1) * 10_000 * round_no
         ups.append(f"{m} . {i} counter packets {round_no * 10} bytes {u}")
         downs.append(f"{i} counter packets {round_no * 20} bytes {d}")
-        added += u + d
     nft.run(
         f"delete element {where} {ACCT_SET} {{ {up} }}\n"
         f"delete element {where} {ACCT_DL_SET} {{ {down} }}\n"
         f"add element {where} {ACCT_SET} {{ {', '.join(ups)} }}\n"
         f"add element {where} {ACCT_DL_SET} {{ {', '.join(downs)} }}\n"
     )
-    return added
 
 
 class ForkedNft:
@@ -159,11 +157,10 @@ def worker(rounds: int) -> dict[str, Any]:
             side.cycle(config, sessions, time.time(), store)  # every meter new: untimed
         for r in range(1, rounds + 1):
             for name in ("ours", "peer") if r % 2 else ("peer", "ours"):
-                added = _bump(nft, clients, 100 + r * 2 + (name == "peer"))
+                _bump(nft, clients, 100 + r * 2 + (name == "peer"))
                 t0 = time.perf_counter()
                 record = sides[name].cycle(config, sessions, time.time(), store)
                 out[name].append((time.perf_counter() - t0) * 1000)
-                del added  # the counters were replaced, not grown: booked as the new values
                 out["booked_ok"] &= record.readings >= 2 * CLIENTS + 4 * OPDS
         out["readings"] = record.readings
         store.close()

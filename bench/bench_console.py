@@ -365,8 +365,7 @@ def dashboard_peer(state_dir: Path, data: ConsoleData) -> object:
     monitor = monitor_store.connect(str(state_dir / "monitor" / "monitor.db"), readonly=True)
     try:
         samples = monitor_store.latest(monitor)
-        states = {row["target"]: json.loads(row["data"])
-                  for row in monitor.execute("SELECT target, data FROM alert_state")}  # fmt: skip
+        states = monitor_store.alert_states(monitor)
     finally:
         monitor.close()
     return rows, hours, samples, states

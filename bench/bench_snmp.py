@@ -163,6 +163,23 @@ async def peer_round(
     return {"wall_s": wall, "cpu_s": _cpu_children() - cpu}
 
 
+async def alternating(
+    poller: Poller, targets: Sequence[model.Target], ports: Sequence[int], root: Path, what: str
+) -> dict[str, list[dict[str, float]]]:
+    """ROUNDS rounds of ours (`targets`) and of the peer (the same devices, `ports`), the order
+    alternating: each side's figures per round."""
+    rounds: dict[str, list[dict[str, float]]] = {"ours": [], "peer": []}
+    for i in range(ROUNDS):
+        for who in ("ours", "peer") if i % 2 == 0 else ("peer", "ours"):
+            if who == "ours":
+                figures = await ours_round(poller, targets, f"{what}: ours round {i}")
+            else:
+                figures = await peer_round(ports, 4, 2, root, f"{what}: peer round {i}")
+            rounds[who].append(figures)
+            say(f"  round {i} {who}: {figures['wall_s']:.2f} s, CPU {figures['cpu_s']:.2f} s")
+    return rounds
+
+
 def _targets(ports: Sequence[int], **options: Any) -> list[model.Target]:
     return [model.Target(f"dev{port}", "127.0.0.1", port, **options) for port in ports]
 
@@ -175,17 +192,7 @@ async def measure(ports: Sequence[int], root: Path) -> dict[str, Any]:
         say(f"1,000 devices: ours, first round (cold engine), {PARALLEL} in flight")
         doc["scale_cold"] = await ours_round(poller, targets, "ours cold")
         say(f"  {doc['scale_cold']['wall_s']:.2f} s")
-        rounds: dict[str, list[dict[str, float]]] = {"ours": [], "peer": []}
-        for i in range(ROUNDS):
-            order = ("ours", "peer") if i % 2 == 0 else ("peer", "ours")
-            for who in order:
-                if who == "ours":
-                    figures = await ours_round(poller, targets, f"ours round {i}")
-                else:
-                    figures = await peer_round(ports, 4, 2, root, f"peer round {i}")
-                rounds[who].append(figures)
-                say(f"  round {i} {who}: {figures['wall_s']:.2f} s, CPU {figures['cpu_s']:.2f} s")
-        doc["scale"] = rounds
+        doc["scale"] = await alternating(poller, targets, ports, root, "1,000 devices")
 
     pairs = [
         f"127.0.0.1:{PROXY_BASE_PORT + i}=127.0.0.1:{port}" for i, port in enumerate(ports[:SITES])
@@ -202,20 +209,10 @@ async def measure(ports: Sequence[int], root: Path) -> dict[str, Any]:
         site_ports = [PROXY_BASE_PORT + i for i in range(SITES)]
         sites = _targets(site_ports)  # the V-Sat defaults: 4 s x 2 retries, learned GETBULK size
         say(f"{SITES} V-Sat sites through delay proxies, {DELAY_MS} ± {JITTER_MS} ms each way")
-        vsat: dict[str, list[dict[str, float]]] = {"ours": [], "peer": []}
         async with Poller() as poller:
             doc["vsat_cold"] = await ours_round(poller, sites, "vsat ours cold")
             say(f"  first round (cold): {doc['vsat_cold']['wall_s']:.2f} s")
-            for i in range(ROUNDS):
-                order = ("ours", "peer") if i % 2 == 0 else ("peer", "ours")
-                for who in order:
-                    if who == "ours":
-                        figures = await ours_round(poller, sites, f"vsat ours round {i}")
-                    else:
-                        figures = await peer_round(site_ports, 4, 2, root, f"vsat round {i}")
-                    vsat[who].append(figures)
-                    say(f"  round {i} {who}: {figures['wall_s']:.2f} s")
-        doc["vsat"] = vsat
+            doc["vsat"] = await alternating(poller, sites, site_ports, root, "vsat")
     finally:
         proxy.terminate()
         await proxy.wait()

@@ -33,7 +33,6 @@ import json
 import math
 import operator
 import random
-import sqlite3
 import sys
 import time
 from collections import defaultdict
@@ -51,13 +50,13 @@ from bench.harness import REPO
 from monitoring.alerts import AlertState
 from monitoring.reports.register import import_register
 from monitoring.reports.villages import COLUMNS, parse_register
-from monitoring.store import SAMPLE_DAYS
+from monitoring.store import SAMPLE_DAYS, StoredOutage
 from monitoring.store import connect as monitor_connect
 from netctl.dns_stats import STATS_SCHEMA
 from netctl.render import zone_counters
 from simpul.config import Config, config_to_data, parse_config
 from simpul.config.model import Retention
-from simpul.sqlite import transaction
+from simpul.sqlite import open_db, transaction
 from simpul.store import Store
 from simpul.usage.buckets import bucket_start, next_start
 from simpul.usage.db import CYCLES_KEPT
@@ -441,16 +440,6 @@ class UsageWriter:
 # -- monitor.db ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Outage:
-    target: str
-    site: str | None
-    start: float
-    end: float | None
-    cause: str
-    in_maintenance: bool
-
-
 class MonitorWriter:
     """Draws the monitor's ledger, samples and rollups; `write` puts them in a monitor.db."""
 
@@ -462,7 +451,7 @@ class MonitorWriter:
         self.targets = config.monitoring.targets
         self.rtt = {t.name: rng.uniform(550, 750) for t in self.targets}
         self.outages = self._draw_outages()
-        self.by_target: dict[str, list[_Outage]] = defaultdict(list)
+        self.by_target: dict[str, list[StoredOutage]] = defaultdict(list)
         for o in self.outages:
             self.by_target[o.target].append(o)
 
@@ -474,11 +463,12 @@ class MonitorWriter:
         """Cycles in [a, b)."""
         return max(0, round((self._instant(b) - self._instant(a)) / self.interval))
 
-    def _draw_outages(self) -> list[_Outage]:
+    def _draw_outages(self) -> list[StoredOutage]:
         """Each target's outages over the year (a few a month, flaky links more), some still
-        open: those of the first three targets, begun within the last hours."""
+        open: those of the first three targets, begun within the last hours. As the ledger's
+        rows: in the order of their starts, numbered from 1."""
         frame, rng = self.frame, self.rng
-        out = []
+        out: list[tuple[str, str | None, float, float | None, str, bool]] = []
         for n, target in enumerate(self.targets):
             per_day = rng.choice((0.05, 0.1, 0.1, 0.2, 0.4))
             at = frame.days[0] + rng.expovariate(per_day) * 86400
@@ -488,13 +478,13 @@ class MonitorWriter:
                 if end >= frame.end - 6 * 3600:
                     break
                 cause = rng.choices(("link", "power"), (0.65, 0.35))[0]
-                out.append(_Outage(target.name, target.site, start, end, cause,
-                                   rng.random() < 0.05))  # fmt: skip
+                out.append((target.name, target.site, start, end, cause, rng.random() < 0.05))
                 at = end + rng.expovariate(per_day) * 86400
             if n < 3:
                 start = self._instant(frame.end - rng.uniform(600, 5 * 3600))
-                out.append(_Outage(target.name, target.site, start, None, "unknown", False))
-        return out
+                out.append((target.name, target.site, start, None, "unknown", False))
+        out.sort(key=lambda o: o[2])
+        return [StoredOutage(n, *o) for n, o in enumerate(out, 1)]
 
     def _down(self, target: str, a: float, b: float) -> int:
         """Cycles in [a, b) that found `target` down."""
@@ -617,10 +607,9 @@ class MonitorWriter:
                     rows["interface_rate"] += len(rates)
                     rows["rollup"] += len(rollups)
                 db.executemany(
-                    "INSERT INTO outage (target, site, start, end, cause, in_maintenance) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    sorted(((o.target, o.site, o.start, o.end, o.cause, int(o.in_maintenance))
-                            for o in self.outages), key=lambda r: r[2]),
+                    "INSERT INTO outage VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [(o.id, o.target, o.site, o.start, o.end, o.cause, int(o.in_maintenance))
+                     for o in self.outages],
                 )  # fmt: skip
                 db.executemany("INSERT INTO alert_state VALUES (?, ?)", self.states())
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -651,11 +640,8 @@ def write_dns(path: str, config: Config, frame: Frame, rng: random.Random) -> in
             rows.append((text, group, "-", "allow", rng.randrange(20_000, 200_000)))
             for category in CATEGORIES:
                 rows.append((text, group, category, "block", rng.randrange(0, 3_000)))
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(path, isolation_level=None)
+    db = open_db(path, STATS_SCHEMA)
     try:
-        db.execute("PRAGMA journal_mode=WAL")
-        db.executescript(STATS_SCHEMA)
         with transaction(db):
             db.executemany("INSERT INTO dns_counts VALUES (?, ?, ?, ?, ?)", rows)
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
