@@ -6,10 +6,8 @@ from __future__ import annotations
 import gzip
 import json
 import socket
-import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -20,6 +18,7 @@ from monitoring.influx import ExportError, InfluxSender, backoff_s, drain
 from monitoring.points import point
 from monitoring.spool import REJECTED, Spool
 from simpul.config.model import InfluxExport
+from tests.unit.http_stub import QuietHandler, free_port, serving
 
 LINES = [
     b"acct,site=rtm-lam bytes=1i 1795000000000000000",
@@ -42,7 +41,7 @@ class Server:
 def server() -> Iterator[Server]:
     state: Server
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers["Content-Length"]))
             body = gzip.decompress(raw) if self.headers["Content-Encoding"] == "gzip" else raw
@@ -51,25 +50,11 @@ def server() -> Iterator[Server]:
                 {"path": split.path, "query": parse_qs(split.query), "headers": dict(self.headers),
                  "body": body}
             )  # fmt: skip
-            self.send_response(state.status)
-            self.send_header("Content-Type", state.content_type)
-            self.send_header("Content-Length", str(len(state.body)))
-            self.end_headers()
-            self.wfile.write(state.body)
+            self.reply(state.status, state.body, state.content_type)
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state = Server(f"http://127.0.0.1:{httpd.server_address[1]}")
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
+    with serving(Handler) as port:
+        state = Server(f"http://127.0.0.1:{port}")
         yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()
 
 
 def settings(url: str, **extra: Any) -> InfluxExport:
@@ -156,12 +141,6 @@ def test_other_statuses_keep_the_batch(server: Server, status: int, hint: str) -
     assert error is not None
     assert (error.kind, error.retry) == ("http", True)
     assert hint in str(error)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_closed_port_is_unreachable() -> None:

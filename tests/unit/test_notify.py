@@ -8,13 +8,11 @@ import ipaddress
 import json
 import socket
 import ssl
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +35,7 @@ from monitoring.notify import (
     webhook_payload,
 )
 from simpul.config.model import Email, Monitoring, MonitoringTarget, Node, RemoteSite, Webhook
+from tests.unit.http_stub import QuietHandler, free_port, serving
 
 NODE = Node(name="kab-meranti", regency="Kepulauan Meranti", region_code="14.10")
 SITE = RemoteSite.model_validate({
@@ -70,12 +69,6 @@ def event(
         acknowledged=acknowledged,
         problem_since=SINCE - timedelta(hours=2, minutes=14) if kind == "recovered" else SINCE,
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # The texts
@@ -352,29 +345,15 @@ class Hub:
 def hub() -> Iterator[Hub]:
     state: Hub
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers["Content-Length"]))
             state.posts.append((self.path, dict(self.headers), json.loads(raw)))
-            self.send_response(state.status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(state.answer)))
-            self.end_headers()
-            self.wfile.write(state.answer)
+            self.reply(state.status, state.answer, "application/json")
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state = Hub(f"http://127.0.0.1:{httpd.server_address[1]}")
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
+    with serving(Handler) as port:
+        state = Hub(f"http://127.0.0.1:{port}")
         yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()
 
 
 def json_hook(url: str) -> Webhook:

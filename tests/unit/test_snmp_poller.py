@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import http.server
 import json
 import socket
-import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
@@ -22,6 +20,7 @@ from monitoring.snmp.decode import IF_ENTRY, IF_X_ENTRY, Oid
 from monitoring.snmp.model import PollResult, Target
 from monitoring.snmp.poller import Poller
 from monitoring.snmp.profiles import parse_profile
+from tests.unit.http_stub import QuietHandler, serving
 
 UPTIME: Oid = (1, 3, 6, 1, 2, 1, 1, 3, 0)
 
@@ -234,26 +233,12 @@ values:
 def status_page(body: str) -> Iterator[int]:
     """An HTTP server on 127.0.0.1 answering every GET with `body`; yields its port."""
 
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
-            data = body.encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            self.reply(200, body.encode())
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serving(Handler) as port:
+        yield port
 
 
 def test_http_profile_reads_the_status_page() -> None:

@@ -20,6 +20,7 @@ from monitoring.reports.villages import (
 )
 from simpul.config import load_config_file
 from simpul.store import Store
+from tests.unit.fake_clock import Clock
 
 ROOT = Path(__file__).resolve().parents[2]
 MERANTI = load_config_file(str(ROOT / "examples" / "meranti.yaml"))
@@ -390,17 +391,9 @@ def test_the_example_register_parses_against_the_meranti_configuration() -> None
 # -- the store --------------------------------------------------------------------------------
 
 
-class Clock:
-    def __init__(self, now: float = 1_750_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
-    with Store(str(tmp_path / "simpul.db"), clock=Clock()) as s:
+    with Store(str(tmp_path / "simpul.db"), clock=Clock(1_750_000_000.0)) as s:
         yield s
 
 
