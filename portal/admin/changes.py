@@ -11,9 +11,15 @@ from pydantic import BaseModel, Field
 
 from portal.admin.api import ApiRefused, api, netd_call
 from portal.admin.auth import safe_next
-from portal.admin.drafts import current_draft, drop_draft, has_draft, pending_change
+from portal.admin.drafts import (
+    current_draft,
+    drop_draft,
+    has_draft,
+    pending_change,
+    replace_draft,
+)
 from portal.admin.i18n import tr
-from portal.admin.session import console_db, current_user, requires
+from portal.admin.session import requires
 
 bp = Blueprint("changes", __name__)
 DEFAULT_CONFIRM_S = 120
@@ -150,11 +156,8 @@ def get_draft() -> dict[str, Any]:
     response=DRAFT_SCHEMA,
 )
 def put_draft(body: DraftDocument) -> dict[str, Any]:
-    draft = current_draft()
-    user = current_user()
-    assert user is not None
-    console_db().save_draft(user.name, draft.base_revision, body.document)
-    return {"base_revision": draft.base_revision, "document": body.document, "has_draft": True}
+    draft = replace_draft(body.document)
+    return {"base_revision": draft.base_revision, "document": draft.document, "has_draft": True}
 
 
 @api(bp, "/draft", method="DELETE", capability="configure", summary="Discard the caller's draft")

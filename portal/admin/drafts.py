@@ -25,19 +25,37 @@ def _user() -> str:
     return user.name
 
 
+# A request reads the draft once (a page, the helpers saving into it and the banner all ask):
+# g.saved_draft is the user's saved draft or None, g.stored_draft the stored configuration a
+# draft starts from. The writers below keep them current; read-only callers never mutate them.
+
+
+def _saved_draft() -> Draft | None:
+    if "saved_draft" not in g:
+        g.saved_draft = console_db().draft(_user())
+    return g.saved_draft
+
+
 def current_draft() -> Draft:
     """The user's draft, or (not yet saved) the stored configuration to start one from."""
-    draft = console_db().draft(_user())
+    draft = _saved_draft()
     if draft is not None:
         return draft
-    stored = netd_call("config_document")
-    return Draft(stored["revision"], stored["document"], 0.0)
+    if "stored_draft" not in g:
+        stored = netd_call("config_document")
+        g.stored_draft = Draft(stored["revision"], stored["document"], 0.0)
+    return g.stored_draft
 
 
 def has_draft() -> bool:
     """Whether the user has unapplied changes."""
-    user = current_user()
-    return user is not None and console_db().draft(user.name) is not None
+    return current_user() is not None and _saved_draft() is not None
+
+
+def _keep(base_revision: int, document: dict[str, Any]) -> Draft:
+    console_db().save_draft(_user(), base_revision, document)
+    g.saved_draft = Draft(base_revision, document, 0.0)
+    return g.saved_draft
 
 
 def edit_draft(mutate: Callable[[dict[str, Any]], None]) -> Draft:
@@ -45,13 +63,20 @@ def edit_draft(mutate: Callable[[dict[str, Any]], None]) -> Draft:
     draft = current_draft()
     document = copy.deepcopy(draft.document)
     mutate(document)
-    console_db().save_draft(_user(), draft.base_revision, document)
-    return Draft(draft.base_revision, document, 0.0)
+    return _keep(draft.base_revision, document)
+
+
+def replace_draft(document: dict[str, Any]) -> Draft:
+    """Keep `document` as the user's whole draft, on the revision the current one is based on."""
+    return _keep(current_draft().base_revision, document)
 
 
 def drop_draft() -> None:
-    """Throw the user's draft away."""
+    """Throw the user's draft away (applied or discarded: the stored configuration may have
+    changed too)."""
     console_db().drop_draft(_user())
+    g.saved_draft = None
+    g.pop("stored_draft", None)
 
 
 def object_errors(model: type[BaseModel], data: dict[str, Any]) -> dict[str, str]:
