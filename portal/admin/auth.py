@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field
 from netctl.protocol import ApiError
 from portal.admin.accounts import AccountError, User
 from portal.admin.api import ApiRefused, api
+from portal.admin.errors import from_account
 from portal.admin.i18n import COOKIE, LANGS, tr
 from portal.admin.session import call, console_db, csrf_token, current_user, requires
 
@@ -44,6 +45,13 @@ def safe_next(target: str | None, fallback: str = "dashboard.index") -> str:
             or UNSAFE_IN_PATH.search(target)):  # fmt: skip
         return url_for(fallback)
     return target
+
+
+def _locked(wait_s: float) -> str:
+    """What a locked-out user is told (after too many failed passwords)."""
+    return tr("Terlalu banyak percobaan gagal. Coba lagi dalam {m} menit.",
+              "Too many failed attempts. Try again in {m} minutes.",
+              m=math.ceil(wait_s / 60))  # fmt: skip
 
 
 def record(action: str, detail: dict[str, Any]) -> None:
@@ -67,10 +75,7 @@ def login() -> ResponseReturnValue:
     db = console_db()
     wait_s = db.locked_for(*keys)
     if wait_s > 0:
-        message = tr("Terlalu banyak percobaan gagal. Coba lagi dalam {m} menit.",
-                     "Too many failed attempts. Try again in {m} minutes.",
-                     m=math.ceil(wait_s / 60))  # fmt: skip
-        page = render_template("admin/login.html", error=message, name=name,
+        page = render_template("admin/login.html", error=_locked(wait_s), name=name,
                                next=request.form.get("next", ""))  # fmt: skip
         return page, 429, {"Retry-After": str(math.ceil(wait_s))}
     user = db.verify(name, password)
@@ -123,15 +128,7 @@ def change_password(current: str, new: str) -> None:
     key = f"name:{user.name}"
     wait_s = db.locked_for(key)
     if wait_s > 0:
-        raise ApiRefused(
-            429,
-            "locked",
-            tr(
-                "Terlalu banyak percobaan gagal. Coba lagi dalam {m} menit.",
-                "Too many failed attempts. Try again in {m} minutes.",
-                m=math.ceil(wait_s / 60),
-            ),
-        )
+        raise ApiRefused(429, "locked", _locked(wait_s))
     if db.verify(user.name, current) is None:
         db.record_failure(key)
         raise AccountError(
@@ -199,10 +196,6 @@ class TokenRequest(BaseModel):
     label: str = Field(min_length=1, max_length=60)
 
 
-def _refused(exc: AccountError) -> ApiRefused:
-    return ApiRefused(422, "invalid", str(exc), {exc.field: str(exc)})
-
-
 @api(bp, "/me", capability="view", summary="Who the caller is and what the role may do",
      response={"type": "object", "properties": {"name": {"type": "string"},
                                                 "role": {"type": "string"}}})  # fmt: skip
@@ -224,7 +217,7 @@ def post_password(body: PasswordChange) -> dict[str, Any]:
     try:
         change_password(body.current, body.new)
     except AccountError as exc:
-        raise _refused(exc) from None
+        raise from_account(exc) from None
     return {"changed": True}
 
 
@@ -252,7 +245,7 @@ def post_token(body: TokenRequest) -> dict[str, Any]:
     try:
         return {"token": make_token(body.label)}
     except AccountError as exc:
-        raise _refused(exc) from None
+        raise from_account(exc) from None
 
 
 @api(

@@ -20,7 +20,7 @@ from netctl.clients import parse_ip, parse_mac
 from portal.admin.api import ApiRefused, api, given, netd_call, validated
 from portal.admin.i18n import tr
 from portal.admin.readers import store
-from portal.admin.session import requires, runtime, stored_config
+from portal.admin.session import refuse, requires, runtime, stored_config
 from simpul.config import Config
 from simpul.config.model import Slug
 
@@ -233,8 +233,7 @@ def _refused(exc: ApiRefused) -> ResponseReturnValue:
     as a message on the list."""
     if exc.fields:
         named = ", ".join(f"{name}: {message}" for name, message in exc.fields.items())
-        return render_template("admin/message.html", title=str(exc.status),
-                               message=f"{exc} {named}"), exc.status  # fmt: skip
+        return refuse(exc.status, f"{exc} {named}")
     flash(str(exc), "error")
     return _back()
 

@@ -177,6 +177,18 @@ def bandwidth_part(config: Config, tz: ZoneInfo, now: float) -> dict[str, Any]:
 # -- links -------------------------------------------------------------------------------------
 
 
+def link_state(
+    last_sample: float | None, severity: str | None, maintenance: bool, now: float, stale_s: float
+) -> State:
+    """A target's link on the map: in maintenance, unknown when never or not recently (within
+    `stale_s`) sampled, else down or up by the monitor's severity."""
+    if maintenance:
+        return "maintenance"
+    if last_sample is None or now - last_sample > stale_s:
+        return "unknown"
+    return "down" if severity == "down" else "up"
+
+
 def _target_states(config: Config, tz: ZoneInfo, now: float) -> list[dict[str, Any]]:
     """Every configured target's state, as `simpul monitor status` reads it, and its link state
     for the map (maintenance, up, down, unknown when never or not recently sampled)."""
@@ -192,19 +204,14 @@ def _target_states(config: Config, tz: ZoneInfo, now: float) -> list[dict[str, A
         severity = state.get("state", sample["severity"] if sample else None)
         maintenance = alerts.in_maintenance(config.monitoring.maintenance, target.name,
                                             target.site, moment, tz)  # fmt: skip
-        link: State
-        if maintenance:
-            link = "maintenance"
-        elif sample is None or now - sample["at"] > stale_s:
-            link = "unknown"
-        else:
-            link = "down" if severity == "down" else "up"
+        last_poll = sample["at"] if sample else None
+        link = link_state(last_poll, severity, maintenance, now, stale_s)
         out.append({
             "target": target.name, "site": target.site,
             "site_name": site_names.get(target.site or "", target.site), "state": severity,
             "link": link,
             "since": state.get("since"), "acked_by": state.get("acked_by"),
-            "last_poll": sample["at"] if sample else None,
+            "last_poll": last_poll,
             "rtt_ms": sample["rtt_ms"] if sample else None,
             "loss_percent": sample["loss_percent"] if sample else None,
             "reasons": [x for x in (sample["reasons"] if sample else "").split("\n") if x],

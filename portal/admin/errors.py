@@ -1,9 +1,10 @@
 """The console's one refusal (an HTTP status, a machine code, a message, per-field messages),
-and how netd's refusals and absence become one."""
+and how netd's refusals and absence, and a refused account change, become one."""
 
 from __future__ import annotations
 
 from netctl.protocol import ApiError
+from portal.admin.accounts import AccountError
 
 # netd's refusal codes as HTTP statuses; anything else from netd is a 502.
 NETD_STATUS = {
@@ -24,6 +25,11 @@ class ApiRefused(Exception):
         self.code = code
         self.fields = fields or {}
         super().__init__(message)
+
+
+def from_account(exc: AccountError) -> ApiRefused:
+    """A refused account change (422), naming the field at fault."""
+    return ApiRefused(422, "invalid", str(exc), {exc.field: str(exc)})
 
 
 def from_netd(exc: ApiError | OSError) -> ApiRefused:

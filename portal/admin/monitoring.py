@@ -25,7 +25,7 @@ from portal.admin import formatting
 from portal.admin.api import ApiRefused, api
 from portal.admin.auth import record
 from portal.admin.charts import Series, line_chart
-from portal.admin.drafts import current_draft, edit_draft, object_errors
+from portal.admin.drafts import current_draft, edit_draft, object_errors, saved_to_draft
 from portal.admin.i18n import lang, tr
 from portal.admin.readers import monitor_db
 from portal.admin.session import current_user, requires, runtime, stored_config
@@ -35,8 +35,6 @@ bp = Blueprint("monitoring", __name__)
 DAY_S, WEEK_S = 86_400, 7 * 86_400
 BUCKET_S = 300  # the day charts' points: 5-minute averages of the samples
 MAX_WINDOWS = 500
-SAVED = ("Disimpan ke draf. Tinjau dan terapkan di halaman Perubahan.",
-         "Saved to the draft. Review and apply it on the Changes page.")  # fmt: skip
 
 
 class MaintenanceWindows(BaseModel):
@@ -381,16 +379,23 @@ def ack(name: str) -> ResponseReturnValue:
     return redirect(back if request.form.get("back") == "target" else url_for("monitoring.index"))
 
 
-def _maintenance_page(form: dict[str, Any], errors: dict[str, str], status: int = 200) -> Any:
-    view = maintenance_windows()
-    zone = formatting.zone(view["timezone"])
-    now = runtime().clock()
+def window_rows(
+    windows: Sequence[dict[str, Any]], zone: tzinfo, now: float
+) -> list[dict[str, Any]]:
+    """The maintenance windows as the page lists them: each one's place in the list, its times
+    in seconds since the epoch, and whether it is past, active or planned at `now`."""
     rows = []
-    for index, window in enumerate(view["windows"]):
+    for index, window in enumerate(windows):
         start, end = _local_epoch(window["start"], zone), _local_epoch(window["end"], zone)
         phase = "past" if end <= now else "active" if start <= now else "planned"
         rows.append({"index": index, "window": window, "start": start, "end": end,
                      "phase": phase})  # fmt: skip
+    return rows
+
+
+def _maintenance_page(form: dict[str, Any], errors: dict[str, str], status: int = 200) -> Any:
+    view = maintenance_windows()
+    rows = window_rows(view["windows"], formatting.zone(view["timezone"]), runtime().clock())
     page = render_template("admin/monitoring/maintenance.html", view=view, rows=rows,
                            form=form, errors=errors)  # fmt: skip
     return page, status
@@ -419,8 +424,7 @@ def maintenance_add() -> ResponseReturnValue:
             errors["(other)"] = "; ".join(others)
         form = {**new, "scope": request.form.get("scope", "")}
         return _maintenance_page(form, errors, 422)
-    flash(tr(*SAVED), "ok")
-    return redirect(url_for("monitoring.maintenance"))
+    return saved_to_draft("monitoring.maintenance")
 
 
 @bp.route("/pemeliharaan/<int:index>/hapus", methods=["POST"])
@@ -435,9 +439,8 @@ def maintenance_remove(index: int) -> ResponseReturnValue:
         save_maintenance(windows)
     except ApiRefused as exc:
         flash("; ".join([str(exc), *(f"{k}: {v}" for k, v in exc.fields.items())]), "error")
-    else:
-        flash(tr(*SAVED), "ok")
-    return redirect(url_for("monitoring.maintenance"))
+        return redirect(url_for("monitoring.maintenance"))
+    return saved_to_draft("monitoring.maintenance")
 
 
 # -- API ---------------------------------------------------------------------------------------

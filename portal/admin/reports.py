@@ -110,10 +110,14 @@ def parse_query(model: type[Q]) -> Q:
             f="; ".join(f"{k}: {v}" for k, v in fields.items())), fields) from None  # fmt: skip
 
 
+def _today(config: Config) -> datetime:
+    return datetime.fromtimestamp(runtime().clock(), config.node.zoneinfo)
+
+
 def pick_month(text: str | None, config: Config) -> tuple[int, int]:
     """`text` (YYYY-MM) as (year, month), or last month in the node's zone when absent."""
     try:
-        return report_month(text, datetime.fromtimestamp(runtime().clock(), config.node.zoneinfo))
+        return report_month(text, _today(config))
     except ValueError:
         message = tr(
             "Bulan {m} tidak sah: tulis YYYY-MM, mis. 2026-11.",
@@ -128,10 +132,6 @@ def pick_month(text: str | None, config: Config) -> tuple[int, int]:
 
 def _no_data(why: str) -> ApiRefused:
     return ApiRefused(404, "no-data", tr("Belum ada data: {why}.", "No data yet: {why}.", why=why))
-
-
-def _today(config: Config) -> datetime:
-    return datetime.fromtimestamp(runtime().clock(), config.node.zoneinfo)
 
 
 def _dns_counts(first: str, last: str) -> tuple[list[tuple[str, str, int, int]], str | None]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, render_template, request
 from flask.typing import ResponseReturnValue
 from pydantic import BaseModel, ConfigDict, Field
 from werkzeug.datastructures import MultiDict
@@ -17,7 +17,7 @@ from werkzeug.datastructures import MultiDict
 from monitoring.exporter import State
 from monitoring.spool import read_stats
 from portal.admin.api import ApiRefused, api
-from portal.admin.drafts import current_draft, edit_draft, object_errors
+from portal.admin.drafts import current_draft, edit_draft, object_errors, saved_to_draft
 from portal.admin.i18n import tr
 from portal.admin.session import requires, runtime
 from simpul.config.model import Export, InfluxExport, Privacy, Retention
@@ -184,9 +184,7 @@ def export() -> ResponseReturnValue:
         save_export_settings(values)
     except ApiRefused as exc:
         return _page(values, _form_influx(request.form), exc.fields, 422)
-    flash(tr("Disimpan ke draf. Tinjau dan terapkan di halaman Perubahan.",
-             "Saved to the draft. Review and apply it on the Changes page."), "ok")  # fmt: skip
-    return redirect(url_for("settings_pages.export"))
+    return saved_to_draft("settings_pages.export")
 
 
 # -- API ---------------------------------------------------------------------------------------

@@ -17,21 +17,22 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Annotated, Any, get_args
 
-from flask import (
-    Blueprint,
-    abort,
-    flash,
-    redirect,
-    render_template,
-    request,
-    url_for,
-)
+from flask import Blueprint, abort, flash, render_template, request
 from flask.typing import ResponseReturnValue
 from pydantic import BaseModel, ConfigDict, create_model
 from werkzeug.datastructures import FileStorage, MultiDict
 
 from portal.admin.api import ApiRefused, api
-from portal.admin.drafts import current_draft, edit_draft, find, object_errors
+from portal.admin.drafts import (
+    current_draft,
+    edit_draft,
+    find,
+    invalid,
+    object_errors,
+    parse_change,
+    refuse_invalid,
+    saved_to_draft,
+)
 from portal.admin.i18n import tr
 from portal.admin.media_upload import (
     HEAD_BYTES,
@@ -98,33 +99,6 @@ UploadFields: type[BaseModel] = create_model(
 )
 
 
-def saved_message() -> str:
-    """What a page says after an edit went into the draft."""
-    return tr(
-        "Disimpan ke draf. Tinjau dan terapkan di halaman Perubahan.",
-        "Saved to the draft. Review and apply it on the Changes page.",
-    )
-
-
-def invalid(fields: dict[str, str]) -> ApiRefused:
-    """The refusal of an edit with these per-field problems."""
-    return ApiRefused(
-        422, "invalid", tr("Ada isian yang tidak sah.", "Some fields are not valid."), fields
-    )
-
-
-def _check(model: type[BaseModel], data: dict[str, Any]) -> None:
-    problems = object_errors(model, data)
-    if problems:
-        raise invalid(problems)
-
-
-def validated(model: type[BaseModel], data: dict[str, Any]) -> BaseModel:
-    """`data` as `model`, or the refusal naming each bad field."""
-    _check(model, data)
-    return model.model_validate(data)
-
-
 # -- sites -------------------------------------------------------------------------------------
 
 
@@ -158,7 +132,7 @@ def update_site(slug: str, edit: BaseModel) -> dict[str, Any]:
     def mutate(document: dict[str, Any]) -> None:
         site = site_of(document, slug)
         site.update(fields)
-        _check(HotspotSite, site)
+        refuse_invalid(object_errors(HotspotSite, site))
 
     return site_view(site_of(edit_draft(mutate).document, slug))
 
@@ -259,6 +233,21 @@ def index() -> ResponseReturnValue:
     return render_template("admin/sites/index.html", sites=sites)
 
 
+def _form_page(
+    template: str,
+    fields: Iterable[str],
+    errors: dict[str, str] | None,
+    message: str | None,
+    status: int,
+    **context: Any,
+) -> ResponseReturnValue:
+    """A form page with `errors` placed at its `fields` (and those no field shows, apart)."""
+    placed, others = place_errors(errors or {}, fields)
+    return render_template(
+        template, errors=placed, other_errors=others, message=message, **context
+    ), status
+
+
 def _site_page(
     slug: str,
     values: dict[str, Any],
@@ -266,16 +255,8 @@ def _site_page(
     message: str | None = None,
     status: int = 200,
 ) -> ResponseReturnValue:
-    placed, others = place_errors(errors, SITE_FORM_FIELDS)
-    return render_template(
-        "admin/sites/site.html",
-        slug=slug,
-        values=values,
-        errors=placed,
-        other_errors=others,
-        message=message,
-        methods=ACCESS_METHODS,
-    ), status
+    return _form_page("admin/sites/site.html", SITE_FORM_FIELDS, errors, message, status,
+                      slug=slug, values=values, methods=ACCESS_METHODS)  # fmt: skip
 
 
 @bp.route("/lokasi/<slug>", methods=["GET", "POST"])
@@ -290,13 +271,12 @@ def site(slug: str) -> ResponseReturnValue:
         return _site_page(slug, site_form_values(found), {})
     values = _typed(request.form, SITE_FORM_FIELDS)
     try:
-        update_site(slug, validated(SiteEdit, site_form_data(values)))
+        update_site(slug, parse_change(SiteEdit, site_form_data(values)))
     except ApiRefused as exc:
         if exc.status == 404:
             abort(404, str(exc))
         return _site_page(slug, values, exc.fields, str(exc), exc.status)
-    flash(saved_message(), "ok")
-    return redirect(url_for(".index"))
+    return saved_to_draft(".index")
 
 
 # -- portal: texts, settings, playlist --------------------------------------------------------
@@ -322,7 +302,7 @@ def edit_portal(change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
     def mutate(document: dict[str, Any]) -> None:
         portal = document.setdefault("portal", {})
         change(portal)
-        _check(Portal, portal)
+        refuse_invalid(object_errors(Portal, portal))
 
     return portal_view(edit_draft(mutate).document)
 
@@ -427,16 +407,9 @@ def _portal_page(
         view = portal_view(current_draft().document)
     except ApiRefused as exc:
         abort(exc.status, str(exc))
-    placed, others = place_errors(errors or {}, PORTAL_SETTINGS)
-    return render_template(
-        "admin/sites/portal.html",
-        values=values or portal_form_values(view),
-        videos=view["videos"],
-        errors=placed,
-        other_errors=others,
-        message=message,
-        video_errors=video_errors or {},
-    ), status
+    return _form_page("admin/sites/portal.html", PORTAL_SETTINGS, errors, message, status,
+                      values=values or portal_form_values(view), videos=view["videos"],
+                      video_errors=video_errors or {})  # fmt: skip
 
 
 @bp.route("/lokasi/portal", methods=["GET", "POST"])
@@ -447,12 +420,11 @@ def portal() -> ResponseReturnValue:
         return _portal_page()
     values = {name: request.form.get(name, "").strip() for name in PORTAL_SETTINGS}
     try:
-        settings = validated(PortalSettings, portal_form_data(values)).model_dump(mode="json")
+        settings = parse_change(PortalSettings, portal_form_data(values)).model_dump(mode="json")
         update_portal(settings, None)
     except ApiRefused as exc:
         return _portal_page(values, exc.fields, str(exc), exc.status)
-    flash(saved_message(), "ok")
-    return redirect(url_for(".portal"))
+    return saved_to_draft(".portal")
 
 
 @bp.route("/lokasi/portal/video/<name>", methods=["POST"])
@@ -475,8 +447,7 @@ def playlist_entry(name: str) -> ResponseReturnValue:
     except ApiRefused as exc:
         problems = "; ".join(exc.fields.values()) or str(exc)
         return _portal_page(message=str(exc), status=exc.status, video_errors={name: problems})
-    flash(saved_message(), "ok")
-    return redirect(url_for(".portal"))
+    return saved_to_draft(".portal")
 
 
 # -- video upload ------------------------------------------------------------------------------
@@ -588,28 +559,14 @@ def upload_video(
     return {"video": entry, "videos": view["videos"]}
 
 
-def _upload_from_request() -> dict[str, Any]:
-    return upload_video(
-        request.form.get("title", ""), request.files.get("file"), request.files.get("poster")
-    )
-
-
 def _upload_page(
     title: str = "",
     errors: dict[str, str] | None = None,
     message: str | None = None,
     status: int = 200,
 ) -> ResponseReturnValue:
-    placed, others = place_errors(errors or {}, ("title", "file", "poster"))
-    return render_template(
-        "admin/sites/upload.html",
-        title_value=title,
-        errors=placed,
-        other_errors=others,
-        message=message,
-        video=VIDEO,
-        poster=POSTER,
-    ), status
+    return _form_page("admin/sites/upload.html", ("title", "file", "poster"), errors, message,
+                      status, title_value=title, video=VIDEO, poster=POSTER)  # fmt: skip
 
 
 @bp.route("/lokasi/video", methods=["GET", "POST"])
@@ -618,12 +575,12 @@ def upload() -> ResponseReturnValue:
     """Upload a welcome video (and a poster); it goes first in the draft's playlist."""
     if request.method == "GET":
         return _upload_page()
+    title = request.form.get("title", "")
     try:
-        _upload_from_request()
+        upload_video(title, request.files.get("file"), request.files.get("poster"))
     except ApiRefused as exc:
-        return _upload_page(request.form.get("title", ""), exc.fields, str(exc), exc.status)
-    flash(saved_message(), "ok")
-    return redirect(url_for(".portal"))
+        return _upload_page(title, exc.fields, str(exc), exc.status)
+    return saved_to_draft(".portal")
 
 
 # -- API ---------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ a password."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
@@ -14,12 +14,12 @@ from pydantic import BaseModel, Field
 from portal.admin.accounts import MAX_PASSWORD, MIN_PASSWORD, NAME, AccountError, User
 from portal.admin.api import ApiRefused, api
 from portal.admin.auth import record
+from portal.admin.errors import from_account
 from portal.admin.i18n import tr
-from portal.admin.roles import ROLE_NAMES, ROLES
+from portal.admin.roles import ROLE_NAMES, ROLES, Role
 from portal.admin.session import console_db, current_user, requires
 
 bp = Blueprint("users", __name__)
-Role = Literal["admin", "operator", "reviewer"]
 
 
 class NewUser(BaseModel):
@@ -46,10 +46,6 @@ def _public(user: User) -> dict[str, Any]:
             "created_at": user.created_at}  # fmt: skip
 
 
-def _refused(exc: AccountError) -> ApiRefused:
-    return ApiRefused(422, "invalid", str(exc), {exc.field: str(exc)})
-
-
 def list_users() -> list[dict[str, Any]]:
     """Every user, by name."""
     return [_public(user) for user in console_db().users()]
@@ -60,7 +56,7 @@ def add_user(name: str, role: str, password: str) -> dict[str, Any]:
     try:
         user = console_db().add_user(name, role, password)
     except AccountError as exc:
-        raise _refused(exc) from None
+        raise from_account(exc) from None
     after = _public(user)
     record("console.user.add", {"user": name, "before": None, "after": after})
     return after
@@ -81,7 +77,7 @@ def change_user(
     try:
         before, after = db.update_user(name, role=role, disabled=disabled, password=password)
     except AccountError as exc:
-        raise _refused(exc) from None
+        raise from_account(exc) from None
     signed_in = current_user()
     if signed_in is not None and signed_in.name == name and session.get("user") == name:
         session["gen"] = after.generation  # a new password of one's own keeps one signed in

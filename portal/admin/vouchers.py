@@ -18,7 +18,7 @@ from netctl.voucher_api import MAX_BATCH, MAX_NOTE
 from portal.admin.api import ApiRefused, api, given, netd_call, validated
 from portal.admin.i18n import tr
 from portal.admin.readers import store
-from portal.admin.session import requires, stored_config
+from portal.admin.session import refuse, requires, stored_config
 from simpul.config.model import Slug
 from simpul.vouchers import SHEET_CSS, sheet_html, sheet_info
 
@@ -88,11 +88,6 @@ def sheet(batch: int) -> str:
 # -- pages -----------------------------------------------------------------------------------
 
 
-def _message(exc: ApiRefused) -> ResponseReturnValue:
-    return render_template("admin/message.html", title=str(exc.status),
-                           message=str(exc)), exc.status  # fmt: skip
-
-
 def _index(entered: dict[str, str], errors: dict[str, str], status: int) -> ResponseReturnValue:
     """The form (with what was typed and its errors) and the batch list."""
     batches, listed_error = None, ""
@@ -142,7 +137,7 @@ def show(batch: int) -> ResponseReturnValue:
     try:
         found = one_batch(batch)
     except ApiRefused as exc:
-        return _message(exc)
+        return refuse(exc.status, str(exc))
     try:
         sites = {s.slug: s.name for s in stored_config().hotspot_sites}
     except ApiRefused:
@@ -157,7 +152,7 @@ def print_sheet(batch: int) -> ResponseReturnValue:
     try:
         return Response(sheet(batch), mimetype="text/html")
     except ApiRefused as exc:
-        return _message(exc)
+        return refuse(exc.status, str(exc))
 
 
 @bp.route("/voucher/lembar.css")
