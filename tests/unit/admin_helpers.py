@@ -1,12 +1,14 @@
 """Test helpers for the console: a recording fake of netd, an app over a temporary console.db,
-and signed-in test clients for each role (their CSRF token at hand)."""
+signed-in test clients for each role (their CSRF token at hand), and wall-clock times in WIB."""
 
 from __future__ import annotations
 
 import copy
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import Flask
 from flask.testing import FlaskClient
@@ -14,11 +16,18 @@ from flask.testing import FlaskClient
 from netctl.protocol import ApiError
 from portal.admin.accounts import ConsoleDb
 from portal.admin.app import create_admin_app
+from portal.admin.session import EXTENSION
 from simpul.config import config_to_data, load_config_file
 
 ROOT = Path(__file__).resolve().parents[2]
 LAB_CONFIG = ROOT / "examples" / "lab.yaml"
 PASSWORD = "kata-sandi-uji-123"
+WIB = ZoneInfo("Asia/Jakarta")  # examples/lab.yaml's zone
+
+
+def at(text: str) -> float:
+    """A wall-clock time in WIB ("2026-11-26 10:00") in seconds since the epoch."""
+    return datetime.fromisoformat(text).replace(tzinfo=WIB).timestamp()
 
 
 def lab_document() -> dict[str, Any]:
@@ -136,3 +145,19 @@ def draft_of(app: Flask, user: str = "admin") -> dict[str, Any] | None:
 def role_clients(app: Flask) -> dict[str, Browser]:
     """One signed-in browser per role."""
     return {role: sign_in(app, role) for role in ("admin", "operator", "reviewer")}
+
+
+def shared_console(directory: Path, **config: Any) -> tuple[Flask, FakeNetd, dict[str, Browser]]:
+    """A console, its fake netd and one signed-in browser per role, for a module to share
+    (signing in hashes a password: deliberately slow); `renew` its netd for each test."""
+    fake = FakeNetd()
+    app = make_app(directory, fake, **config)
+    return app, fake, role_clients(app)
+
+
+def renew(app: Flask, netd: FakeNetd, answers: dict[str, Any] | None = None) -> FakeNetd:
+    """A shared console's `netd` made afresh with `answers`, and the console's cached
+    configuration dropped with it."""
+    netd.__dict__.update(FakeNetd(answers).__dict__)
+    app.extensions[EXTENSION].config = None
+    return netd

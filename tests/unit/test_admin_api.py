@@ -35,16 +35,6 @@ HTTP_METHODS = {"get", "put", "post", "patch", "delete"}
 
 
 @pytest.fixture
-def netd() -> FakeNetd:
-    return FakeNetd()
-
-
-@pytest.fixture
-def app(tmp_path: Path, netd: FakeNetd) -> Flask:
-    return make_app(tmp_path, netd)
-
-
-@pytest.fixture
 def document(app: Flask) -> dict[str, Any]:
     return openapi_document(app)
 

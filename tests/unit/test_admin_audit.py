@@ -3,7 +3,6 @@ entry's detail made readable (a configuration change as its changed fields only)
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,8 +10,7 @@ from flask import Flask
 
 from netctl.protocol import ApiError
 from portal.admin.audit import describe, field_changes, flatten
-from tests.unit.admin_helpers import Browser, FakeNetd, csrf_of, make_app
-from tests.unit.admin_helpers import sign_in as helper_sign_in
+from tests.unit.admin_helpers import FakeNetd, sign_in
 
 SITE_BEFORE = {"slug": "taman-kota", "name": "Taman Kota", "access": {"session_minutes": 120,
                "methods": ["video"]}, "vlan": None}  # fmt: skip
@@ -33,21 +31,9 @@ ENTRIES = [
 ]  # fmt: skip
 
 
-def sign_in(app: Flask, role: str) -> Browser:
-    """A signed-in browser holding its signed-in session's CSRF token (sign-in makes a new one)."""
-    browser = helper_sign_in(app, role)
-    browser.token = csrf_of(browser.get("/akun").text)
-    return browser
-
-
 @pytest.fixture
 def netd() -> FakeNetd:
     return FakeNetd({"audit_log": lambda params: ENTRIES[: params.get("limit", 50)]})
-
-
-@pytest.fixture
-def app(tmp_path: Path, netd: FakeNetd) -> Flask:
-    return make_app(tmp_path, netd)
 
 
 def test_a_config_change_shows_only_its_changed_fields(app: Flask, netd: FakeNetd) -> None:

@@ -27,11 +27,6 @@ UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
 
 
 @pytest.fixture
-def netd() -> FakeNetd:
-    return FakeNetd()
-
-
-@pytest.fixture
 def clock() -> Clock:
     return Clock(T0)
 

@@ -5,7 +5,6 @@ confirm, discard, the probation banner on every page, the revisions, and who may
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +12,7 @@ from flask import Flask
 
 from netctl.protocol import ApiError
 from portal.admin.accounts import ConsoleDb, Draft
-from tests.unit.admin_helpers import Browser, FakeNetd, make_app, role_clients, sign_in
+from tests.unit.admin_helpers import Browser, FakeNetd, role_clients, sign_in
 
 CONFIG_DIFF = "--- tersimpan\n+++ draf\n@@ -1,2 +1,2 @@\n-name: lama\n+name: baru\n konteks"
 RULESET_DIFF = "--- diterapkan\n+++ draf\n@@ -9 +9 @@\n-  elements = { 1 }\n+  elements = { 2 }"
@@ -58,16 +57,6 @@ def netd() -> FakeNetd:
         "config_preview": valid_preview, "config_apply": applied,
         "config_confirm": {"confirmed": 8}, "config_revisions": REVISIONS,
     })  # fmt: skip
-
-
-@pytest.fixture
-def app(tmp_path: Path, netd: FakeNetd) -> Flask:
-    return make_app(tmp_path, netd)
-
-
-@pytest.fixture
-def admin(app: Flask) -> Browser:
-    return sign_in(app, "admin")
 
 
 def edited_document(netd: FakeNetd) -> dict[str, Any]:

@@ -14,8 +14,7 @@ from flask import Flask
 from netctl.protocol import ApiError
 from portal.admin.clients import PER_PAGE
 from simpul.store import Store
-from tests.unit.admin_helpers import Browser, FakeNetd, csrf_of, make_app
-from tests.unit.admin_helpers import sign_in as helper_sign_in
+from tests.unit.admin_helpers import Browser, FakeNetd, renew, shared_console
 from tests.unit.fake_clock import Clock
 
 T0 = 1_700_000_000.0
@@ -43,14 +42,6 @@ def client_row(i: int, site: str = "rtm-lam") -> dict[str, Any]:
 ROWS = [client_row(i) for i in range(120)] + [client_row(500, "taman-cik-puan")]
 
 
-def sign_in(app: Flask, role: str) -> Browser:
-    """A signed-in browser holding its signed-in session's CSRF token (sign-in makes a new
-    one, so the token of the sign-in form no longer matches)."""
-    browser = helper_sign_in(app, role)
-    browser.token = csrf_of(browser.get("/akun").text)
-    return browser
-
-
 ANSWERS: dict[str, Any] = {
     "clients": ROWS,
     "deauthorize": {"ended": True},
@@ -63,18 +54,14 @@ ANSWERS: dict[str, Any] = {
 # module, with netd's fake and the console's cached configuration made afresh for each test.
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Flask, FakeNetd, dict[str, Any]]:
-    fake = FakeNetd()
-    app = make_app(tmp_path_factory.mktemp("console"), fake, CLOCK=lambda: T0 + DAY)
-    return app, fake, {role: sign_in(app, role) for role in ("admin", "operator", "reviewer")}
+    return shared_console(tmp_path_factory.mktemp("console"), CLOCK=lambda: T0 + DAY)
 
 
 @pytest.fixture
 def netd(shared: tuple[Flask, FakeNetd, dict[str, Any]]) -> FakeNetd:
     app, fake, _ = shared
-    fresh = FakeNetd(ANSWERS)
-    fake.__dict__.update(fresh.__dict__)
+    renew(app, fake, ANSWERS)
     fake.document["portal"]["mac_block"] = [BLOCKED]
-    app.extensions["simpul_admin"].config = None
     return fake
 
 

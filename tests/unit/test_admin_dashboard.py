@@ -5,10 +5,8 @@ queries whatever the number of sites."""
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
@@ -18,14 +16,7 @@ from netctl.protocol import ApiError
 from portal.admin import readers
 from simpul.usage.booking import DOWN, UP, Reading, book
 from simpul.usage.db import UsageDb
-from tests.unit.admin_helpers import FakeNetd, make_app, role_clients, sign_in
-
-WIB = ZoneInfo("Asia/Jakarta")
-
-
-def at(text: str) -> float:
-    return datetime.fromisoformat(text).replace(tzinfo=WIB).timestamp()
-
+from tests.unit.admin_helpers import WIB, FakeNetd, at, make_app, role_clients, sign_in
 
 NOW = at("2026-11-26 10:02")
 CLIENTS = [

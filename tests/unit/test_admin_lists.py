@@ -60,16 +60,6 @@ def netd(lists_dir: Path) -> FakeNetd:
     return netd
 
 
-@pytest.fixture
-def app(tmp_path: Path, netd: FakeNetd) -> Flask:
-    return make_app(tmp_path, netd)
-
-
-@pytest.fixture
-def admin(app: Flask) -> Browser:
-    return sign_in(app, "admin")
-
-
 def uploads(app: Flask) -> list[Path]:
     directory = Path(app.config["STATE_DIR"]) / "lists"  # the default: STATE_DIR/lists
     return sorted(directory.iterdir()) if directory.exists() else []

@@ -4,16 +4,16 @@ charts and outages, acknowledging trouble (operate) and maintenance windows in t
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
 
 from monitoring.store import LedgerChanges, MonitorDb, Sample, outages
 from tests.unit.admin_helpers import (
+    WIB,
     FakeNetd,
+    at,
     draft_of,
     lab_document,
     make_app,
@@ -21,15 +21,10 @@ from tests.unit.admin_helpers import (
     sign_in,
 )
 
-WIB = ZoneInfo("Asia/Jakarta")
 T = "router-rangsang-pesisir"
 OTHER = "router-pulau-merbau"
 WINDOW = {"target": T, "site": None, "start": "2026-11-21T08:00:00",
           "end": "2026-11-21T10:00:00", "reason": "ganti modem"}  # fmt: skip
-
-
-def at(text: str) -> float:
-    return datetime.fromisoformat(text).replace(tzinfo=WIB).timestamp()
 
 
 NOW = at("2026-11-20 10:05")
@@ -55,11 +50,6 @@ def fill_monitor_db(path: Path) -> None:
         (rows[0].id, at("2026-11-03 08:20"), "link"), (rows[1].id, at("2026-11-04 09:00"), "power"),
     ]))  # fmt: skip
     db.close()
-
-
-@pytest.fixture
-def netd() -> FakeNetd:
-    return FakeNetd()
 
 
 @pytest.fixture

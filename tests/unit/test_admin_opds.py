@@ -14,21 +14,6 @@ from flask import Flask
 from tests.unit.admin_helpers import Browser, FakeNetd, draft_of, lab_document, make_app, sign_in
 
 
-@pytest.fixture
-def netd() -> FakeNetd:
-    return FakeNetd()
-
-
-@pytest.fixture
-def app(tmp_path: Path, netd: FakeNetd) -> Flask:
-    return make_app(tmp_path, netd)
-
-
-@pytest.fixture
-def admin(app: Flask) -> Browser:
-    return sign_in(app, "admin")
-
-
 class FormReader(HTMLParser):
     """The POST form to `action` on a page: its fields (as a browser would send them), the
     policy select's label text and options, and the submit button's text."""

@@ -4,36 +4,31 @@
 from __future__ import annotations
 
 import copy
-from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
 
 from portal.admin.policies import cached_engine
 from simpul.config import config_to_data, parse_config
-from tests.unit.admin_helpers import Browser, FakeNetd, draft_of, lab_document, make_app, sign_in
+from tests.unit.admin_helpers import (
+    Browser,
+    FakeNetd,
+    at,
+    draft_of,
+    lab_document,
+    make_app,
+    sign_in,
+)
 
-WIB = ZoneInfo("Asia/Jakarta")
 # Thursday 26 November 2026, 10:00 WIB: a working day (jam-kerja runs 07:30-16:00).
-THURSDAY_10 = datetime(2026, 11, 26, 10, 0, tzinfo=WIB).timestamp()
-
-
-@pytest.fixture
-def netd() -> FakeNetd:
-    return FakeNetd()
+THURSDAY_10 = at("2026-11-26 10:00")
 
 
 @pytest.fixture
 def app(tmp_path: Path, netd: FakeNetd) -> Flask:
     return make_app(tmp_path, netd, CLOCK=lambda: THURSDAY_10)
-
-
-@pytest.fixture
-def admin(app: Flask) -> Browser:
-    return sign_in(app, "admin")
 
 
 def policy_in(document: dict[str, Any] | None, name: str) -> dict[str, Any]:

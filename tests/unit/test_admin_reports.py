@@ -23,8 +23,15 @@ from simpul.config import load_config_file
 from simpul.store import Store
 from simpul.usage.booking import DOWN, UP, Reading, book
 from simpul.usage.db import UsageDb
-from tests.unit.admin_helpers import LAB_CONFIG, FakeNetd, make_app, role_clients, sign_in
-from tests.unit.test_admin_dashboard import WIB, at
+from tests.unit.admin_helpers import (
+    LAB_CONFIG,
+    WIB,
+    FakeNetd,
+    at,
+    make_app,
+    role_clients,
+    sign_in,
+)
 
 NOW = at("2026-11-26 10:00")
 USAGE_HEADER = "opd,nama,unduh_gb,unggah_gb,jam_tersibuk,kategori_diblokir"

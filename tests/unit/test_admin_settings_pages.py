@@ -6,12 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
 from flask import Flask
 
 from monitoring.points import point
 from monitoring.spool import Spool
-from tests.unit.admin_helpers import FakeNetd, draft_of, lab_document, make_app, sign_in
+from tests.unit.admin_helpers import draft_of, lab_document, sign_in
 
 URL = "/pengaturan/ekspor"
 API = "/api/v1/settings/export"
@@ -53,11 +52,6 @@ def body(**influx: Any) -> dict[str, Any]:
                       "monthly_days": 1830, "client_days": 62},
         "privacy": {"session_days": 90},
     }  # fmt: skip
-
-
-@pytest.fixture
-def app(tmp_path: Path) -> Flask:
-    return make_app(tmp_path, FakeNetd())
 
 
 def test_the_page_shows_the_settings_but_never_the_token(app: Flask) -> None:

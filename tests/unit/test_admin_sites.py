@@ -18,7 +18,7 @@ from netctl.protocol import ApiError
 from portal.admin import sites
 from portal.admin.media_upload import VIDEO
 from portal.captive.media import media_type
-from tests.unit.admin_helpers import Browser, FakeNetd, draft_of, make_app, sign_in
+from tests.unit.admin_helpers import Browser, FakeNetd, draft_of, sign_in
 from tests.unit.test_media_upload import JPEG, PNG, WEBM, mp4_head
 
 SITE = "rtm-lam"
@@ -74,18 +74,8 @@ def netd() -> FakeNetd:
 
 
 @pytest.fixture
-def app(tmp_path: Path, netd: FakeNetd) -> Flask:
-    return make_app(tmp_path, netd)
-
-
-@pytest.fixture
 def media(tmp_path: Path) -> Path:
     return tmp_path / "media"
-
-
-@pytest.fixture
-def admin(app: Flask) -> Browser:
-    return sign_in(app, "admin")
 
 
 def draft_site(app: Flask, slug: str = SITE) -> dict[str, Any]:

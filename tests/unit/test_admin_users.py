@@ -4,34 +4,14 @@ change recorded in netd's audit log with before/after and never a password."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
-import pytest
 from flask import Flask
 
 from portal.admin.accounts import ConsoleDb
-from tests.unit.admin_helpers import PASSWORD, Browser, FakeNetd, csrf_of, make_app
-from tests.unit.admin_helpers import sign_in as helper_sign_in
+from tests.unit.admin_helpers import PASSWORD, FakeNetd, sign_in
 
 NEW_PASSWORD = "sandi-baru-yang-panjang"
-
-
-def sign_in(app: Flask, role: str, name: str | None = None) -> Browser:
-    """A signed-in browser holding its signed-in session's CSRF token (sign-in makes a new one)."""
-    browser = helper_sign_in(app, role, name)
-    browser.token = csrf_of(browser.get("/akun").text)
-    return browser
-
-
-@pytest.fixture
-def netd() -> FakeNetd:
-    return FakeNetd()
-
-
-@pytest.fixture
-def app(tmp_path: Path, netd: FakeNetd) -> Flask:
-    return make_app(tmp_path, netd)
 
 
 def users_in(app: Flask) -> dict[str, tuple[str, bool]]:

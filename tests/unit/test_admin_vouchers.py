@@ -19,19 +19,10 @@ from portal.admin.vouchers import PER_PAGE
 from simpul import vouchers
 from simpul.config import load_config_file
 from simpul.store import Store
-from tests.unit.admin_helpers import LAB_CONFIG, Browser, FakeNetd, csrf_of, make_app
-from tests.unit.admin_helpers import sign_in as helper_sign_in
+from tests.unit.admin_helpers import LAB_CONFIG, Browser, FakeNetd, renew, shared_console
 
 T0 = 1_700_000_000.0
 CODE = re.compile(r"[2-9A-HJ-KMNP-TW-Z]{5}-?[2-9A-HJ-KMNP-TW-Z]{5}")
-
-
-def sign_in(app: Flask, role: str) -> Browser:
-    """A signed-in browser holding its signed-in session's CSRF token (sign-in makes a new
-    one, so the token of the sign-in form no longer matches)."""
-    browser = helper_sign_in(app, role)
-    browser.token = csrf_of(browser.get("/akun").text)
-    return browser
 
 
 def as_netd(method: Any) -> Any:
@@ -51,11 +42,8 @@ def as_netd(method: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Flask, FakeNetd, dict[str, Any]]:
-    """One console and one browser per role for the module (signing in hashes a password,
-    deliberately slowly)."""
-    fake = FakeNetd()
-    app = make_app(tmp_path_factory.mktemp("console"), fake, CLOCK=lambda: T0)
-    return app, fake, {role: sign_in(app, role) for role in ("admin", "operator", "reviewer")}
+    """One console and one browser per role for the module."""
+    return shared_console(tmp_path_factory.mktemp("console"), CLOCK=lambda: T0)
 
 
 @pytest.fixture
@@ -73,13 +61,9 @@ def store(shared: tuple[Flask, FakeNetd, dict[str, Any]]) -> Iterator[Store]:
 @pytest.fixture
 def netd(shared: tuple[Flask, FakeNetd, dict[str, Any]], store: Store) -> FakeNetd:
     """The module's fake netd, made afresh, its voucher methods netd's own over `store`."""
-    fake = shared[1]
     api = VoucherApi(store, lambda: T0)
-    fresh = FakeNetd({"voucher_create": as_netd(api.create),
-                      "voucher_batches": as_netd(api.batches)})  # fmt: skip
-    fake.__dict__.update(fresh.__dict__)
-    shared[0].extensions["simpul_admin"].config = None
-    return fake
+    return renew(shared[0], shared[1], {"voucher_create": as_netd(api.create),
+                                        "voucher_batches": as_netd(api.batches)})  # fmt: skip
 
 
 @pytest.fixture
