@@ -53,10 +53,10 @@ from urllib.parse import urlencode
 from bench.console_data import ConsoleData, generate, verify
 from bench.harness import REPO, Result, Target, percentile, say
 from monitoring import store as monitor_store
-from monitoring.reports.blindspot import blind_spots
 from monitoring.reports.monthly import (
     availability_report,
     blindspot_report,
+    month_blind_spots,
     month_bounds,
     site_downtime,
     usage_report,
@@ -408,9 +408,9 @@ def blindspot_peer(state_dir: Path, data: ConsoleData) -> object:
         downtime = site_downtime(data.config, monitor, start, end, now)
     finally:
         monitor.close()
-    report = blindspot_report(data.config, villages, downtime, *data.month, BLINDSPOT_THRESHOLD,
+    spots = month_blind_spots(data.config, villages, downtime, *data.month, BLINDSPOT_THRESHOLD)
+    report = blindspot_report(data.config, villages, spots, *data.month, BLINDSPOT_THRESHOLD,
                               now.date())  # fmt: skip
-    spots = blind_spots(villages, downtime, (end - start).total_seconds(), BLINDSPOT_THRESHOLD)
     return report, spots
 
 

@@ -904,7 +904,12 @@ def report_blindspot(ctx: click.Context, month: str | None, fmt: str, output: st
     """Blind spots: villages with no signal, or whose site was down too long (for the operator)."""
     from datetime import date, datetime
 
-    from monitoring.reports.monthly import blindspot_report, month_bounds, site_downtime
+    from monitoring.reports.monthly import (
+        blindspot_report,
+        month_blind_spots,
+        month_bounds,
+        site_downtime,
+    )
     from monitoring.reports.register import load_register
     from monitoring.store import connect
     from simpul.store import Store
@@ -922,7 +927,8 @@ def report_blindspot(ctx: click.Context, month: str | None, fmt: str, output: st
     if os.path.exists(path):
         with _reader(connect, path) as db:
             downtime = site_downtime(config, db, start, end, datetime.now(tz))
-    built = blindspot_report(config, villages, downtime, year, number, threshold, date.today())
+    spots = month_blind_spots(config, villages, downtime, year, number, threshold)
+    built = blindspot_report(config, villages, spots, year, number, threshold, date.today())
     _write_report(built, fmt, output, table)
 
 

@@ -18,7 +18,12 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from monitoring import ledger
-from monitoring.reports.blindspot import OPERATOR_COLUMNS, blind_spots, operator_rows
+from monitoring.reports.blindspot import (
+    OPERATOR_COLUMNS,
+    BlindSpot,
+    blind_spots,
+    operator_rows,
+)
 from monitoring.reports.villages import Village
 from monitoring.store import outages
 from simpul.config.model import Config
@@ -243,14 +248,22 @@ def site_downtime(
     return down
 
 
-def blindspot_report(
+def month_blind_spots(
     config: Config, villages: list[Village], downtime: dict[str, float], year: int, month: int,
+    threshold_percent: float,
+) -> list[BlindSpot]:  # fmt: skip
+    """The month's blind spots: villages with no signal, and villages whose site was down more
+    than `threshold_percent` of the month."""
+    start, end = month_bounds(year, month, config.node.zoneinfo)
+    return blind_spots(villages, downtime, (end - start).total_seconds(), threshold_percent)
+
+
+def blindspot_report(
+    config: Config, villages: list[Village], spots: list[BlindSpot], year: int, month: int,
     threshold_percent: float, made: date,
 ) -> Report:  # fmt: skip
-    """Villages with no signal, and villages whose site was down more than the threshold."""
-    start, end = month_bounds(year, month, config.node.zoneinfo)
+    """The report of a month's blind spots (`month_blind_spots`) for the operator."""
     period = f"{year:04d}-{month:02d}"
-    spots = blind_spots(villages, downtime, (end - start).total_seconds(), threshold_percent)
     rows = tuple(tuple(r[c] for c in OPERATOR_COLUMNS) for r in operator_rows(spots))
     title = f"Laporan Titik Blank Spot / Blind-spot Report — {config.node.regency}"
     return Report(

@@ -21,12 +21,12 @@ from flask.typing import ResponseReturnValue
 from markupsafe import Markup
 from pydantic import BaseModel, Field, ValidationError
 
-from monitoring.reports.blindspot import blind_spots
 from monitoring.reports.monthly import (
     Report,
     Table,
     availability_report,
     blindspot_report,
+    month_blind_spots,
     month_bounds,
     report_month,
     site_downtime,
@@ -203,11 +203,9 @@ def build_blindspot(config: Config, year: int, month: int, threshold: float) -> 
                 "The monitor has not run yet: sites' downtime is not counted.",
             )
         )
-    report = blindspot_report(config, villages, downtime, year, month, threshold, now.date())
-    spots = {
-        s.village.code: s
-        for s in blind_spots(villages, downtime, (end - start).total_seconds(), threshold)
-    }
+    found = month_blind_spots(config, villages, downtime, year, month, threshold)
+    report = blindspot_report(config, villages, found, year, month, threshold, now.date())
+    spots = {s.village.code: s for s in found}
     points = []
     for village in villages:
         spot = spots.get(village.code)
