@@ -32,7 +32,13 @@ from netctl.children import pid_alive
 from simpul.config import Config
 from simpul.config.model import Resolver
 from simpul.lab import radius as radius_lab
-from simpul.lab.snmpd import IDIRECT_PASS, snmpd_conf
+from simpul.lab.snmpd import (
+    snmpd_argv,
+    snmpd_conf,
+    snmpd_env,
+    snmpd_started,
+    write_pass_program,
+)
 from simpul.lab.tls import make_lab_tls
 from simpul.lab.topology import (
     LAB_BULK,
@@ -43,6 +49,7 @@ from simpul.lab.topology import (
     lab_dns_records,
     plan,
 )
+from simpul.lab.victoria import victoria_argv
 from simpul.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -163,7 +170,7 @@ def preflight() -> None:
         raise LabError(
             f"missing tools: {', '.join(missing)} — run './run setup' (it installs iproute2, "
             "nftables, dnsmasq-base, unbound, busybox, iperf3, openssl, util-linux, curl, "
-            "freeradius)"
+            "freeradius, victoria-metrics, snmpd)"
         )
 
 
@@ -218,6 +225,7 @@ class Lab:
         self.plan: LabPlan = plan(config, prefix, clients_per_site)
         self.paths = LabPaths.for_prefix(prefix, base)
         self.python = sys.executable
+        self.gunicorn = str(Path(self.python).with_name("gunicorn"))
         self._procs: list[subprocess.Popen[bytes]] = []
 
     # -- build ---------------------------------------------------------------------------------
@@ -397,9 +405,8 @@ class Lab:
             manifest,
             "inet-influx",
             inet,
-            ["victoria-metrics", f"-httpListenAddr={LAB_INFLUX}:8086",
-             f"-storageDataPath={self.paths.root / 'influx'}", "-loggerLevel=ERROR"],
-        )  # fmt: skip
+            victoria_argv(f"{LAB_INFLUX}:8086", self.paths.root / "influx"),
+        )
         gateway = ["--listen", LAB_SMS_GATEWAY, "--port", "8025", "--token", "lab-token"]
         self._spawn(
             manifest,
@@ -418,11 +425,7 @@ class Lab:
     def restart_snmpd(self, slug: str) -> None:
         """Stop a V-Sat office's snmpd and start it again: to the monitor, the device
         restarted (sysUpTime from zero), as after a power cut."""
-        manifest = Manifest(self.paths)
-        old = manifest.data["processes"].get(f"snmpd-{slug}")
-        if old:
-            _terminate(old["pid"], old["argv"])
-        self._spawn_snmpd(manifest, slug)
+        self._spawn_snmpd(self._stop_recorded(f"snmpd-{slug}"), slug)
 
     def _spawn_snmpd(self, manifest: Manifest, slug: str) -> None:
         remote = next(r for r in self.config.remote_sites if r.slug == slug)
@@ -432,9 +435,7 @@ class Lab:
                         if t.snmp.version == "3"})  # fmt: skip
         root = self.paths.root / "snmp" / slug
         (root / "state").mkdir(parents=True, exist_ok=True)
-        script = root / "idirect-pass.py"
-        script.write_text(IDIRECT_PASS)
-        script.chmod(0o755)
+        script = write_pass_program(root)
         conf = snmpd_conf(
             communities[0] if communities else "public",
             users,  # type: ignore[arg-type]
@@ -443,13 +444,10 @@ class Lab:
         )  # fmt: skip
         (root / "snmpd.conf").write_text(conf)
         host = f"{self.prefix}site-{slug}"
-        argv = ["snmpd", "-f", "-Lo", "-C", "-c", str(root / "snmpd.conf"), "-m", "",
-                f"udp:{remote.router}:161"]  # fmt: skip
-        self._spawn(manifest, f"snmpd-{slug}", host, argv,
-                    {"SNMP_PERSISTENT_DIR": str(root / "state"), "MIBS": ""})  # fmt: skip
+        argv = snmpd_argv(root / "snmpd.conf", [f"udp:{remote.router}:161"])
+        self._spawn(manifest, f"snmpd-{slug}", host, argv, snmpd_env(root))
         log = self.paths.log(f"snmpd-{slug}")
-        self.wait_for(lambda: b"NET-SNMP version" in log.read_bytes(), 10,
-                      f"snmpd did not start in {host}: see {log}")  # fmt: skip
+        self.wait_for(lambda: snmpd_started(log), 10, f"snmpd did not start in {host}: see {log}")
 
     def _start_gateway(self, manifest: Manifest) -> None:
         with Store(str(self.paths.db)) as store:
@@ -469,9 +467,8 @@ class Lab:
         tls = make_lab_tls(root / "tls", self.config.portal.hostname, address)
         secret = root / "secret"
         secret.write_text(secrets.token_hex(32))
-        uid, gid = _unprivileged_ids()
+        _give_unprivileged(secret, tls.key)
         for private in (secret, tls.key):
-            os.chown(private, uid, gid)
             private.chmod(0o400)
         self._spawn_portal(manifest)
 
@@ -479,10 +476,9 @@ class Lab:
         """The export loop and its /metrics, and the link monitor, unprivileged (production:
         `simpul-monitor`)."""
         state, monitor = self.paths.root / "export", self.paths.root / "monitor"
-        uid, gid = _unprivileged_ids()
         for directory in (state, monitor):
             directory.mkdir(exist_ok=True)
-            os.chown(directory, uid, gid)
+        _give_unprivileged(state, monitor)
         drop = unprivileged()
         self._spawn(manifest, "monitor", self.plan.gateway_ns, [
             *drop, self.python, "-m", "monitoring.monitor", "--socket", str(self.paths.socket),
@@ -496,7 +492,7 @@ class Lab:
         if listen:
             self._spawn(
                 manifest, "metrics", self.plan.gateway_ns,
-                [*drop, str(Path(self.python).with_name("gunicorn")), "--workers", "1",
+                [*drop, self.gunicorn, "--workers", "1",
                  "--bind", listen, "monitoring.exporter:metrics()"],
                 {"SIMPUL_EXPORT_DIR": str(state)},
             )  # fmt: skip
@@ -505,16 +501,13 @@ class Lab:
         """The admin console on the host's loopback (it reaches netd through its socket, which
         crosses namespaces), as the unprivileged user, which owns console.db, its key and the
         portal's media (it uploads videos); `admin` is made on the lab's first up."""
-        uid, gid = _unprivileged_ids()
         self.paths.console.mkdir(mode=0o700, exist_ok=True)
         self.paths.lists.mkdir(mode=0o755, exist_ok=True)
-        for owned in (self.paths.console, self.paths.lists, self.paths.media,
-                      *self.paths.media.iterdir()):  # fmt: skip
-            os.chown(owned, uid, gid)
         secret = self.paths.console_secret
         if not secret.exists():
             secret.write_text(secrets.token_hex(32))
-        os.chown(secret, uid, gid)
+        _give_unprivileged(self.paths.console, self.paths.lists, self.paths.media,
+                           *self.paths.media.iterdir(), secret)  # fmt: skip
         secret.chmod(0o600)
         if not self.paths.admin_password.exists():
             self._make_admin()
@@ -544,7 +537,7 @@ class Lab:
             "SIMPUL_ADMIN_INSECURE_COOKIES": "1",  # plain HTTP, on loopback only
         }
         listen = f"127.0.0.1:{console_port(self.prefix)}"
-        argv = [*unprivileged(), str(Path(self.python).with_name("gunicorn")),
+        argv = [*unprivileged(), self.gunicorn,
                 "--worker-class", "gthread", "--workers", "2", "--threads", "8",
                 "--worker-tmp-dir", "/dev/shm", "--graceful-timeout", "3", "--chdir", str(ROOT),
                 "--bind", listen, "portal.admin.app:create_admin_app()"]  # fmt: skip
@@ -559,12 +552,17 @@ class Lab:
 
     def restart_portal(self) -> None:
         """Start the portal's gunicorn processes again (after a crash or kill -9)."""
+        self._spawn_portal(self._stop_recorded(*PORTAL_PROCESSES))
+
+    def _stop_recorded(self, *names: str) -> Manifest:
+        """Stop the daemons the manifest records under `names` (to start them again); the
+        manifest."""
         manifest = Manifest(self.paths)
-        for name in PORTAL_PROCESSES:
+        for name in names:
             old = manifest.data["processes"].get(name)
             if old:
                 _terminate(old["pid"], old["argv"])
-        self._spawn_portal(manifest)
+        return manifest
 
     def _spawn_portal(self, manifest: Manifest) -> None:
         root = self.paths.root / "portal"
@@ -575,8 +573,7 @@ class Lab:
         }
         drop = [*unprivileged(), "--inh-caps=+net_bind_service",
                 "--ambient-caps=+net_bind_service"]  # fmt: skip
-        gunicorn = [str(Path(self.python).with_name("gunicorn")), "--worker-class", "gthread",
-                    "--workers", "2", "--threads", "32",
+        gunicorn = [self.gunicorn, "--worker-class", "gthread", "--workers", "2", "--threads", "32",
                     "--worker-tmp-dir", "/dev/shm"]  # fmt: skip
         portal = self.config.portal
         tls = root / "tls"
@@ -601,11 +598,7 @@ class Lab:
 
     def restart_netd(self) -> None:
         """Start netd again (after a crash or kill -9); wait until it has restored the ruleset."""
-        manifest = Manifest(self.paths)
-        old = manifest.data["processes"].get("netd")
-        if old:
-            _terminate(old["pid"], old["argv"])
-        self._spawn_netd(manifest)
+        self._spawn_netd(self._stop_recorded("netd"))
 
     def _spawn_netd(self, manifest: Manifest) -> None:
         self._spawn(manifest, "netd", self.plan.gateway_ns, [
@@ -749,6 +742,13 @@ class Lab:
 
 def _unprivileged_ids() -> tuple[int, int]:
     return pwd.getpwnam(UNPRIVILEGED[0]).pw_uid, grp.getgrnam(UNPRIVILEGED[1]).gr_gid
+
+
+def _give_unprivileged(*paths: Path) -> None:
+    """Make the unprivileged user and group own `paths`."""
+    uid, gid = _unprivileged_ids()
+    for path in paths:
+        os.chown(path, uid, gid)
 
 
 def unprivileged() -> list[str]:

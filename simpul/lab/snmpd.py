@@ -1,7 +1,7 @@
-"""Debian's net-snmp snmpd for the SNMP tests and benchmark: started with its own configuration
-and state directory (never the system's), on 127.0.0.1 or inside a network namespace, and always
-stopped; network namespaces named `spt-snmp*` that are always deleted; and running the calling
-thread inside a namespace (sockets opened there stay there)."""
+"""Debian's net-snmp snmpd for the SNMP tests, the benchmark and the lab's V-Sat offices: started
+with its own configuration and state directory (never the system's), on 127.0.0.1 or inside a
+network namespace, and always stopped; network namespaces named `spt-snmp*` that are always
+deleted; and running the calling thread inside a namespace (sockets opened there stay there)."""
 
 from __future__ import annotations
 
@@ -66,6 +66,23 @@ def snmpd_conf(
     return "\n".join([*lines, *extra]) + "\n"
 
 
+def snmpd_argv(conf_path: Path, addresses: Sequence[str]) -> list[str]:
+    """snmpd in the foreground, logging to standard output, with only the configuration at
+    `conf_path` (not the system's) and no MIB files, listening on `addresses`."""
+    return [SNMPD, "-f", "-Lo", "-C", "-c", str(conf_path), "-m", "", ",".join(addresses)]
+
+
+def snmpd_env(directory: Path) -> dict[str, str]:
+    """The environment that keeps snmpd's persistent state in `directory`/state and loads no
+    MIBs."""
+    return {"SNMP_PERSISTENT_DIR": str(directory / "state"), "MIBS": ""}
+
+
+def snmpd_started(log: Path) -> bool:
+    """Whether snmpd, logging to `log`, listens: it logs its version once its sockets are open."""
+    return b"NET-SNMP version" in log.read_bytes()
+
+
 class Snmpd:
     """One snmpd process listening on `addresses` (e.g. ["udp:127.0.0.1:16100"])."""
 
@@ -82,18 +99,17 @@ class Snmpd:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout_s: float = 10.0) -> Snmpd:
-        """Start and wait until it listens (snmpd logs its version once its sockets are open)."""
+        """Start and wait until it listens."""
         prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
-        argv = [*prefix, SNMPD, "-f", "-Lo", "-C", "-c", str(self.conf_path), "-m", ""]
-        argv.append(",".join(self.addresses))
-        env = {**os.environ, "SNMP_PERSISTENT_DIR": str(self.directory / "state"), "MIBS": ""}
+        argv = [*prefix, *snmpd_argv(self.conf_path, self.addresses)]
+        env = {**os.environ, **snmpd_env(self.directory)}
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"snmpd exited: {self.log_path.read_text()[-2000:]}")
-            if b"NET-SNMP version" in self.log_path.read_bytes():
+            if snmpd_started(self.log_path):
                 return self
             time.sleep(0.02)
         self.stop()
@@ -123,10 +139,10 @@ class Snmpd:
         self.stop()
 
 
-def write_pass_program(directory: Path) -> Path:
-    """The iDirect `pass` program, executable, in `directory`."""
+def write_pass_program(directory: Path, program: str = IDIRECT_PASS) -> Path:
+    """The iDirect `pass` program (or another `program` text), executable, in `directory`."""
     path = directory / "idirect_pass.py"
-    path.write_text(IDIRECT_PASS)
+    path.write_text(program)
     path.chmod(0o755)
     return path
 

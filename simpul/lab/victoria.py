@@ -1,6 +1,7 @@
 """VictoriaMetrics (Debian's /usr/bin/victoria-metrics) as the InfluxDB v2 API server of the export
 tests and benchmark: on 127.0.0.1 with a free port and a data directory of its own, stopped and
-started again at will (same port, same data), and always stopped at the end.
+started again at will (same port, same data), and always stopped at the end. The lab's internet
+runs one too, with the same command line (`victoria_argv`).
 
 It takes influxdb-client's writes on /api/v2/write (gzip too) and names series
 `measurement_field`; `export()` reads them back through /api/v1/export (JSON lines).
@@ -30,6 +31,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def victoria_argv(listen: str, data_path: Path, *flags: str) -> list[str]:
+    """VictoriaMetrics on `listen` (host:port) with its data in `data_path`, logging only
+    errors; `flags` are extra command-line flags."""
+    return [BINARY, f"-httpListenAddr={listen}", f"-storageDataPath={data_path}",
+            "-loggerLevel=ERROR", *flags]  # fmt: skip
+
+
 class Victoria:
     """One VictoriaMetrics process on 127.0.0.1 (`flags` are extra command-line flags)."""
 
@@ -45,8 +53,7 @@ class Victoria:
         """Start it and wait until /health answers."""
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                [BINARY, f"-httpListenAddr=127.0.0.1:{self.port}",
-                 f"-storageDataPath={self.data_path}", "-loggerLevel=ERROR", *self.flags],
+                victoria_argv(f"127.0.0.1:{self.port}", self.data_path, *self.flags),
                 stdout=log, stderr=log,
             )  # fmt: skip
         deadline = time.monotonic() + READY_S
