@@ -6,13 +6,14 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from netctl.protocol import NetdClient
-from simpul.lab.runner import Lab
+from simpul.lab.runner import Lab, Manifest
 from simpul.lab.topology import LAB_DNS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,6 +68,28 @@ def serve_http(ns: str, address: str, port: int) -> subprocess.Popen[bytes]:
     raise RuntimeError(f"http.server on {address}:{port} in {ns} did not start")
 
 
+def wait_until(
+    what: str,
+    check: Callable[[], Any],
+    timeout_s: float,
+    *,
+    interval_s: float = 0.5,
+    log: Path | None = None,
+) -> Any:
+    """Poll `check` until it returns something true, and return that; fail naming `what`
+    (and showing the end of `log`, when given) if it does not within `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = check()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            tail = log.read_text()[-3000:] if log is not None and log.exists() else ""
+            ends = f"; {log.name} ends:\n{tail}" if tail else ""
+            raise AssertionError(f"{what}: not within {timeout_s} s{ends}")
+        time.sleep(interval_s)
+
+
 def mac_of(ns: str, dev: str = "eth0") -> str:
     """The MAC address of a lab host's interface."""
     info = json.loads(ns_run(ns, "ip", "-j", "link", "show", "dev", dev, check=True).stdout)
@@ -102,6 +125,10 @@ class LabHandle:
         addr = self.lab.address_of(self.ns(short))
         assert addr is not None, f"{short} has no address"
         return str(addr.ip)
+
+    def pid(self, daemon: str) -> int:
+        """The pid of a daemon the lab started (from its manifest)."""
+        return int(Manifest(self.lab.paths).data["processes"][daemon]["pid"])
 
     def netd(self) -> NetdClient:
         """A client of the lab's netd."""

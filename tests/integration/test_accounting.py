@@ -8,6 +8,7 @@ import json
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from ipaddress import IPv4Address
 from pathlib import Path
 
@@ -16,12 +17,13 @@ import pytest
 from simpul.lab.topology import LAB_BULK
 from simpul.usage import queries
 from simpul.usage.db import USAGE_DB, connect
-from tests.integration.helpers import LabHandle, http_code, ns_run
+from tests.integration.helpers import LabHandle, http_code, mac_of, ns_run, wait_until
 
 OPD = "opd-diskominfo"
 SIZE = 12_000_000  # bytes per download, at 6 MB/s: about 2 s
 
 
+@contextmanager
 def _host_counter_table(ns: str) -> Iterator[None]:
     """The host counts its own IP bytes to and from the bulk server (nftables in its
     namespace): what the gateway must have counted, header for header."""
@@ -59,18 +61,14 @@ def _host_bytes(ns: str) -> dict[str, int]:
 
 @pytest.fixture
 def counted_hosts(lab: LabHandle) -> Iterator[None]:
-    gens = [_host_counter_table(lab.ns(h)) for h in ("hs-1", OPD)]
-    for g in gens:
-        next(g)
-    try:
+    with ExitStack() as stack:
+        for host in ("hs-1", OPD):
+            stack.enter_context(_host_counter_table(lab.ns(host)))
         yield
-    finally:
-        for g in gens:
-            next(g, None)
 
 
 def _usage_db(lab: LabHandle) -> str:
-    return str(Path(lab.lab.paths.db).parent / USAGE_DB)
+    return str(lab.lab.paths.root / USAGE_DB)
 
 
 def _booked(lab: LabHandle, scope: str, key: str) -> tuple[int, int]:
@@ -101,19 +99,15 @@ def test_downloads_are_counted_exactly_through_a_reload_and_a_kill_9_of_netd(
     mac, ip = authorized
     site = lab.lab.config.site_of(IPv4Address(ip))
     assert site is not None
-    before = {
-        "client": _booked(lab, "client", mac),
-        "site": _booked(lab, "site", site.slug),
-        "opd": _booked(lab, "opd", "diskominfo"),
-    }
+    keys = {"client": mac, "site": site.slug, "opd": "diskominfo"}  # scope: key
+    before = {scope: _booked(lab, scope, key) for scope, key in keys.items()}
     host_before = {h: _host_bytes(lab.ns(h)) for h in ("hs-1", OPD)}
     transfers = [_download(lab.ns("hs-1")), _download(lab.ns(OPD))]
     try:
         time.sleep(0.6)
         lab.call("apply")  # a reload mid-transfer
         time.sleep(0.4)
-        pid = json.loads(lab.lab.paths.manifest.read_text())["processes"]["netd"]["pid"]
-        ns_run(lab.gw, "kill", "-9", str(pid))  # and a crash
+        ns_run(lab.gw, "kill", "-9", str(lab.pid("netd")))  # and a crash
         time.sleep(0.4)
         lab.lab.restart_netd()
         outs = [t.communicate(timeout=45)[0] for t in transfers]
@@ -132,11 +126,7 @@ def test_downloads_are_counted_exactly_through_a_reload_and_a_kill_9_of_netd(
         # the payload plus TCP/IP headers and the HTTP response head: a few percent
         assert SIZE < down < SIZE * 1.05, (h, down)
         assert 0 < up < SIZE * 0.05, (h, up)
-    after = {
-        "client": _booked(lab, "client", mac),
-        "site": _booked(lab, "site", site.slug),
-        "opd": _booked(lab, "opd", "diskominfo"),
-    }
+    after = {scope: _booked(lab, scope, key) for scope, key in keys.items()}
     booked = {k: (after[k][0] - before[k][0], after[k][1] - before[k][1]) for k in after}
     assert booked["client"] == host["hs-1"]  # exactly: not a byte twice, not one lost
     assert booked["site"] == host["hs-1"]  # the site's only client moving bytes
@@ -146,13 +136,9 @@ def test_downloads_are_counted_exactly_through_a_reload_and_a_kill_9_of_netd(
 def test_a_sessions_last_bytes_are_booked_when_it_ends(lab: LabHandle) -> None:
     """The download ends, the session ends (deauthorize) before any cycle: settled, exact,
     and the accounting elements are gone from the kernel."""
-    from tests.integration.helpers import mac_of
-
     mac, ip = mac_of(lab.ns("hs-1")), lab.ip("hs-1")
     lab.call("authorize", mac=mac, ip=ip, minutes=30)
-    gen = _host_counter_table(lab.ns("hs-1"))
-    next(gen)
-    try:
+    with _host_counter_table(lab.ns("hs-1")):
         before = _booked(lab, "client", mac)
         start = _host_bytes(lab.ns("hs-1"))
         transfer = _download(lab.ns("hs-1"), 3_000_000)
@@ -162,8 +148,6 @@ def test_a_sessions_last_bytes_are_booked_when_it_ends(lab: LabHandle) -> None:
         time.sleep(0.5)
         lab.call("deauthorize", mac=mac, ip=ip)
         end = _host_bytes(lab.ns("hs-1"))
-    finally:
-        next(gen, None)
     booked = _booked(lab, "client", mac)
     assert booked[0] - before[0] == end["down"] - start["down"]
     assert booked[1] - before[1] == end["up"] - start["up"]
@@ -175,18 +159,18 @@ def test_a_sessions_last_bytes_are_booked_when_it_ends(lab: LabHandle) -> None:
 def test_the_exporter_runs_unprivileged_and_serves_the_management_side(lab: LabHandle) -> None:
     """The monitor's export loop and /metrics hold no privilege; Prometheus scrapes from the
     management network, never from a hotspot."""
-    processes = json.loads(lab.lab.paths.manifest.read_text())["processes"]
     for name in ("exporter", "metrics"):
-        status = Path(f"/proc/{processes[name]['pid']}/status").read_text()
+        status = Path(f"/proc/{lab.pid(name)}/status").read_text()
         uid_line = next(line for line in status.splitlines() if line.startswith("Uid:"))
         assert set(uid_line.split()[1:]) != {"0"}, name
         cap_line = next(line for line in status.splitlines() if line.startswith("CapEff:"))
         assert int(cap_line.split()[1], 16) == 0, name
     url = "http://10.255.0.1:9469/metrics"
-    deadline = time.monotonic() + 20
-    body = ""
-    while time.monotonic() < deadline and "simpul_export_waiting_points" not in body:
+
+    def scraped() -> str:
         body = ns_run(lab.ns("noc"), "curl", "-s", "-m", "2", url).stdout
-        time.sleep(0.5)
+        return body if "simpul_export_waiting_points" in body else ""
+
+    body = wait_until("the exporter's figures on /metrics", scraped, 20)
     assert "simpul_export_waiting_points" in body  # the exporter has made its spool
     assert http_code(lab.ns("hs-1"), url, timeout_s=2) == "000"

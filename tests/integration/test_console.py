@@ -14,7 +14,7 @@ import pwd
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -24,7 +24,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from portal.admin.changes import DEFAULT_CONFIRM_S
 from tests.integration.console_flow import Console, csrf, launch, menu, signed_in
-from tests.integration.helpers import LabHandle, lab_data
+from tests.integration.helpers import LabHandle, lab_data, wait_until
 from tests.integration.test_filtering import VIU, addresses, dig, dnsd_status, wait_for_reload
 
 OPD = "diskominfo"
@@ -112,15 +112,6 @@ def clean(lab: LabHandle, console: Console, admin_token: str, tmp_path: Path) ->
     console.api("DELETE", "/api/v1/draft", admin_token)
 
 
-def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
-    """Poll until `predicate` holds."""
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout_s} s")
-        time.sleep(0.2)
-
-
 # -- the lab runs it as it should --------------------------------------------------------------
 
 
@@ -129,7 +120,7 @@ def test_console_runs_unprivileged_on_the_hosts_loopback(lab: LabHandle, console
     state = lab.lab.status()
     assert state["daemons"]["console"]["running"]  # type: ignore[index]
     assert state["console"]["url"] == console.url  # type: ignore[index]
-    pid = json.loads(lab.lab.paths.manifest.read_text())["processes"]["console"]["pid"]
+    pid = lab.pid("console")
     assert os.stat(f"/proc/{pid}").st_uid == nobody
     assert os.readlink(f"/proc/{pid}/ns/net") == os.readlink("/proc/self/ns/net")  # the host's
     port = console.url.rsplit(":", 1)[1]
@@ -340,7 +331,12 @@ def probation(
             wait_for_reload(lab, reloads)
             seen["verdict_on_probation"] = verdict(lab)
             reloads = dnsd_status(lab)["reloads"]
-            wait_until(lambda: lab.call("config_pending") is None, CONFIRM_S + 10, "rollback")
+            wait_until(
+                "rollback",
+                lambda: lab.call("config_pending") is None,
+                CONFIRM_S + 10,
+                interval_s=0.2,
+            )
             seen["rolled_back_at"] = time.time()
             wait_for_reload(lab, reloads)
             seen["after_rollback"] = running(lab)

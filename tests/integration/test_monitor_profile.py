@@ -14,10 +14,17 @@ import pytest
 from monitoring.monitor import Monitor
 from monitoring.spool import Spool
 from simpul.config import load_config_file
-from simpul.lab.snmpd import IDIRECT_PASS, Snmpd, free_udp_port, have_snmpd, snmpd_conf
+from simpul.lab.snmpd import (
+    IDIRECT_PASS,
+    Snmpd,
+    free_udp_port,
+    have_snmpd,
+    snmpd_conf,
+    write_pass_program,
+)
+from tests.integration.helpers import LAB_YAML
 
 pytestmark = pytest.mark.skipif(not have_snmpd(), reason="needs net-snmp's snmpd")
-ROOT = Path(__file__).resolve().parents[2]
 FADED = IDIRECT_PASS.replace('("string", "11.2")', '("string", "3.9")')  # rain fade: SNR 3.9 dB
 
 
@@ -25,7 +32,7 @@ class Netd:
     """netd's `monitor_config`, from examples/lab.yaml with one iDirect target on loopback."""
 
     def __init__(self, port: int) -> None:
-        config = load_config_file(str(ROOT / "examples" / "lab.yaml"))
+        config = load_config_file(str(LAB_YAML))
         monitoring = config.monitoring.model_dump(mode="json")
         monitoring["targets"] = [{
             "name": "modem-rangsang-pesisir", "address": "127.0.0.1", "site": "rangsang-pesisir",
@@ -48,9 +55,7 @@ class Netd:
 
 
 def test_a_profile_value_past_its_threshold_is_alerted_on(tmp_path: Path) -> None:
-    script = tmp_path / "idirect.py"
-    script.write_text(FADED)
-    script.chmod(0o755)
+    script = write_pass_program(tmp_path, FADED)
     port = free_udp_port()
     conf = snmpd_conf("hub-ro", extra=[f"pass .1.3.6.1.4.1.13732 /usr/bin/python3 {script}"])
 

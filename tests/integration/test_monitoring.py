@@ -13,18 +13,19 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from simpul.lab.topology import LAB_BULK
-from tests.integration.helpers import LabHandle, lab_data, ns_run, ns_spawn
+from tests.integration.helpers import LabHandle, lab_data, ns_run, ns_spawn, wait_until
 
 SITE, TARGET, OTHER = "rangsang-pesisir", "router-rangsang-pesisir", "router-pulau-merbau"
 LINK = "vsat-rpesisir"  # the gateway's interface towards the office
 NOC = "10.255.0.10"
+WAIT_S = 60  # for a state change to be confirmed and notified (cycles of 5 s)
 RECEIVER = """
 import http.server, sys
 class Hook(http.server.BaseHTTPRequestHandler):
@@ -89,19 +90,6 @@ def _db(lab: LabHandle) -> sqlite3.Connection:
     return db
 
 
-def _wait(
-    what: str, check: Callable[[], Any], timeout_s: float = 60, log: Path | None = None
-) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.5)
-    tail = log.read_text()[-3000:] if log is not None and log.exists() else ""
-    raise AssertionError(f"timed out waiting for {what}; the monitor's log ends:\n{tail}")
-
-
 def _state(lab: LabHandle, target: str) -> str | None:
     try:
         with _db(lab) as db:
@@ -127,18 +115,18 @@ def _link(lab: LabHandle, state: str) -> None:
 
 
 def _outage_round(lab: LabHandle, paths: dict[str, Path], *, power: bool) -> sqlite3.Row:
-    _wait("the target to be ok", lambda: _state(lab, TARGET) == "ok")
+    wait_until("the target to be ok", lambda: _state(lab, TARGET) == "ok", WAIT_S)
     alerts_before = len(_hooks(paths, "raised", "changed"))
     recovered_before = len(_hooks(paths, "recovered"))
     _link(lab, "down")
     try:
         # A cycle caught half-way can first see some replies lost: the hysteresis then raises
         # the least bad state of the run (a warning), and "down" follows as a change.
-        down = _wait(
+        down = wait_until(
             "the alert that the link is down",
             lambda: [d for d in _hooks(paths, "raised", "changed")[alerts_before:]
                      if d["severity"] == "down"],
-            log=lab.lab.paths.log("monitor"),
+            WAIT_S, log=lab.lab.paths.log("monitor"),
         )  # fmt: skip
         assert down[0]["kind"] in ("raised", "changed")
         with _db(lab) as db:
@@ -149,7 +137,7 @@ def _outage_round(lab: LabHandle, paths: dict[str, Path], *, power: bool) -> sql
             lab.lab.restart_snmpd(SITE)  # the office's power came back: the device restarted
     finally:
         _link(lab, "up")
-    _wait("the recovery notice", lambda: _hooks(paths, "recovered")[recovered_before:])
+    wait_until("the recovery notice", lambda: _hooks(paths, "recovered")[recovered_before:], WAIT_S)
     with _db(lab) as db:
         return db.execute("SELECT * FROM outage WHERE id = ?", (row["id"],)).fetchone()
 

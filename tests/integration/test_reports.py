@@ -21,9 +21,9 @@ from simpul.config import load_config_file
 from simpul.usage import queries
 from simpul.usage.booking import DOWN, UP, Reading, book
 from simpul.usage.db import UsageDb, connect
+from tests.integration.helpers import LAB_YAML
 
-ROOT = Path(__file__).resolve().parents[2]
-CONFIG = load_config_file(str(ROOT / "examples" / "lab.yaml"))
+CONFIG = load_config_file(str(LAB_YAML))
 TZ = CONFIG.node.zoneinfo
 
 
