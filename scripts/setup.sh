@@ -21,6 +21,7 @@ packages=(
   snmpd snmp                                # the sites' SNMP agents (net-snmp) and its tools
   poppler-utils                             # pdftoppm: the report tests look at the PDFs
   ansible debootstrap vagrant               # the deployment tests (playbook into a chroot)
+  git                                       # and their upgrade test's older release (git archive)
 )
 missing=()
 for p in "${packages[@]}"; do
